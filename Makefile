@@ -1,0 +1,29 @@
+# Causette — set-up and everyday commands.
+#   make demo    create .venv if needed, install, build the demo pipeline
+#   make test    create .venv if needed, install, run the test suite
+# TORCH selects the PyTorch wheel: the default is the CPU build 2.13.0; on a CUDA machine use
+#   make setup TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"  (or plain TORCH=torch)
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+
+.PHONY: setup demo test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+demo: setup
+	$(BIN)/causette corpus build
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf runs .pytest_cache .hypothesis

@@ -1,0 +1,84 @@
+"""``causette <stage> ...``: the command-line front.
+
+Each stage registers its own sub-commands from ``causette/<stage>/cli.py`` (a function
+``register(subparsers)``), so the code of a command lives next to the code it drives.
+User mistakes (:class:`~causette.errors.CausetteError`) become one ``error: ...`` line on
+stderr and exit code 1; Ctrl-C exits with 130 without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from causette import __version__
+from causette.errors import CausetteError
+
+
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    """The options every stage shares: which config, which overrides, which run."""
+    p.add_argument("-c", "--config", help="YAML config file or shipped config name (default: demo)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set corpus.min_chars=200 (repeatable)",
+    )
+    p.add_argument("--name", help="run name: artefacts go to runs/<name>/ (overrides run.name)")
+
+
+def config_from_args(args: argparse.Namespace):
+    """Load the config named by ``--config`` (default: the shipped demo) with ``--set`` overrides."""
+    from causette.config import load_config
+
+    overrides = list(getattr(args, "overrides", []) or [])
+    if getattr(args, "name", None):
+        overrides.append(f"run.name={args.name}")
+    return load_config(getattr(args, "config", None) or "demo", overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from causette.corpus import cli as corpus_cli
+
+    parser = argparse.ArgumentParser(
+        prog="causette",
+        description="Build, train and chat with your own small French language model.",
+    )
+    parser.add_argument("--version", action="version", version=f"causette {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="<stage>")
+    for module in (corpus_cli,):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CausetteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `causette ... | head`
+        return 0
+
+
+def existing_path(value: str) -> Path:
+    """argparse type: a path that must exist (clear error otherwise)."""
+    p = Path(value)
+    if not p.exists():
+        raise argparse.ArgumentTypeError(f"{value}: no such file or directory")
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main())

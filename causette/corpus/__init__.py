@@ -1,0 +1,1 @@
+"""Corpus stage: read French sources, clean, filter, deduplicate, split (see build.py)."""

@@ -1,0 +1,107 @@
+"""Settings of the corpus stage (``corpus:`` section of a config file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+SourceFormat = Literal["auto", "text", "gutenberg", "tei", "jsonl", "parquet", "hf"]
+
+
+@dataclass
+class SourceConfig:
+    """One input: a file, a folder (read recursively), an archive, or a Hugging Face dataset.
+
+    ``format: auto`` decides per file from its name and first bytes: ``.xml`` → TEI,
+    ``.jsonl``/``.json`` → JSONL, ``.parquet`` → Parquet, a text file with Project Gutenberg
+    markers → Gutenberg, any other text file → plain text. ``.gz``, ``.bz2`` and ``.xz`` are
+    decompressed transparently; ``.tar*`` and ``.zip`` archives are read member by member.
+    """
+
+    path: str = ""
+    format: SourceFormat = "auto"
+    # Label of the documents when the reader cannot tell (theatre, prose, poetry, legal, ...).
+    # Empty: the reader decides (TEI plays → theatre, novels → prose, text → guessed).
+    kind: str = ""
+    # Plain text: split a file into several documents at this separator ("" = one file, one document).
+    doc_separator: str = ""
+    # JSONL / Parquet / Hugging Face: which fields hold the text, the title and the id.
+    text_field: str = "text"
+    title_field: str = "title"
+    id_field: str = "id"
+    # Hugging Face datasets: configuration name and split (path is the dataset name or a local folder).
+    hf_config: str = ""
+    split: str = "train"
+    # TEI plays: stage directions kept in parentheses "(Il sort.)" or dropped.
+    stage_directions: Literal["keep", "drop"] = "keep"
+    # Minimum length for this source's documents (overrides corpus.min_chars; e.g. for sentences).
+    min_chars: Optional[int] = None
+    # Keep at most this many documents from this source (0 = all); handy to sample big dumps.
+    limit: int = 0
+
+    def validate(self) -> None:
+        if not self.path:
+            raise ValueError("source: 'path' is required")
+        if self.limit < 0:
+            raise ValueError(f"source {self.path}: 'limit' must be >= 0")
+
+
+@dataclass
+class NormalizeConfig:
+    """French-aware cleaning rules, each one can be switched off."""
+
+    nfc: bool = True  # Unicode NFC: 'é' as one code point, never e + combining accent
+    # NBSP (U+00A0), narrow NBSP (U+202F), thin/figure/ideographic spaces, tabs:
+    # "space" maps them all to a plain space (one spelling of "mot ?" for the model),
+    # "nbsp" maps them all to U+00A0 (keeps French typographic spacing, one form only).
+    exotic_spaces: Literal["space", "nbsp"] = "space"
+    remove_control: bool = True  # zero-width characters, soft hyphens, C0/C1 controls (not \n)
+    apostrophes: bool = True  # ’ ‘ ʼ → ' (typographic apostrophes and single quotes)
+    strip_lines: bool = True  # trailing spaces at line ends, leading/trailing blank lines
+    # Re-join hard-wrapped lines of plain-text books (Gutenberg wraps at ~70 columns):
+    # "auto" when the document looks hard-wrapped (never theatre or poetry), "never" to keep lines.
+    rejoin_lines: Literal["auto", "never"] = "auto"
+    dehyphenate: bool = True  # "exem-\nple" → "exemple" while re-joining ("peut-\nêtre" keeps its hyphen)
+    max_blank_lines: int = 1  # runs of blank lines collapsed to at most this many
+
+    def validate(self) -> None:
+        if self.max_blank_lines < 0:
+            raise ValueError("normalize.max_blank_lines must be >= 0")
+
+
+@dataclass
+class CorpusConfig:
+    """``causette corpus build``: sources → runs/<name>/corpus/{docs.jsonl.gz, manifest.json}."""
+
+    # No sources: the demo corpus shipped in data/ is used.
+    sources: list[SourceConfig] = field(default_factory=list)
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    min_chars: int = 200  # documents shorter than this (after cleaning) are dropped
+    # Offline French check: share of words that are French stop-words (French prose ≈ 0.35-0.45,
+    # English ≈ 0.02-0.05 of French stop-words). Documents below the threshold are dropped.
+    lang_check: bool = True
+    min_french_ratio: float = 0.15
+    dedup_exact: bool = True  # drop documents whose normalised text was already seen
+    # Near duplicates (MinHash over word n-grams + LSH): drop a document whose estimated Jaccard
+    # similarity with an earlier kept one is at least near_dup_threshold.
+    near_dup: bool = True
+    near_dup_threshold: float = 0.8
+    minhash_perms: int = 128
+    shingle_words: int = 5
+    val_fraction: float = 0.1  # share of documents (not characters) in the validation split
+    seed: int = 1337
+    strict: bool = False  # any unreadable input aborts the build (exit code 1)
+
+    def validate(self) -> None:
+        if self.min_chars < 0:
+            raise ValueError("min_chars must be >= 0")
+        if not 0.0 <= self.min_french_ratio <= 1.0:
+            raise ValueError("min_french_ratio must be within [0, 1]")
+        if not 0.0 < self.near_dup_threshold <= 1.0:
+            raise ValueError("near_dup_threshold must be within (0, 1]")
+        if self.minhash_perms < 8 or self.minhash_perms > 1024:
+            raise ValueError("minhash_perms must be within [8, 1024]")
+        if self.shingle_words < 1:
+            raise ValueError("shingle_words must be >= 1")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError("val_fraction must be within [0, 1)")

@@ -1,0 +1,115 @@
+"""Settings of the model (``model:`` section of a config file).
+
+One decoder-only Transformer whose switches select a family:
+
+    switch        GPT-2 family       Llama family
+    pos           learned            rope
+    norm          layernorm          rmsnorm
+    mlp           gelu               swiglu
+    bias          true               false
+    n_kv_head     = n_head           may be smaller (grouped-query attention)
+
+``configs/model/gpt2.yaml`` and ``configs/model/llama.yaml`` set them; any switch can then be
+changed on its own (``--set model.norm=rmsnorm``) to see what it does. ``n_experts > 0``
+replaces every dense MLP by a Mixture-of-Experts layer (``configs/model/moe.yaml``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+
+@dataclass
+class ModelConfig:
+    """One decoder-only Transformer; the switches select the GPT-2 or the Llama family."""
+
+    # --- sizes
+    vocab_size: int = 8192
+    block_size: int = 256  # longest context the model sees (position tables are this long)
+    n_layer: int = 4
+    n_head: int = 4
+    n_kv_head: Optional[int] = None  # key/value heads (GQA); None = n_head (plain multi-head)
+    n_embd: int = 256
+
+    # --- family switches
+    pos: Literal["learned", "sinusoidal", "rope"] = "rope"
+    rope_theta: float = 10000.0  # RoPE base: wavelengths go from 2π to ~2π·theta
+    norm: Literal["layernorm", "rmsnorm"] = "rmsnorm"
+    norm_eps: float = 1e-5
+    mlp: Literal["gelu", "swiglu", "relu2"] = "swiglu"
+    # MLP hidden size; None = 4·n_embd (gelu, relu2) or, for swiglu, ⅔·4·n_embd rounded up to a
+    # multiple of mlp_multiple_of (the Llama rule: three matrices cost what two 4·d ones would).
+    mlp_hidden: Optional[int] = None
+    mlp_multiple_of: int = 64
+    bias: bool = False  # biases in the linear layers and LayerNorms
+    tie_embeddings: bool = True  # the output layer reuses the token embedding matrix
+    qk_norm: bool = False  # RMSNorm on each head's queries and keys before attention
+    logit_softcap: Optional[float] = None  # logits → cap·tanh(logits/cap); None = off
+    dropout: float = 0.0
+
+    # --- Mixture-of-Experts (n_experts = 0: dense MLP)
+    n_experts: int = 0
+    experts_per_token: int = 2  # top-k experts chosen by the router for each token
+    moe_shared_expert: bool = False  # one more expert that every token always uses
+    moe_aux_coef: float = 0.01  # weight of the load-balancing loss in the training loss
+    moe_z_coef: float = 0.001  # weight of the router z-loss (keeps router logits small)
+
+    # --- initialisation (see causette/model/init.py)
+    init_std: float = 0.02
+
+    # ------------------------------------------------------------------ derived sizes
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_head if self.n_kv_head is None else self.n_kv_head
+
+    @property
+    def hidden_size(self) -> int:
+        """Hidden width of one MLP (or of one expert)."""
+        if self.mlp_hidden is not None:
+            return self.mlp_hidden
+        if self.mlp == "swiglu":
+            h = int(2 * 4 * self.n_embd / 3)
+            m = self.mlp_multiple_of
+            return m * ((h + m - 1) // m)
+        return 4 * self.n_embd
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Raise ValueError naming the field when a setting cannot work."""
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "mlp_multiple_of"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+        kv = self.kv_heads
+        if kv < 1 or self.n_head % kv:
+            raise ValueError(f"n_kv_head ({kv}) must divide n_head ({self.n_head})")
+        if self.pos == "rope" and self.head_dim % 2:
+            raise ValueError(f"RoPE needs an even head size, got n_embd/n_head = {self.head_dim}")
+        if self.pos == "sinusoidal" and self.n_embd % 2:
+            raise ValueError(f"sinusoidal positions need an even n_embd, got {self.n_embd}")
+        if self.rope_theta <= 0:
+            raise ValueError(f"rope_theta must be positive, got {self.rope_theta}")
+        if self.norm_eps <= 0:
+            raise ValueError(f"norm_eps must be positive, got {self.norm_eps}")
+        if self.mlp_hidden is not None and self.mlp_hidden < 1:
+            raise ValueError(f"mlp_hidden must be at least 1 (or null), got {self.mlp_hidden}")
+        if self.logit_softcap is not None and self.logit_softcap <= 0:
+            raise ValueError(f"logit_softcap must be positive (or null to turn it off), got {self.logit_softcap}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.n_experts < 0:
+            raise ValueError(f"n_experts must be 0 (dense MLP) or more, got {self.n_experts}")
+        if self.n_experts and not 1 <= self.experts_per_token <= self.n_experts:
+            raise ValueError(
+                f"experts_per_token ({self.experts_per_token}) must be between 1 and n_experts ({self.n_experts})"
+            )
+        if self.moe_aux_coef < 0 or self.moe_z_coef < 0:
+            raise ValueError("moe_aux_coef and moe_z_coef must be >= 0")
+        if self.init_std <= 0:
+            raise ValueError(f"init_std must be positive, got {self.init_std}")

@@ -1,0 +1,111 @@
+"""Configuration loading: YAML, extends, --set overrides, and the error messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from causette.config import Config, config_hash, load_config, resolve_config_path
+from causette.errors import ConfigError
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_defaults_and_shipped_demo():
+    cfg = load_config()
+    assert isinstance(cfg, Config)
+    assert cfg.corpus.min_chars == 200
+    demo = load_config("demo")
+    assert demo.run.name == "demo"
+    assert demo.corpus.sources == []
+    assert resolve_config_path("demo").name == "demo.yaml"
+
+
+def test_yaml_values_and_nested_sources(tmp_path):
+    p = write(
+        tmp_path,
+        "c.yaml",
+        "run: {name: essai}\ncorpus:\n  min_chars: 50\n  sources:\n    - path: a.txt\n    - {path: b.jsonl, format: jsonl, text_field: contenu}\n",
+    )
+    cfg = load_config(p)
+    assert cfg.run.name == "essai"
+    assert cfg.corpus.min_chars == 50
+    assert [s.path for s in cfg.corpus.sources] == ["a.txt", "b.jsonl"]
+    assert cfg.corpus.sources[1].format == "jsonl"
+    assert cfg.corpus.sources[1].text_field == "contenu"
+    assert cfg.corpus.sources[0].format == "auto"
+
+
+def test_set_overrides_parse_yaml_values(tmp_path):
+    p = write(tmp_path, "c.yaml", "corpus: {min_chars: 50}\n")
+    cfg = load_config(p, ["corpus.min_chars=200", "corpus.near_dup=false", "corpus.normalize.exotic_spaces=nbsp"])
+    assert cfg.corpus.min_chars == 200
+    assert cfg.corpus.near_dup is False
+    assert cfg.corpus.normalize.exotic_spaces == "nbsp"
+    # ints are accepted for floats, and "3e-1" (a YAML string) too
+    cfg = load_config(None, ["corpus.min_french_ratio=3e-1"])
+    assert cfg.corpus.min_french_ratio == pytest.approx(0.3)
+
+
+def test_unknown_key_names_key_file_and_suggestion(tmp_path):
+    p = write(tmp_path, "bad.yaml", "corpus:\n  min_char: 10\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert "bad.yaml" in msg and "'corpus.min_char'" in msg and "did you mean 'corpus.min_chars'" in msg
+
+
+def test_unknown_key_in_override_names_the_override():
+    with pytest.raises(ConfigError, match=r"--set corpus.minchars=3: unknown key 'corpus.minchars'"):
+        load_config(None, ["corpus.minchars=3"])
+
+
+def test_unknown_section():
+    with pytest.raises(ConfigError, match="unknown key 'corpse'"):
+        load_config(None, ["corpse.x=1"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("corpus.min_chars=abc", "'corpus.min_chars' must be an integer, got 'abc'"),
+        ("corpus.near_dup=maybe", "'corpus.near_dup' must be true or false"),
+        ("corpus.normalize.exotic_spaces=tab", "must be one of 'space', 'nbsp'"),
+        ("corpus.val_fraction=1.5", "val_fraction must be within [0, 1)"),
+        ("corpus.min_chars", "expected KEY=VALUE"),
+    ],
+)
+def test_bad_values_are_one_clear_line(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_extends_merges_sections(tmp_path):
+    write(tmp_path, "base.yaml", "run: {name: base, dir: out}\ncorpus: {min_chars: 10, seed: 7}\n")
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nrun: {name: child}\ncorpus: {min_chars: 20}\n")
+    cfg = load_config(child)
+    assert (cfg.run.name, cfg.run.dir) == ("child", "out")
+    assert (cfg.corpus.min_chars, cfg.corpus.seed) == (20, 7)
+
+
+def test_extends_loop_and_bad_yaml(tmp_path):
+    a = write(tmp_path, "a.yaml", "extends: b.yaml\n")
+    write(tmp_path, "b.yaml", "extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config(a)
+    bad = write(tmp_path, "bad.yaml", "corpus: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: line \d+: invalid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_hash_changes_with_settings():
+    a, b = load_config(), load_config(None, ["corpus.min_chars=201"])
+    assert config_hash(a.corpus) != config_hash(b.corpus)
+    assert config_hash(a.corpus) == config_hash(load_config().corpus)
