@@ -29,6 +29,7 @@ import yaml
 from causette.corpus.config import CorpusConfig
 from causette.model.config import ModelConfig
 from causette.tokenizer.config import TokenizerConfig
+from causette.train.config import TrainConfig
 from causette.errors import ConfigError
 
 T = TypeVar("T")
@@ -57,6 +58,7 @@ class Config:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 # ----------------------------------------------------------------------------- loading

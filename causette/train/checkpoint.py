@@ -1,0 +1,173 @@
+"""Checkpoints: one directory per step, written atomically, the last K kept, the best protected.
+
+    runs/<name>/checkpoints/
+        step_0000200/
+            config.json         the model config (causette.model.persist)
+            model.safetensors   the weights (never pickled)
+            tokenizer.json      a copy of the tokenizer: a checkpoint is self-contained
+            optimizer.pt        optimizer state (loaded with weights_only=True: tensors only)
+            state.json          step, tokens seen, RNG states, val metrics, configs, tokenizer hash
+        latest                  text file: the name of the newest complete checkpoint
+        best                    text file: the name of the checkpoint with the best val loss
+
+A checkpoint is built in a temporary directory and renamed when complete, and ``latest`` is
+rewritten only after that: a crash at any moment leaves the previous checkpoint usable. If the
+newest one is corrupt anyway (a disk error, a hand edit), :func:`find_checkpoint` falls back to
+the previous one with a warning.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from causette.errors import CausetteError
+from causette.model.persist import CONFIG_FILE, MODEL_FILE, save_model
+from causette.utils.io import atomic_dir, atomic_write, write_json
+
+CHECKPOINTS = "checkpoints"
+STATE_FILE = "state.json"
+OPTIMIZER_FILE = "optimizer.pt"
+TOKENIZER_FILE = "tokenizer.json"
+_REQUIRED = (CONFIG_FILE, MODEL_FILE, STATE_FILE)
+
+
+def step_name(step: int) -> str:
+    return f"step_{step:07d}"
+
+
+def save_checkpoint(
+    root: str | Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    state: dict,
+    tokenizer_file: str | Path | None = None,
+    keep_last: int = 3,
+    is_best: bool = False,
+) -> Path:
+    """Write ``root/step_XXXXXXX/`` atomically, point ``latest`` at it, prune old ones."""
+    root = Path(root)
+    final = root / step_name(step)
+    with atomic_dir(final) as tmp:
+        save_model(model, tmp)
+        if optimizer is not None:
+            torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+        if tokenizer_file is not None:
+            shutil.copyfile(tokenizer_file, tmp / TOKENIZER_FILE)
+        write_json(tmp / STATE_FILE, {**state, "step": step, "rng": _rng_state()})
+    _write_pointer(root / "latest", final.name)
+    if is_best:
+        _write_pointer(root / "best", final.name)
+    prune(root, keep_last)
+    return final
+
+
+def _write_pointer(path: Path, name: str) -> None:
+    with atomic_write(path) as f:
+        f.write(name + "\n")
+
+
+def _read_pointer(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def list_checkpoints(root: str | Path) -> list[Path]:
+    """Complete checkpoint directories under ``root``, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and (p / STATE_FILE).is_file())
+
+
+def prune(root: Path, keep_last: int) -> None:
+    """Delete all but the ``keep_last`` newest checkpoints, never the best one."""
+    if keep_last <= 0:
+        return
+    best = _read_pointer(root / "best")
+    for old in list_checkpoints(root)[:-keep_last]:
+        if old.name != best:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def check_complete(ckpt: Path) -> str | None:
+    """Why ``ckpt`` is unusable (a missing or unreadable file), or None when it looks complete."""
+    for name in _REQUIRED:
+        if not (ckpt / name).is_file():
+            return f"missing {name}"
+    try:
+        json.loads((ckpt / STATE_FILE).read_text(encoding="utf-8"))
+        json.loads((ckpt / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return f"unreadable state or config ({e})"
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(ckpt / MODEL_FILE), framework="pt") as f:
+            f.keys()
+    except Exception as e:  # safetensors raises several types for a truncated file
+        return f"unreadable {MODEL_FILE} ({e})"
+    return None
+
+
+def find_checkpoint(path: str | Path, warn=lambda s: print(f"warning: {s}", file=sys.stderr)) -> Path:
+    """Resolve ``path`` to one usable checkpoint directory.
+
+    ``path`` may be a checkpoint directory itself, a ``checkpoints/`` directory, or a run
+    directory (``runs/<name>``): then the newest complete checkpoint; a corrupt newest checkpoint is skipped with a warning in favour of the previous one.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CausetteError(f"{path}: no such checkpoint or run directory")
+    if (path / STATE_FILE).is_file() or (path / MODEL_FILE).is_file():
+        problem = check_complete(path)
+        if problem:
+            raise CausetteError(f"{path}: corrupt checkpoint ({problem})")
+        return path
+    root = path / CHECKPOINTS if (path / CHECKPOINTS).is_dir() else path
+    # Directories appear only when complete (atomic rename), so the newest one is the latest
+    # even if a crash came between its rename and the update of the `latest` pointer.
+    candidates = list_checkpoints(root)
+    for ckpt in reversed(candidates):
+        problem = check_complete(ckpt)
+        if problem is None:
+            return ckpt
+        warn(f"{ckpt}: corrupt checkpoint ({problem}); falling back to the previous one")
+    raise CausetteError(f"{path}: no usable checkpoint found")
+
+
+def read_state(ckpt: str | Path) -> dict:
+    path = Path(ckpt) / STATE_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CausetteError(f"{path}: unreadable checkpoint state ({e})") from None
+
+
+# ----------------------------------------------------------------------------- RNG
+
+
+def _rng_state() -> dict:
+    state = {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii")}
+    if torch.cuda.is_available():
+        state["cuda"] = [base64.b64encode(s.numpy().tobytes()).decode("ascii") for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    rng = state.get("rng") or {}
+    if "torch" in rng:
+        raw = base64.b64decode(rng["torch"])
+        torch.set_rng_state(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
+    if "cuda" in rng and torch.cuda.is_available():
+        states = [torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8) for s in rng["cuda"]]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)

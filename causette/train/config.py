@@ -1,0 +1,69 @@
+"""Settings of pretraining (``train:`` section of a config file); SFT reuses most of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+DEFAULT_PROMPTS = [
+    "Il était une fois",
+    "Le petit prince regarda",
+    "ALCESTE : ",
+    "La ville de Paris est",
+]
+
+
+@dataclass
+class TrainConfig:
+    """``causette train``: runs/<name>/data → runs/<name>/checkpoints (+ tb/ for TensorBoard)."""
+
+    # --- hardware
+    device: str = "auto"  # auto (cuda > xpu > mps > cpu), cpu, cuda, cuda:1, mps, xpu
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast where it is fast
+    compile: Optional[bool] = None  # torch.compile; None = on where it pays (CUDA, Linux CPU)
+    seed: int = 1337
+
+    # --- batch and length
+    batch_size: int = 16  # sequences per micro-batch and per process
+    grad_accum: int = 1  # micro-batches per optimizer step
+    max_steps: int = 1000  # optimizer steps
+    max_minutes: float = 0.0  # stop (and save) after this much wall-clock time; 0 = no limit
+
+    # --- optimisation
+    optimizer: Literal["adamw", "muon"] = "adamw"  # muon: Muon for 2-D hidden weights, AdamW for the rest
+    lr: float = 1e-3  # peak AdamW learning rate
+    min_lr: float = 1e-4  # the schedule ends here, not at zero
+    warmup_steps: int = 100
+    schedule: Literal["cosine", "wsd", "constant"] = "cosine"
+    decay_frac: float = 0.2  # wsd: share of the steps spent decaying
+    weight_decay: float = 0.1  # on 2-D weights only (not on norms, biases, embeddings' positions)
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
+    muon_lr: float = 0.02  # Muon's peak learning rate (its updates are orthogonalised: larger lr)
+    muon_momentum: float = 0.95
+
+    # --- evaluation, logging, checkpoints
+    eval_every: int = 100  # steps between evaluations (0 = only at the end)
+    eval_tokens: int = 32768  # size of the fixed validation set, in tokens
+    log_every: int = 10
+    sample_tokens: int = 40  # tokens generated from each prompt at every evaluation (0 = none)
+    prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
+    histogram_every: int = 500  # weight histograms in TensorBoard (0 = never)
+    tensorboard: bool = True
+    ckpt_every: int = 200  # steps between checkpoints (one is always written at the end)
+    keep_last: int = 3  # checkpoints kept (the best by val loss is kept too)
+    peak_flops: float = 0.0  # for MFU; 0 = measure a bf16 (or fp32) matmul peak at start
+
+    def validate(self) -> None:
+        for name in ("batch_size", "grad_accum", "max_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1")
+        if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
+            raise ValueError("train: need 0 <= min_lr <= lr and lr > 0")
+        if self.warmup_steps < 0 or self.warmup_steps > self.max_steps:
+            raise ValueError("train.warmup_steps must be within [0, max_steps]")
+        if not 0.0 < self.decay_frac <= 1.0:
+            raise ValueError("train.decay_frac must be within (0, 1]")
+        if self.keep_last < 1:
+            raise ValueError("train.keep_last must be >= 1")

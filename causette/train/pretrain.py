@@ -1,0 +1,212 @@
+"""``causette train``: wire a run's token data, tokenizer and model config into the Trainer.
+
+    runs/<name>/data/{train.bin, val.bin, meta.json}   (causette prepare)
+    runs/<name>/tokenizer/tokenizer.json               (causette tokenizer train)
+        ──▶ runs/<name>/checkpoints/, metrics.jsonl, tb/
+
+Everything is checked before the first step, with errors that name the file: the token data
+must come from this tokenizer (same hash), a checkpoint to resume must have the data's
+vocabulary and the config's block size, the data must hold more than two windows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from causette.config import Config, to_dict
+from causette.data.loader import TokenWindows, eval_windows
+from causette.data.prepare import read_meta
+from causette.errors import CausetteError
+from causette.eval.metrics import evaluate_windows, token_byte_lengths, unigram_bits_per_byte
+from causette.model.counting import count_params, flops_per_token
+from causette.model.persist import read_config
+from causette.model.transformer import Transformer
+from causette.tokenizer.io import load_tokenizer
+from causette.train import checkpoint as ckpt
+from causette.train import distributed
+from causette.train.trainer import Trainer, TrainResult
+from causette.utils.device import compile_supported, pick_device, resolve_dtype
+from causette.utils.flops import matmul_peak
+
+
+@dataclass
+class RunPaths:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def tokenizer_file(self) -> Path:
+        return self.root / "tokenizer" / "tokenizer.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / ckpt.CHECKPOINTS
+
+
+def decide_compile(setting: bool | None, device: torch.device) -> bool:
+    """``None`` (auto): compile on CUDA, where it clearly pays. On CPU it gains ~5–10% but
+    costs ~1 min of compilation on 2 cores (bench/LOG.md), so only when asked."""
+    if setting is not None:
+        return setting and compile_supported()
+    return device.type == "cuda" and compile_supported()
+
+
+def train(
+    cfg: Config,
+    resume: bool = False,
+    device_name: str | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> TrainResult:
+    tc = cfg.train
+    paths = RunPaths(cfg.run.path)
+    meta = read_meta(paths.data)
+    if not paths.tokenizer_file.is_file():
+        raise CausetteError(f"{paths.tokenizer_file}: tokenizer not found (run `causette tokenizer train`)")
+    tok = load_tokenizer(paths.tokenizer_file)
+    if tok.hash != meta["tokenizer_hash"]:
+        raise CausetteError(
+            f"{paths.data / 'meta.json'}: token data was made with another tokenizer than "
+            f"{paths.tokenizer_file} (hash {meta['tokenizer_hash']} vs {tok.hash}): run `causette prepare` again"
+        )
+
+    model_cfg = cfg.model
+    if model_cfg.vocab_size != meta["vocab_size"]:
+        if not resume and dist_rank() == 0:
+            echo(f"note: model.vocab_size set to the tokenizer's {meta['vocab_size']} (config said {model_cfg.vocab_size})")
+        model_cfg = dataclasses.replace(model_cfg, vocab_size=meta["vocab_size"])
+
+    existing = ckpt.list_checkpoints(paths.checkpoints)
+    if resume:
+        found = ckpt.find_checkpoint(paths.root, warn=lambda s: echo(f"warning: {s}"))
+        saved_cfg, _ = read_config(found / "config.json")
+        if saved_cfg.vocab_size != meta["vocab_size"]:
+            raise CausetteError(
+                f"{found / 'config.json'}: checkpoint vocab_size {saved_cfg.vocab_size} differs from the data's "
+                f"{meta['vocab_size']} ({paths.data / 'meta.json'})"
+            )
+        state = ckpt.read_state(found)
+        if state.get("tokenizer_hash") not in (None, tok.hash):
+            raise CausetteError(f"{found / 'state.json'}: checkpoint was trained with another tokenizer (hash differs)")
+        if dataclasses.asdict(saved_cfg) != dataclasses.asdict(model_cfg):
+            diff = [k for k, v in dataclasses.asdict(saved_cfg).items() if dataclasses.asdict(model_cfg)[k] != v]
+            raise CausetteError(f"{found / 'config.json'}: the model config differs from this run's ({', '.join(diff)})")
+    elif existing:
+        raise CausetteError(
+            f"{paths.checkpoints}: this run already has checkpoints; continue it with --resume, "
+            f"or start another with --name"
+        )
+
+    device = pick_device(device_name or tc.device)
+    info = distributed.setup(device.type)
+    device = distributed.device_for(info, device)
+    dtype = resolve_dtype(tc.precision, device)
+    use_compile = decide_compile(tc.compile, device)
+
+    torch.manual_seed(tc.seed)  # same initial weights on every rank
+    model = Transformer(model_cfg)
+    windows = TokenWindows(paths.data / "train.bin", meta["dtype"], model_cfg.block_size, seed=tc.seed)
+    val_rows = eval_windows(paths.data / "val.bin", meta["dtype"], model_cfg.block_size, tc.eval_tokens)
+    byte_lengths = token_byte_lengths(tok)
+
+    def batch_fn(step: int, micro: int, rank: int, world: int):
+        return windows.batch(step, tc.batch_size, micro, tc.grad_accum, rank, world)
+
+    def autocast():
+        if dtype == torch.float32:
+            import contextlib
+
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=dtype)
+
+    def eval_fn(m: torch.nn.Module) -> dict:
+        return evaluate_windows(m, val_rows, byte_lengths, batch_size=tc.batch_size, device=device, autocast=autocast())
+
+    sample_fn = None
+    if tc.sample_tokens > 0 and tc.prompts:
+        from causette.inference.engine import sample_texts
+
+        def sample_fn(m: torch.nn.Module) -> list[str]:
+            with autocast():
+                return sample_texts(m, tok, tc.prompts, max_new_tokens=tc.sample_tokens, seed=tc.seed)
+
+    counts = count_params(model_cfg)
+    fpt = flops_per_token(model_cfg)
+    peak = tc.peak_flops or matmul_peak(device, dtype if dtype != torch.float32 else torch.float32)
+    tokens_per_step = tc.batch_size * tc.grad_accum * info.world * model_cfg.block_size
+
+    trainer = Trainer(
+        model,
+        tc,
+        paths.root,
+        batch_fn,
+        device=device,
+        dtype=dtype,
+        compile=use_compile,
+        dist_info=info,
+        eval_fn=eval_fn,
+        sample_fn=sample_fn,
+        state_extra={
+            "stage": "pretrain",
+            "tokenizer_hash": tok.hash,
+            "config": to_dict(cfg),
+            "data": {"tokens": meta["splits"], "dtype": meta["dtype"]},
+        },
+        tokenizer_file=paths.tokenizer_file,
+        flops_per_token=fpt,
+        peak_flops=peak,
+        tokens_per_step=tokens_per_step,
+        progress=progress,
+        echo=echo,
+    )
+    if resume:
+        found = trainer.resume(paths.root)
+        if info.is_main:
+            echo(f"resuming from {found} (step {trainer.step})")
+
+    if info.is_main:
+        n_train = int(meta["splits"]["train"]["tokens"])
+        epochs = tc.max_steps * tokens_per_step / max(n_train, 1)
+        echo(
+            f"model: {counts.total / 1e6:.2f}M parameters ({counts.non_embedding / 1e6:.2f}M non-embedding), "
+            f"{model_cfg.n_layer} layers × {model_cfg.n_embd}, context {model_cfg.block_size}, vocab {model_cfg.vocab_size}"
+        )
+        echo(
+            f"run: {device.type} {str(dtype).removeprefix('torch.')}{' + compile' if use_compile else ''}"
+            f"{f', {info.world} processes' if info.enabled else ''}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
+            f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak / 1e9:,.0f} GFLOP/s measured"
+        )
+        uni = unigram_bits_per_byte(windows.tokens, np.asarray(val_rows).reshape(-1), byte_lengths)
+        echo(f"baseline: a unigram model (token frequencies only) scores {uni:.3f} bits/byte on val")
+        trainer.state_extra["unigram_bits_per_byte"] = uni
+
+    t0 = time.time()
+    try:
+        result = trainer.fit()
+    finally:
+        distributed.teardown(info)
+    if info.is_main:
+        val = result.val or {}
+        bpb = val.get("bits_per_byte", math.nan)
+        echo(
+            f"train: {result.steps} steps ({result.stopped}), {result.tokens:,} tokens in {time.time() - t0:.0f}s, "
+            f"last loss {result.last_loss:.3f}, val loss {val.get('loss', math.nan):.3f}, "
+            f"val bits/byte {bpb:.3f} (unigram {trainer.state_extra['unigram_bits_per_byte']:.3f}) → {result.checkpoint}"
+        )
+    return result
+
+
+def dist_rank() -> int:
+    return int(os.environ.get("RANK", "0"))

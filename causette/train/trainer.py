@@ -1,0 +1,391 @@
+"""The training loop, shared by pretraining and SFT.
+
+What the loop needs from its caller is small: a model, a ``batch_fn(step, micro, rank, world)``
+returning ``(inputs, targets)``, and optionally an ``eval_fn(model)`` returning metrics and a
+``sample_fn(model)`` returning generated texts. Everything else lives here:
+
+* the learning rate of every step comes from the schedule (a function of the step);
+* ``grad_accum`` micro-batches are summed into one update, gradients clipped, then the
+  optimiser(s) step;
+* a non-finite loss stops training at once, before the broken update reaches a checkpoint;
+* Ctrl-C (SIGINT) or SIGTERM asks the loop to stop at the end of the current step: it saves a
+  checkpoint and returns cleanly (a second Ctrl-C aborts immediately);
+* checkpoints every ``ckpt_every`` steps, at each new best val loss, and at the end;
+* ``metrics.jsonl`` (one line per logged step) and TensorBoard on rank 0.
+
+Because batches and learning rates are functions of the step, and a checkpoint holds the
+weights, the optimiser state and the RNG state, resuming from step ``k`` replays exactly what
+an uninterrupted run would have done (bit for bit on CPU in fp32; see tests/test_train_resume.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from causette.errors import CausetteError
+from causette.model.persist import load_weights
+from causette.train import checkpoint as ckpt
+from causette.train.config import TrainConfig
+from causette.train.distributed import DistInfo, all_mean
+from causette.train.logging import RunLogger
+from causette.train.optim import build_optimizers, set_lr
+from causette.train.schedule import lr_at
+
+BatchFn = Callable[[int, int, int, int], tuple[torch.Tensor, torch.Tensor]]
+
+# Fault injection for the resume tests: the process SIGKILLs itself right after this step.
+_KILL_AT_STEP = int(os.environ.get("CAUSETTE_KILL_AT_STEP", "0") or 0)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    tokens: int
+    seconds: float
+    last_loss: float
+    val: dict = field(default_factory=dict)
+    best_val_loss: float = math.inf
+    checkpoint: Path | None = None
+    stopped: str = "done"  # done | interrupted | time limit
+
+
+class StopRequest:
+    """Turns SIGINT/SIGTERM into a flag checked between steps (a second SIGINT aborts)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._old: dict = {}
+
+    def __enter__(self) -> StopRequest:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.reason = "interrupted"
+        tqdm.write("stopping at the end of this step and saving a checkpoint (Ctrl-C again to abort)")
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        run_dir: str | Path,
+        batch_fn: BatchFn,
+        *,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        compile: bool = False,
+        dist_info: DistInfo | None = None,
+        eval_fn: Callable[[nn.Module], dict] | None = None,
+        sample_fn: Callable[[nn.Module], list[str]] | None = None,
+        state_extra: dict | None = None,
+        tokenizer_file: str | Path | None = None,
+        flops_per_token: float = 0.0,
+        peak_flops: float = 0.0,
+        tokens_per_step: int = 0,
+        progress: bool = True,
+        echo: Callable[[str], None] = print,
+    ):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.ckpt_root = self.run_dir / ckpt.CHECKPOINTS
+        self.batch_fn = batch_fn
+        self.device = device
+        self.dtype = dtype
+        self.dist = dist_info or DistInfo()
+        self.eval_fn = eval_fn
+        self.sample_fn = sample_fn
+        self.state_extra = state_extra or {}
+        self.tokenizer_file = tokenizer_file
+        self.flops_per_token = flops_per_token
+        self.peak_flops = peak_flops
+        self.tokens_per_step = tokens_per_step
+        self.progress = progress and self.dist.is_main
+        self.echo = echo
+
+        self.raw_model = model.to(device)
+        self.optimizers = build_optimizers(self.raw_model, cfg)
+        self.model: nn.Module = self.raw_model
+        if compile:
+            self.model = torch.compile(self.model)
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.model = DDP(self.model, device_ids=ids)
+        self.step = 0
+        self.tokens_seen = 0
+        self.best_val = math.inf
+
+    # ------------------------------------------------------------------ state
+    def autocast(self):
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def resume(self, path: str | Path) -> Path:
+        """Load weights, optimiser state, RNG and counters from a checkpoint (or a run dir)."""
+        found = ckpt.find_checkpoint(path, warn=lambda s: self.echo(f"warning: {s}"))
+        state = ckpt.read_state(found)
+        load_weights(self.raw_model, found / "model.safetensors")
+        self.raw_model.to(self.device)
+        saved_opt = state.get("optimizer_names")
+        if saved_opt is not None and saved_opt != self._optimizer_names():
+            raise CausetteError(
+                f"{found}: saved with optimizer {saved_opt}, this run uses {self._optimizer_names()}: "
+                "resume with the same train.optimizer"
+            )
+        try:
+            opt_states = torch.load(found / ckpt.OPTIMIZER_FILE, map_location="cpu", weights_only=True)
+        except Exception as e:  # missing, truncated or not a tensor-only pickle
+            raise CausetteError(f"{found / ckpt.OPTIMIZER_FILE}: cannot load optimizer state ({type(e).__name__})") from None
+        if len(opt_states) != len(self.optimizers):
+            raise CausetteError(f"{found / ckpt.OPTIMIZER_FILE}: optimizer state does not match this run")
+        for opt, st in zip(self.optimizers, opt_states):
+            try:
+                opt.load_state_dict(st)
+            except (ValueError, KeyError, RuntimeError) as e:
+                raise CausetteError(f"{found / ckpt.OPTIMIZER_FILE}: optimizer state does not match this model ({e})") from None
+        ckpt.restore_rng(state)
+        self.step = int(state["step"])
+        self.tokens_seen = int(state.get("tokens_seen", 0))
+        best = state.get("best_val_loss")
+        self.best_val = math.inf if best is None else float(best)
+        return found
+
+    def _optimizer_names(self) -> list[str]:
+        return [type(o).__name__ for o in self.optimizers]
+
+    def save(self, is_best: bool = False, val: dict | None = None) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        state = {
+            **self.state_extra,
+            "tokens_seen": self.tokens_seen,
+            "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
+            "val": val or {},
+            "optimizer_names": self._optimizer_names(),
+        }
+        return ckpt.save_checkpoint(
+            self.ckpt_root,
+            self.step,
+            self.raw_model,
+            _MultiOptimizer(self.optimizers),
+            state,
+            tokenizer_file=self.tokenizer_file,
+            keep_last=self.cfg.keep_last,
+            is_best=is_best,
+        )
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self) -> tuple[float, float, dict]:
+        """One optimiser step (``grad_accum`` micro-batches); returns (loss, grad norm, stats)."""
+        cfg = self.cfg
+        scale = lr_at(
+            self.step,
+            lr=1.0,
+            min_lr=cfg.min_lr / cfg.lr,
+            warmup_steps=cfg.warmup_steps,
+            total_steps=cfg.max_steps,
+            schedule=cfg.schedule,
+            decay_frac=cfg.decay_frac,
+        )
+        set_lr(self.optimizers, scale)
+        total = torch.zeros((), device=self.device)
+        stats: dict = {}
+        for micro in range(cfg.grad_accum):
+            x, y = self.batch_fn(self.step, micro, self.dist.rank, self.dist.world)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            last = micro == cfg.grad_accum - 1
+            sync = contextlib.nullcontext() if (last or not self.dist.enabled) else self.model.no_sync()
+            with sync:
+                with self.autocast():
+                    _, loss = self.model(x, y)
+                (loss / cfg.grad_accum).backward()
+            total += loss.detach()
+            self.tokens_seen += x.numel() * self.dist.world
+        stats = dict(getattr(self.raw_model, "last_stats", {}) or {})
+        loss_value = float(total) / cfg.grad_accum
+        params = [p for p in self.raw_model.parameters() if p.grad is not None]
+        if cfg.grad_clip > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+        else:
+            grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+        if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+            last_good = ckpt.list_checkpoints(self.ckpt_root)
+            where = f"the last good checkpoint is {last_good[-1]}" if last_good else "no checkpoint was written yet"
+            raise CausetteError(
+                f"non-finite loss ({loss_value}) or gradient norm ({grad_norm}) at step {self.step + 1}: "
+                f"training stopped; {where} (try a lower train.lr or train.precision=fp32)"
+            )
+        for opt in self.optimizers:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        self.step += 1
+        stats["lr_scale"] = scale
+        return loss_value, grad_norm, stats
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> TrainResult:
+        cfg = self.cfg
+        logger = RunLogger(self.run_dir, tensorboard=cfg.tensorboard, enabled=self.dist.is_main)
+        start_step = self.step
+        t_start = time.time()
+        deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
+        bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit=" step", disable=not self.progress, dynamic_ncols=True)
+        result = TrainResult(steps=self.step, tokens=self.tokens_seen, seconds=0.0, last_loss=math.nan)
+        train_time, window_tokens, window_start = 0.0, 0, time.time()
+        last_val: dict = {}
+        self.raw_model.train()
+        try:
+            with StopRequest() as stop:
+                while self.step < cfg.max_steps:
+                    t0 = time.time()
+                    snapshot = self._snapshot() if self._is_log_step(self.step + 1) else None
+                    loss, grad_norm, stats = self.train_step()
+                    if self.step == _KILL_AT_STEP:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    dt = time.time() - t0
+                    train_time += dt
+                    window_tokens += self.tokens_per_step
+                    result.last_loss = loss
+                    if self._is_log_step(self.step):
+                        elapsed = time.time() - window_start
+                        tps = window_tokens / max(elapsed, 1e-9)
+                        mfu = self.flops_per_token * tps / self.peak_flops if self.peak_flops else 0.0
+                        logged_loss = all_mean(loss, self.dist, self.device)
+                        logger.scalars(
+                            self.step,
+                            {
+                                "train/loss": logged_loss,
+                                "train/lm_loss": float(stats.get("lm_loss", loss)),
+                                "train/lr": cfg.lr * stats["lr_scale"],
+                                "train/grad_norm": grad_norm,
+                                "train/tokens_per_s": tps,
+                                "train/mfu": mfu,
+                                "train/tokens_seen": float(self.tokens_seen),
+                                **self._weight_norms(snapshot),
+                                **_moe_scalars(stats),
+                            },
+                        )
+                        if "expert_load" in stats:
+                            logger.histogram(self.step, "moe/expert_load", stats["expert_load"].float().flatten())
+                        bar.set_postfix(loss=f"{logged_loss:.3f}", tok_s=f"{tps:,.0f}", refresh=False)
+                        window_tokens, window_start = 0, time.time()
+                    if cfg.histogram_every and self.step % cfg.histogram_every == 0:
+                        logger.histograms(self.step, self.raw_model)
+                    bar.update(1)
+
+                    is_last = self.step >= cfg.max_steps
+                    if stop.reason is None and time.time() > deadline:
+                        stop.reason = "time limit"
+                    saved = False
+                    if self.eval_fn is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or is_last or stop.reason):
+                        last_val = self._evaluate(logger)
+                        if last_val.get("loss", math.inf) < self.best_val:
+                            self.best_val = last_val["loss"]
+                            result.checkpoint = self.save(is_best=True, val=last_val) or result.checkpoint
+                            saved = True
+                    if not saved and (self.step % cfg.ckpt_every == 0 or is_last or stop.reason):
+                        result.checkpoint = self.save(val=last_val) or result.checkpoint
+                    if stop.reason:
+                        result.stopped = stop.reason
+                        break
+        finally:
+            bar.close()
+            logger.close()
+        result.steps, result.tokens = self.step, self.tokens_seen
+        result.seconds = time.time() - t_start
+        result.val, result.best_val_loss = last_val, self.best_val
+        result.train_seconds = train_time  # type: ignore[attr-defined]
+        result.steps_run = self.step - start_step  # type: ignore[attr-defined]
+        return result
+
+    def _is_log_step(self, step: int) -> bool:
+        return step % self.cfg.log_every == 0 or step == self.cfg.max_steps
+
+    def _evaluate(self, logger: RunLogger) -> dict:
+        metrics = self.eval_fn(self.raw_model) if self.eval_fn else {}
+        logger.scalars(self.step, {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+        if self.sample_fn is not None and self.dist.is_main:
+            samples = self.sample_fn(self.raw_model)
+            logger.text(self.step, "samples", samples)
+        self.raw_model.train()
+        if self.dist.is_main and metrics:
+            tqdm.write(
+                f"step {self.step}: val loss {metrics.get('loss', math.nan):.4f}, "
+                f"perplexity {metrics.get('perplexity', math.nan):.1f}, "
+                f"bits/byte {metrics.get('bits_per_byte', math.nan):.4f}"
+            )
+        return metrics
+
+    def _snapshot(self) -> list[torch.Tensor] | None:
+        if not self.dist.is_main:
+            return None
+        return [p.detach().clone() for p in self.raw_model.parameters()]
+
+    def _weight_norms(self, snapshot: list[torch.Tensor] | None) -> dict:
+        params = [p.detach() for p in self.raw_model.parameters()]
+        out = {"weights/norm": float(torch.linalg.vector_norm(torch.stack([p.float().norm() for p in params])))}
+        if snapshot is not None:
+            deltas = torch.stack([(p.float() - s.float()).norm() for p, s in zip(params, snapshot)])
+            out["weights/update_norm"] = float(torch.linalg.vector_norm(deltas))
+            out["weights/update_ratio"] = out["weights/update_norm"] / max(out["weights/norm"], 1e-12)
+        return out
+
+
+def _moe_scalars(stats: dict) -> dict:
+    out = {}
+    if "moe_aux" in stats:
+        out["moe/aux_loss"] = float(stats["moe_aux"])
+        out["moe/z_loss"] = float(stats["moe_z"])
+        load = stats["expert_load"].float()
+        out["moe/max_expert_load"] = float(load.max())
+        out["moe/min_expert_load"] = float(load.min())
+    return out
+
+
+class _MultiOptimizer:
+    """Saves several optimisers' states as one list (Muon + AdamW)."""
+
+    def __init__(self, optimizers: list[torch.optim.Optimizer]):
+        self.optimizers = optimizers
+
+    def state_dict(self) -> list[dict]:
+        return [o.state_dict() for o in self.optimizers]
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The lines of ``metrics.jsonl``; for a step logged twice (a resumed run), the last one wins."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows: dict[tuple, dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[(row.get("kind", "train"), row["step"])] = row
+    return sorted(rows.values(), key=lambda r: (r["step"], r.get("kind", "train")))
