@@ -105,7 +105,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, 
     kept_meta: list[tuple[str, str]] = []  # (id, kind) of kept documents, for the split
 
     with atomic_dir(out_dir) as tmp:
-        with open(tmp / DOCS, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        with open(tmp / DOCS, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
             bar = tqdm(desc="corpus", unit=" doc", disable=not progress, dynamic_ncols=True)
             for src in sources:
                 min_chars = cfg.min_chars if src.min_chars is None else src.min_chars

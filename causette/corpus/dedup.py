@@ -58,8 +58,8 @@ def shingle_hashes(text: str, n: int) -> np.ndarray:
     words = _WORD.findall(text.casefold())
     if not words:
         return np.zeros(0, dtype=np.uint64)
-    cache: dict[str, int] = {}
-    wh = np.fromiter((cache.setdefault(w, zlib.crc32(w.encode("utf-8"))) for w in words), dtype=np.uint64, count=len(words))
+    table = {w: zlib.crc32(w.encode("utf-8")) for w in set(words)}  # each distinct word hashed once
+    wh = np.fromiter(map(table.__getitem__, words), dtype=np.uint64, count=len(words))
     n = min(n, len(wh))
     with np.errstate(over="ignore"):
         h = np.zeros(len(wh) - n + 1, dtype=np.uint64)
