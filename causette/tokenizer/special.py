@@ -1,0 +1,103 @@
+"""Special tokens: markers the model must see as one indivisible symbol.
+
+``<|bos|>`` starts (and separates) documents, ``<|pad|>`` fills batches, ``<|system|>``
+``<|user|>`` ``<|assistant|>`` open a chat turn and ``<|end|>`` closes it. A tokenizer keeps a
+fixed number of *slots* for them (32 by default): the named ones first, then
+``<|reserved_0|>``, ``<|reserved_1|>``... so that tokens can be added later without changing
+the vocabulary size of a trained model.
+
+Two rules keep them safe:
+
+* they are cut out of the text *before* pre-tokenisation and BPE, in training and in
+  encoding, so no merge ever contains one;
+* encoding recognises only the specials it is explicitly allowed to. Text typed by a user is
+  encoded with none allowed: a literal ``"<|user|>"`` in a message becomes ordinary bytes
+  (``<``, ``|``, ``user``, ``|>``), and nobody can forge a turn of the conversation.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import AbstractSet, Iterable, Iterator, Literal, Union
+
+import regex
+
+DEFAULT_SPECIALS: tuple[str, ...] = (
+    "<|bos|>",
+    "<|pad|>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|end|>",
+)
+DEFAULT_SLOTS = 32
+
+# What ``encode(..., allowed_special=...)`` accepts: "none", "all", or a set of token strings.
+AllowedSpecial = Union[Literal["none", "all"], AbstractSet[str], Iterable[str]]
+
+
+def reserved_name(k: int) -> str:
+    return f"<|reserved_{k}|>"
+
+
+def special_token_list(named: Iterable[str], slots: int) -> list[str]:
+    """The named specials, then ``<|reserved_k|>`` up to ``slots`` tokens in all."""
+    names = list(named)
+    k = 0
+    while len(names) < slots:
+        if reserved_name(k) not in names:
+            names.append(reserved_name(k))
+        k += 1
+    return names
+
+
+def check_special_names(names: Iterable[str]) -> None:
+    """Raise ValueError for an empty or duplicated special token."""
+    seen: set[str] = set()
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"special tokens must be non-empty strings, got {name!r}")
+        if name in seen:
+            raise ValueError(f"special token {name!r} is listed twice")
+        seen.add(name)
+
+
+def resolve_allowed(allowed_special: AllowedSpecial, specials: AbstractSet[str]) -> frozenset[str]:
+    """Turn ``"none"``, ``"all"`` or an iterable of names into the set of recognised specials."""
+    if allowed_special == "none" or allowed_special is None:
+        return frozenset()
+    if allowed_special == "all":
+        return frozenset(specials)
+    if isinstance(allowed_special, str):  # a single name: a frequent slip, accept it
+        allowed_special = (allowed_special,)
+    allowed = frozenset(allowed_special)
+    unknown = allowed - set(specials)
+    if unknown:
+        raise ValueError(f"unknown special token(s): {', '.join(sorted(unknown))}")
+    return allowed
+
+
+@functools.lru_cache(maxsize=64)
+def _special_regex(allowed: frozenset[str]) -> regex.Pattern:
+    # Longest first, so that a special that is a prefix of another never hides it.
+    alternatives = sorted(allowed, key=lambda s: (-len(s), s))
+    return regex.compile("|".join(regex.escape(s) for s in alternatives))
+
+
+def split_specials(text: str, allowed: frozenset[str]) -> Iterator[tuple[str, bool]]:
+    """Yield ``(piece, is_special)``: the ordinary text between allowed specials, and the specials.
+
+    Empty ordinary pieces are skipped. With nothing allowed, the whole text is one ordinary piece.
+    """
+    if not allowed:
+        if text:
+            yield text, False
+        return
+    start = 0
+    for m in _special_regex(allowed).finditer(text):
+        if m.start() > start:
+            yield text[start : m.start()], False
+        yield m.group(), True
+        start = m.end()
+    if start < len(text):
+        yield text[start:], False
