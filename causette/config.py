@@ -29,7 +29,7 @@ import yaml
 from causette.corpus.config import CorpusConfig
 from causette.model.config import ModelConfig
 from causette.tokenizer.config import TokenizerConfig
-from causette.train.config import TrainConfig
+from causette.train.config import SFTConfig, TrainConfig
 from causette.errors import ConfigError
 
 T = TypeVar("T")
@@ -59,6 +59,7 @@ class Config:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -34,7 +34,8 @@ CHECKPOINTS = "checkpoints"
 STATE_FILE = "state.json"
 OPTIMIZER_FILE = "optimizer.pt"
 TOKENIZER_FILE = "tokenizer.json"
-_REQUIRED = (CONFIG_FILE, MODEL_FILE, STATE_FILE)
+ADAPTER_FILE = "adapter.safetensors"  # LoRA checkpoints hold an adapter instead of the weights
+_REQUIRED = (CONFIG_FILE, STATE_FILE)
 
 
 def step_name(step: int) -> str:
@@ -50,12 +51,16 @@ def save_checkpoint(
     tokenizer_file: str | Path | None = None,
     keep_last: int = 3,
     is_best: bool = False,
+    save_weights=None,
 ) -> Path:
-    """Write ``root/step_XXXXXXX/`` atomically, point ``latest`` at it, prune old ones."""
+    """Write ``root/step_XXXXXXX/`` atomically, point ``latest`` at it, prune old ones.
+
+    ``save_weights(model, dir)`` replaces :func:`save_model` (LoRA writes its adapter only).
+    """
     root = Path(root)
     final = root / step_name(step)
     with atomic_dir(final) as tmp:
-        save_model(model, tmp)
+        (save_weights or save_model)(model, tmp)
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
         if tokenizer_file is not None:
@@ -103,6 +108,9 @@ def check_complete(ckpt: Path) -> str | None:
     for name in _REQUIRED:
         if not (ckpt / name).is_file():
             return f"missing {name}"
+    weights = ckpt / MODEL_FILE if (ckpt / MODEL_FILE).is_file() else ckpt / ADAPTER_FILE
+    if not weights.is_file():
+        return f"missing {MODEL_FILE}"
     try:
         json.loads((ckpt / STATE_FILE).read_text(encoding="utf-8"))
         json.loads((ckpt / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -111,10 +119,10 @@ def check_complete(ckpt: Path) -> str | None:
     try:
         from safetensors import safe_open
 
-        with safe_open(str(ckpt / MODEL_FILE), framework="pt") as f:
+        with safe_open(str(weights), framework="pt") as f:
             f.keys()
     except Exception as e:  # safetensors raises several types for a truncated file
-        return f"unreadable {MODEL_FILE} ({e})"
+        return f"unreadable {weights.name} ({e})"
     return None
 
 

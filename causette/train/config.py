@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from causette.model.config import LoRAConfig
+
 DEFAULT_PROMPTS = [
     "Il était une fois",
     "Le petit prince regarda",
@@ -67,3 +69,41 @@ class TrainConfig:
             raise ValueError("train.decay_frac must be within (0, 1]")
         if self.keep_last < 1:
             raise ValueError("train.keep_last must be >= 1")
+
+
+@dataclass
+class SFTTrainConfig(TrainConfig):
+    """The training loop's settings with defaults for fine-tuning: fewer steps, a gentler lr."""
+
+    batch_size: int = 8
+    max_steps: int = 300
+    lr: float = 3e-4
+    min_lr: float = 3e-5
+    warmup_steps: int = 20
+    weight_decay: float = 0.0
+    eval_every: int = 50
+    eval_tokens: int = 0  # unused: SFT evaluates on the held-out conversations
+    ckpt_every: int = 100
+    sample_tokens: int = 0
+    prompts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SFTConfig:
+    """``causette sft``: a pretrained checkpoint + instruction data → runs/<name>/sft/checkpoints."""
+
+    # JSONL files of conversations (``messages`` or Alpaca records); empty: the demo set in data/.
+    data: list[str] = field(default_factory=list)
+    # Checkpoint (or run directory) to start from; empty: this run's latest pretraining checkpoint.
+    base: str = ""
+    val_fraction: float = 0.1  # held-out conversations for the SFT loss and BLEU/chrF
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    train: SFTTrainConfig = field(default_factory=SFTTrainConfig)
+    eval_answers: int = 32  # held-out conversations answered for BLEU/chrF (0 = none)
+    eval_max_new_tokens: int = 48
+
+    def validate(self) -> None:
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError("sft.val_fraction must be within [0, 1)")
+        if self.eval_answers < 0 or self.eval_max_new_tokens < 1:
+            raise ValueError("sft.eval_answers must be >= 0 and sft.eval_max_new_tokens >= 1")

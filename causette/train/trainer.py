@@ -35,7 +35,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from causette.errors import CausetteError
-from causette.model.persist import load_weights
+from causette.model.persist import load_weights as load_weights_file
 from causette.train import checkpoint as ckpt
 from causette.train.config import TrainConfig
 from causette.train.distributed import DistInfo, all_mean
@@ -108,8 +108,13 @@ class Trainer:
         tokens_per_step: int = 0,
         progress: bool = True,
         echo: Callable[[str], None] = print,
+        save_weights: Callable[[nn.Module, Path], None] | None = None,
+        load_weights: Callable[[nn.Module, Path], None] | None = None,
     ):
         self.cfg = cfg
+        # How weights go into and out of a checkpoint directory (LoRA saves its adapter only).
+        self.save_weights_fn = save_weights
+        self.load_weights_fn = load_weights or (lambda m, d: load_weights_file(m, d / "model.safetensors"))
         self.run_dir = Path(run_dir)
         self.ckpt_root = self.run_dir / ckpt.CHECKPOINTS
         self.batch_fn = batch_fn
@@ -150,7 +155,7 @@ class Trainer:
         """Load weights, optimiser state, RNG and counters from a checkpoint (or a run dir)."""
         found = ckpt.find_checkpoint(path, warn=lambda s: self.echo(f"warning: {s}"))
         state = ckpt.read_state(found)
-        load_weights(self.raw_model, found / "model.safetensors")
+        self.load_weights_fn(self.raw_model, found)
         self.raw_model.to(self.device)
         saved_opt = state.get("optimizer_names")
         if saved_opt is not None and saved_opt != self._optimizer_names():
@@ -198,6 +203,7 @@ class Trainer:
             tokenizer_file=self.tokenizer_file,
             keep_last=self.cfg.keep_last,
             is_best=is_best,
+            save_weights=self.save_weights_fn,
         )
 
     # ------------------------------------------------------------------ one step
