@@ -16,8 +16,8 @@ replaces every dense MLP by a Mixture-of-Experts layer (``configs/model/moe.yaml
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Optional
+from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass
@@ -29,7 +29,7 @@ class ModelConfig:
     block_size: int = 256  # longest context the model sees (position tables are this long)
     n_layer: int = 4
     n_head: int = 4
-    n_kv_head: Optional[int] = None  # key/value heads (GQA); None = n_head (plain multi-head)
+    n_kv_head: int | None = None  # key/value heads (GQA); None = n_head (plain multi-head)
     n_embd: int = 256
 
     # --- family switches
@@ -40,12 +40,12 @@ class ModelConfig:
     mlp: Literal["gelu", "swiglu", "relu2"] = "swiglu"
     # MLP hidden size; None = 4·n_embd (gelu, relu2) or, for swiglu, ⅔·4·n_embd rounded up to a
     # multiple of mlp_multiple_of (the Llama rule: three matrices cost what two 4·d ones would).
-    mlp_hidden: Optional[int] = None
+    mlp_hidden: int | None = None
     mlp_multiple_of: int = 64
     bias: bool = False  # biases in the linear layers and LayerNorms
     tie_embeddings: bool = True  # the output layer reuses the token embedding matrix
     qk_norm: bool = False  # RMSNorm on each head's queries and keys before attention
-    logit_softcap: Optional[float] = None  # logits → cap·tanh(logits/cap); None = off
+    logit_softcap: float | None = None  # logits → cap·tanh(logits/cap); None = off
     dropout: float = 0.0
 
     # --- Mixture-of-Experts (n_experts = 0: dense MLP)
@@ -100,16 +100,46 @@ class ModelConfig:
         if self.mlp_hidden is not None and self.mlp_hidden < 1:
             raise ValueError(f"mlp_hidden must be at least 1 (or null), got {self.mlp_hidden}")
         if self.logit_softcap is not None and self.logit_softcap <= 0:
-            raise ValueError(f"logit_softcap must be positive (or null to turn it off), got {self.logit_softcap}")
+            raise ValueError(
+                f"logit_softcap must be positive (or null to turn it off), got {self.logit_softcap}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.n_experts < 0:
             raise ValueError(f"n_experts must be 0 (dense MLP) or more, got {self.n_experts}")
         if self.n_experts and not 1 <= self.experts_per_token <= self.n_experts:
             raise ValueError(
-                f"experts_per_token ({self.experts_per_token}) must be between 1 and n_experts ({self.n_experts})"
+                f"experts_per_token ({self.experts_per_token}) must be between 1 and "
+                f"n_experts ({self.n_experts})"
             )
         if self.moe_aux_coef < 0 or self.moe_z_coef < 0:
             raise ValueError("moe_aux_coef and moe_z_coef must be >= 0")
         if self.init_std <= 0:
             raise ValueError(f"init_std must be positive, got {self.init_std}")
+
+
+# Linear layers of our Transformer that LoRA can adapt, by short name (attention.py, mlp.py).
+LORA_TARGETS = ("qkv", "proj", "up", "down")
+
+
+@dataclass
+class LoRAConfig:
+    """``sft.lora``: ``r: 0`` means full fine-tuning (every weight trains)."""
+
+    r: int = 0
+    alpha: float = 16.0
+    dropout: float = 0.0
+    targets: list[str] = field(default_factory=lambda: ["qkv", "proj", "up", "down"])
+
+    def validate(self) -> None:
+        if self.r < 0:
+            raise ValueError("lora.r must be >= 0 (0: full fine-tuning)")
+        unknown = [t for t in self.targets if t not in LORA_TARGETS]
+        if unknown:
+            raise ValueError(f"lora.targets: unknown layer(s) {unknown} (known: {', '.join(LORA_TARGETS)})")
+        if self.r and not self.targets:
+            raise ValueError("lora.targets must name at least one layer")
+
+    @property
+    def enabled(self) -> bool:
+        return self.r > 0

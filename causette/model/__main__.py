@@ -1,0 +1,61 @@
+"""Inspect a model config without training it: sizes, parameter counts, FLOPs, tensors.
+
+    python -m causette.model model/seed16m
+    python -m causette.model model/llama --set model.n_kv_head=6 model.mlp=gelu
+    python -m causette.model model/demo --tensors      # every tensor's name and shape
+
+The model is built on PyTorch's "meta" device: shapes only, no memory, instant even for big ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+import torch
+
+from causette.config import load_config
+from causette.errors import CausetteError
+from causette.model.counting import count_params, flops_per_token
+from causette.model.transformer import Transformer
+
+
+def describe(cfg, tensors: bool = False) -> str:
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    c = count_params(cfg)
+    lines = ["switches: " + ", ".join(f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg))]
+    lines.append(f"head_dim {cfg.head_dim}, MLP hidden {cfg.hidden_size}, key/value heads {cfg.kv_heads}")
+    lines.append(
+        f"parameters: {c.total:,} total, {c.non_embedding:,} non-embedding, {c.active:,} active per token"
+    )
+    lines.append(f"training FLOPs per token at context {cfg.block_size}: {flops_per_token(cfg) / 1e6:,.1f} M")
+    kv_bytes = 2 * cfg.n_layer * cfg.kv_heads * cfg.head_dim * 2  # keys and values, bf16
+    lines.append(
+        f"KV cache: {kv_bytes:,} bytes per token in bf16 ({kv_bytes * cfg.block_size / 2**20:.1f} MiB "
+        f"for a full context)"
+    )
+    if tensors:
+        lines += [f"  {name:<40} {tuple(p.shape)}" for name, p in model.named_parameters()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m causette.model", description=__doc__.splitlines()[0])
+    ap.add_argument("config", help="a config file or shipped name, e.g. model/seed16m")
+    ap.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides, e.g. model.n_layer=4"
+    )
+    ap.add_argument("--tensors", action="store_true", help="list every parameter tensor")
+    args = ap.parse_args(argv)
+    try:
+        print(describe(load_config(args.config, args.set).model, args.tensors))
+    except CausetteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The model: token embedding, ``n_layer`` pre-norm blocks, final norm, output layer.
+
+    idx (B, T) ──wte──▶ x (+ learned/sinusoidal positions) ──dropout──▶
+        for each block:  x = x + attn(norm1(x))      (RoPE is applied inside attention)
+                         x = x + mlp(norm2(x))       (dense MLP or Mixture-of-Experts)
+    ──norm_f──▶ lm_head ──▶ logits (B, T, vocab_size)   [optionally soft-capped]
+
+``forward(idx, targets=None, cache=None)`` returns ``(logits, loss)``:
+
+* ``loss`` is None without ``targets``; with them, the mean cross-entropy over the target
+  positions that are not ``-100`` (``IGNORE_INDEX``: SFT masks the prompt this way), **plus**, for
+  a MoE model, ``moe_aux_coef · aux + moe_z_coef · z`` (each averaged over the MoE layers). That
+  sum is what training minimises.
+* After every forward, ``model.last_stats`` holds detached tensors for logging: ``lm_loss`` (the
+  cross-entropy alone: use it for perplexity and bits per byte), and with MoE ``moe_aux``,
+  ``moe_z`` and ``expert_load`` ``(n_moe_layers, n_experts)``, the fraction of assignments
+  each expert received.
+* ``cache``: a :class:`KVCache` (``model.new_cache(B)``); positions start at ``cache.pos`` and the
+  cache advances by ``T``. See kvcache.py.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from causette.errors import CausetteError
+from causette.model.attention import CausalSelfAttention
+from causette.model.config import ModelConfig
+from causette.model.init import init_weights
+from causette.model.kvcache import KVCache
+from causette.model.mlp import MLP
+from causette.model.moe import MoE
+from causette.model.norms import make_norm
+from causette.model.positions import LearnedPositions, Rotary, SinusoidalPositions
+
+IGNORE_INDEX = -100  # targets with this value do not count in the loss
+
+
+class Block(nn.Module):
+    """One pre-norm Transformer block: attention then MLP, each added to the residual stream."""
+
+    def __init__(self, cfg: ModelConfig, layer_idx: int):
+        super().__init__()
+        self.norm1 = make_norm(cfg)
+        self.attn = CausalSelfAttention(cfg, layer_idx)
+        self.norm2 = make_norm(cfg)
+        self.mlp = MoE(cfg) if cfg.n_experts else MLP(cfg)
+
+    def forward(self, x, rope=None, cache=None) -> tuple[torch.Tensor, dict | None]:
+        x = x + self.attn(self.norm1(x), rope, cache)
+        if isinstance(self.mlp, MoE):
+            h, stats = self.mlp(self.norm2(x))
+            return x + h, stats
+        return x + self.mlp(self.norm2(x)), None
+
+
+class Transformer(nn.Module):
+    """A decoder-only language model configured by a :class:`ModelConfig`."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        # Absolute positions are added to the embeddings; RoPE acts inside attention instead.
+        self.positions = None
+        if cfg.pos == "learned":
+            self.positions = LearnedPositions(cfg)
+        elif cfg.pos == "sinusoidal":
+            self.positions = SinusoidalPositions(cfg)
+        self.rotary = Rotary(cfg) if cfg.pos == "rope" else None
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
+        self.norm_f = make_norm(cfg)
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.wte.weight  # one matrix: reading and writing tokens
+        init_weights(self, cfg.init_std, cfg.n_layer)
+        self.last_stats: dict[str, torch.Tensor] = {}
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        last_only: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``idx`` ``(B, T)`` token ids → ``(logits (B, T, V), loss or None)``.
+
+        ``last_only``: compute the logits of the last position only (``(B, 1, V)``), which is all
+        generation needs; ignored when ``targets`` are given.
+        """
+        B, T = idx.shape
+        offset = 0
+        if cache is not None:
+            cache.check(B, T)
+            offset = cache.pos
+        if offset + T > self.cfg.block_size:
+            raise CausetteError(
+                f"sequence of {offset + T} tokens is longer than the model's block_size {self.cfg.block_size}"
+            )
+
+        x = self.wte(idx)
+        if self.positions is not None:
+            x = x + self.positions(T, offset)
+        x = self.drop(x)
+        rope = self.rotary(T, offset) if self.rotary is not None else None
+        moe_stats = []
+        for block in self.blocks:
+            x, stats = block(x, rope, cache)
+            if stats is not None:
+                moe_stats.append(stats)
+        if cache is not None:
+            cache.advance(T)
+        x = self.norm_f(x)
+        if last_only and targets is None:
+            x = x[:, -1:]
+        logits = self.lm_head(x)
+        if self.cfg.logit_softcap is not None:
+            cap = self.cfg.logit_softcap
+            logits = cap * torch.tanh(logits.float() / cap)
+
+        loss = None
+        self.last_stats = {}
+        if targets is not None:
+            loss = lm_loss(logits, targets)
+            self.last_stats["lm_loss"] = loss.detach()
+        if moe_stats:
+            aux = torch.stack([s["aux"] for s in moe_stats]).mean()
+            z = torch.stack([s["z"] for s in moe_stats]).mean()
+            self.last_stats.update(
+                moe_aux=aux.detach(),
+                moe_z=z.detach(),
+                expert_load=torch.stack([s["load"] for s in moe_stats]),
+            )
+            if loss is not None:
+                loss = loss + self.cfg.moe_aux_coef * aux + self.cfg.moe_z_coef * z
+        return logits, loss
+
+    def new_cache(
+        self, batch_size: int, max_len: int | None = None, dtype: torch.dtype | None = None, device=None
+    ) -> KVCache:
+        """An empty KV cache for this model (``max_len`` defaults to ``block_size``).
+
+        ``dtype`` defaults to the model's; pass ``torch.bfloat16`` when decoding under bf16
+        autocast (keys and values are then produced in bf16).
+        """
+        p = self.wte.weight
+        cfg = self.cfg
+        max_len = cfg.block_size if max_len is None else min(max_len, cfg.block_size)
+        return KVCache(
+            cfg.n_layer, batch_size, cfg.kv_heads, max_len, cfg.head_dim, dtype or p.dtype, device or p.device
+        )
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the targets that are not ``IGNORE_INDEX``, in float32.
+
+    Written as a sum divided by the number of counted targets (at least 1), so that a batch whose
+    targets are all masked gives 0 instead of NaN.
+    """
+    flat = logits.reshape(-1, logits.shape[-1]).float()
+    targets = targets.reshape(-1)
+    total = F.cross_entropy(flat, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+    return total / (targets != IGNORE_INDEX).sum().clamp(min=1)
