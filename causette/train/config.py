@@ -60,15 +60,15 @@ class TrainConfig:
     def validate(self) -> None:
         for name in ("batch_size", "grad_accum", "max_steps"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1")
+                raise ValueError(f"{name} must be >= 1")
         if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
-            raise ValueError("train: need 0 <= min_lr <= lr and lr > 0")
-        if self.warmup_steps < 0 or self.warmup_steps > self.max_steps:
-            raise ValueError("train.warmup_steps must be within [0, max_steps]")
+            raise ValueError(f"need 0 <= min_lr <= lr and lr > 0 (lr {self.lr}, min_lr {self.min_lr})")
+        if self.warmup_steps < 0:
+            raise ValueError("warmup_steps must be >= 0")
         if not 0.0 < self.decay_frac <= 1.0:
-            raise ValueError("train.decay_frac must be within (0, 1]")
+            raise ValueError("decay_frac must be within (0, 1]")
         if self.keep_last < 1:
-            raise ValueError("train.keep_last must be >= 1")
+            raise ValueError("keep_last must be >= 1")
 
 
 @dataclass

@@ -1,0 +1,125 @@
+"""Which recipe learns most in a fixed wall-clock budget? GPT-2 vs Llama family, AdamW vs Muon.
+
+    python bench/quality.py                    # 4 variants × 4 min of training on ../shared/data
+    python bench/quality.py --minutes 15       # the issue's budget (1 h in all on 2 cores)
+
+Every variant has the same widths (the demo size: 4 layers × 256, context 256, vocabulary
+8,192), the same data (all of ../shared/data, tokenised once), the same seed. A budget in
+*seconds of training* is turned into a number of steps per variant from a short timing run, so
+that each one gets a full warmup + cosine schedule that ends on time. We report validation bits
+per byte (comparable whatever the family) and write the table to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from causette.config import load_config  # noqa: E402
+
+GPT2 = ["model.pos=learned", "model.norm=layernorm", "model.mlp=gelu", "model.bias=true", "model.n_kv_head=null"]
+LLAMA = ["model.pos=rope", "model.norm=rmsnorm", "model.mlp=swiglu", "model.bias=false", "model.n_kv_head=2"]
+VARIANTS = {
+    "gpt2 + adamw": GPT2 + ["train.optimizer=adamw"],
+    "gpt2 + muon": GPT2 + ["train.optimizer=muon"],
+    "llama + adamw": LLAMA + ["train.optimizer=adamw"],
+    "llama + muon": LLAMA + ["train.optimizer=muon"],
+}
+COMMON = [
+    "model.n_layer=4", "model.n_head=4", "model.n_embd=256", "model.block_size=256", "model.vocab_size=8192",
+    "tokenizer.vocab_size=8192", "tokenizer.max_train_chars=20000000",
+    "train.batch_size=16", "train.lr=2e-3", "train.min_lr=2e-4", "train.sample_tokens=0",
+    "train.eval_tokens=131072", "train.tensorboard=false", "train.log_every=25", "train.keep_last=1",
+]
+
+
+def prepare_base(runs: Path) -> Path:
+    """corpus (all of ../shared/data) → tokenizer → token data, once, in runs/quality-base."""
+    from causette.corpus.build import build_corpus
+    from causette.corpus.store import iter_texts
+    from causette.data.prepare import prepare
+    from causette.tokenizer.train import train_tokenizer
+
+    cfg = load_config(ROOT / "configs" / "corpus-shared.yaml", [f"run.dir={runs}", "run.name=quality-base", *COMMON])
+    base = cfg.run.path
+    if not (base / "corpus" / "manifest.json").is_file():
+        build_corpus(cfg.corpus, base / "corpus")
+    if not (base / "tokenizer" / "tokenizer.json").is_file():
+        train_tokenizer(cfg.tokenizer, iter_texts(base / "corpus", "train"), out_dir=base / "tokenizer", progress=True)
+    if not (base / "data" / "meta.json").is_file():
+        prepare(base / "corpus", base / "tokenizer", base / "data")
+    return base
+
+
+def run_variant(runs: Path, base: Path, name: str, overrides: list[str], seconds: float) -> dict:
+    from causette.train.pretrain import train
+
+    slug = name.replace(" + ", "-")
+    run = runs / f"quality-{slug}"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir(parents=True)
+    for part in ("data", "tokenizer"):
+        (run / part).symlink_to((base / part).resolve())
+    sets = [f"run.dir={runs}", f"run.name=quality-{slug}", *COMMON, *overrides]
+
+    # 1) timing run: steps per second of this variant (compilation excluded)
+    train(load_config(ROOT / "configs" / "demo.yaml", sets + ["train.max_steps=40", "train.eval_every=0", "train.log_every=5",
+                                                            "train.warmup_steps=5", "train.ckpt_every=1000"]),
+          progress=False, echo=lambda s: None)
+    rate = _steps_per_second(run, after=20)
+    shutil.rmtree(run / "checkpoints", ignore_errors=True)
+    (run / "metrics.jsonl").unlink(missing_ok=True)
+    steps = max(int(rate * seconds), 20)
+
+    # 2) the real run: a full schedule that fits the budget
+    t = time.time()
+    result = train(load_config(ROOT / "configs" / "demo.yaml", sets + [f"train.max_steps={steps}", f"train.warmup_steps={max(steps // 20, 5)}",
+                                                                         f"train.eval_every={steps}", f"train.ckpt_every={steps}"]),
+                   progress=True, echo=lambda s: None)
+    return {"variant": name, "steps": result.steps, "tokens": result.tokens, "seconds": time.time() - t,
+            "bpb": result.val.get("bits_per_byte", math.nan), "loss": result.val.get("loss", math.nan)}
+
+
+def _steps_per_second(run: Path, after: int) -> float:
+    """Training speed of the timing run from metrics.jsonl, past the compilation steps."""
+    from causette.train.trainer import read_metrics
+
+    rows = [r for r in read_metrics(run) if r["kind"] == "train" and r["step"] >= after]
+    return (rows[-1]["step"] - rows[0]["step"]) / max(rows[-1]["time"] - rows[0]["time"], 1e-6)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=4.0, help="training budget per variant")
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs")
+    ap.add_argument("--only", nargs="*", choices=list(VARIANTS))
+    args = ap.parse_args()
+    base = prepare_base(args.runs)
+    rows = [run_variant(args.runs, base, n, VARIANTS[n], args.minutes * 60) for n in (args.only or VARIANTS)]
+    lines = [
+        f"Budget: {args.minutes:g} min of training per variant on all of ../shared/data "
+        f"(4 layers × 256, context 256, vocab 8,192, batch 16; bf16 + compile where available).",
+        "",
+        "| variant | steps | tokens | val loss | val bits/byte |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['steps']:,} | {r['tokens']:,} | {r['loss']:.3f} | {r['bpb']:.3f} |")
+    table = "\n".join(lines)
+    print(table)
+    out = ROOT / "bench" / "RESULTS.md"
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    text = out.read_text(encoding="utf-8") if out.is_file() else "# Benchmark results\n"
+    text += f"\n## Quality in a fixed budget ({stamp})\n\nCommand: `python bench/quality.py --minutes {args.minutes:g}`\n\n{table}\n"
+    out.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
