@@ -1,0 +1,172 @@
+"""Generation speed: our engine (with and without KV cache) against Hugging Face ``generate()``.
+
+    .venv/bin/python bench/generate.py                 # seed16m-sized Llama, ~1-2 minutes on 2 cores
+    .venv/bin/python bench/generate.py --new-tokens 64 --repeat 2   # quicker
+
+Model: the ``configs/model/seed16m.yaml`` Llama (8 layers, 384 wide, GQA 8/4, context 256) with
+random weights (the speed does not depend on what the weights learned), its vocabulary set to a
+BPE tokenizer trained here on the start of the demo corpus. Hugging Face runs
+``LlamaForCausalLM`` with the very same weights (causette/model/hf_reference.py).
+
+Every configuration decodes ``--new-tokens`` tokens greedily after a French prompt (batch 8:
+eight different prompts of equal length, so that no one needs padding), with no stop token.
+Tokens/s counts generated tokens of all rows. Ours includes turning tokens into text through
+the incremental decoder; HF's does not. The machine is shared and its speed drifts: the
+configurations are interleaved, each is timed ``--repeat`` times and the best is kept; read the
+ratios, which come from the same run.
+
+The last column checks that ours and HF's produce the same greedy tokens.
+
+Threads: 1 by default. At batch 1 a step is ~30 small matrix-vector products; on this
+2-core machine shared with other jobs, two OpenMP threads waiting on each other made every
+configuration several times slower and the timings meaningless. ``--threads 2`` on a quiet
+machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from causette.config import load_config  # noqa: E402
+from causette.inference.engine import Engine  # noqa: E402
+from causette.inference.sampling import SamplingParams  # noqa: E402
+from causette.model import Transformer  # noqa: E402
+from causette.model import hf_reference  # noqa: E402
+from causette.tokenizer import train_tokenizer  # noqa: E402
+from causette.tokenizer.config import TokenizerConfig  # noqa: E402
+
+
+def demo_text(chars: int) -> str:
+    for p in (ROOT / "data" / "demo_fr_pd.txt.gz", ROOT.parent / "shared" / "data" / "demo" / "demo_fr_pd.txt.gz"):
+        if p.is_file():
+            return gzip.decompress(p.read_bytes()).decode("utf-8")[:chars]
+    sys.exit("error: data/demo_fr_pd.txt.gz not found")
+
+
+def prompts(tok, text: str, batch: int, length: int) -> list[list[int]]:
+    """``batch`` different prompts of exactly ``length`` tokens: <|bos|> + a slice of French."""
+    lines = [line for line in text.splitlines() if len(line) > 400]
+    out = []
+    for line in lines[:batch]:
+        out.append([tok.bos_id, *tok.encode(line)[: length - 1]])
+    assert len(out) == batch and all(len(p) == length for p in out)
+    return out
+
+
+def timed(fn, repeat_log: list[float]):
+    start = time.perf_counter()
+    result = fn()
+    repeat_log.append(time.perf_counter() - start)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--new-tokens", type=int, default=128)
+    ap.add_argument("--prompt-tokens", type=int, default=32)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-bf16", action="store_true", help="skip the rows with bf16 weights")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1: on a shared machine, more threads fight)"
+    )
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    t0 = time.perf_counter()
+    text = demo_text(1_500_000)
+    tok = train_tokenizer(TokenizerConfig(vocab_size=8192), [text])
+    cfg = load_config("model/seed16m", [f"model.vocab_size={tok.vocab_size}"]).model
+    model = Transformer(cfg).eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"setup (tokenizer {tok.vocab_size} tokens, model {n_params / 1e6:.1f}M): {time.perf_counter() - t0:.1f} s")
+
+    import transformers
+
+    hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(**hf_reference.llama_config(cfg))).eval()
+    hf.load_state_dict(hf_reference.llama_state_dict(model), strict=True)
+    hf.generation_config.pad_token_id = tok.pad_id
+    hf.generation_config.eos_token_id = None
+
+    model_bf16 = None
+    if not args.no_bf16:
+        model_bf16 = Transformer(cfg).eval()
+        model_bf16.load_state_dict(model.state_dict())
+        model_bf16 = model_bf16.to(torch.bfloat16)
+
+    N = args.new_tokens
+    greedy = SamplingParams(temperature=0, max_new_tokens=N)  # no stop token: always N tokens
+    batches = {b: prompts(tok, text, b, args.prompt_tokens) for b in (1, 8)}
+
+    def ours(m, batch, use_cache):
+        engine = Engine(m, tok)
+        return lambda: [g.token_ids for g in engine.generate(batches[batch], greedy, use_cache=use_cache)]
+
+    def theirs(batch):
+        idx = torch.tensor(batches[batch])
+
+        def run():
+            with torch.inference_mode():
+                out = hf.generate(idx, max_new_tokens=N, min_new_tokens=N, do_sample=False, use_cache=True)
+            return out[:, idx.shape[1] :].tolist()
+
+        return run
+
+    configs = {}
+    for b in (1, 8):
+        configs[("HF transformers generate()", b)] = theirs(b)
+        configs[("ours, KV cache", b)] = ours(model, b, True)
+        configs[("ours, no cache (full recompute)", b)] = ours(model, b, False)
+        if model_bf16 is not None:
+            configs[("ours, KV cache, bf16 weights", b)] = ours(model_bf16, b, True)
+
+    # warm-up (first calls allocate, pick kernels), then interleaved timed rounds
+    outputs = {key: fn() for key, fn in configs.items()}
+    times: dict = {key: [] for key in configs}
+    for _ in range(args.repeat):
+        for key, fn in configs.items():
+            timed(fn, times[key])
+
+    threads = torch.get_num_threads()
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({threads} threads), transformers {transformers.__version__}"
+    )
+    print(
+        f"model: seed16m Llama, {n_params / 1e6:.1f}M parameters, random weights, fp32 unless noted; "
+        f"prompt {args.prompt_tokens} tokens, {N} new tokens per row, greedy; best of {args.repeat}\n"
+    )
+    print("| mode | batch | tokens/s | vs HF (same batch) | same tokens as HF |")
+    print("|---|---:|---:|---:|---:|")
+    for b in (1, 8):
+        hf_key = ("HF transformers generate()", b)
+        hf_speed = b * N / min(times[hf_key])
+        for (name, batch), t in times.items():
+            if batch != b:
+                continue
+            speed = b * N / min(t)
+            same = _agreement(outputs[(name, batch)], outputs[hf_key])
+            print(f"| {name} | {b} | {speed:,.0f} | {speed / hf_speed:.2f}× | {same} |")
+
+
+def _agreement(a: list[list[int]], b: list[list[int]]) -> str:
+    """Share of rows identical to HF's, and (for the others) of tokens before the first difference."""
+    same = sum(x == y for x, y in zip(a, b))
+    if same == len(a):
+        return "all"
+    return f"{same}/{len(a)} rows"
+
+
+if __name__ == "__main__":
+    main()

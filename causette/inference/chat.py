@@ -1,0 +1,318 @@
+"""Talking to a model in the terminal: a conversation that fits the context, and the REPL.
+
+:class:`ChatSession` holds the conversation and turns each user message into a prompt with
+the one chat template (causette/data/chat_template.py), then streams the reply. The model sees
+at most ``block_size`` tokens, prompt and reply together. Before each reply we keep
+``reserve = min(max_new_tokens, block_size / 2)`` tokens free for it; when the conversation
+does not fit in the rest, the oldest exchanges (a user message and its reply) are dropped, never
+the system prompt, and the user is told. If the last message alone is still too long, its
+beginning is cut.
+
+With a base model (trained on plain text, not on conversations) the session works in
+*continuation* mode: each input is continued as plain text, without roles or history.
+
+:func:`run_repl` is the interactive loop of ``causette chat``: ``you> `` prompts, replies
+streamed after ``model> ``, slash commands (``/help`` lists them), Ctrl-D or ``/quit`` to leave,
+Ctrl-C to cut a reply short.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from pathlib import Path
+from typing import Callable, Iterator, TextIO
+
+from causette.data.chat_template import render_chat
+from causette.errors import CausetteError
+from causette.inference.engine import Engine
+from causette.inference.sampling import SamplingParams
+
+CHAT, CONTINUE = "chat", "continue"
+
+
+class ChatSession:
+    """A conversation with one model: history, system prompt, sampling settings."""
+
+    def __init__(self, engine: Engine, params: SamplingParams, system: str | None = None, mode: str = CHAT):
+        if mode not in (CHAT, CONTINUE):
+            raise ValueError(f"mode must be {CHAT!r} or {CONTINUE!r}")
+        self.engine = engine
+        self.tokenizer = engine.tokenizer
+        self.params = params.with_(stop_token_ids=engine.special_ids)  # a reply ends at any special
+        self.system = system or None
+        self.mode = mode
+        self.history: list[dict] = []  # what the model still sees: user/assistant alternating
+        self.transcript: list[dict] = []  # everything said, for /save
+        self.turns = 0
+        self.last_result = None  # the Generation of the latest reply
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget the conversation (the system prompt and settings stay)."""
+        self.history.clear()
+        self.transcript.clear()
+
+    def set_system(self, text: str | None) -> None:
+        self.system = text or None
+
+    @property
+    def reserve(self) -> int:
+        """Tokens kept free for the reply."""
+        return min(self.params.max_new_tokens, self.engine.block_size // 2)
+
+    @property
+    def budget(self) -> int:
+        """Most tokens a prompt may take."""
+        return self.engine.block_size - self.reserve
+
+    # ------------------------------------------------------------------ prompts
+    def _messages(self, history: list[dict]) -> list[dict]:
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        return system + history
+
+    def build_prompt(self, user_text: str) -> tuple[list[int], list[str], list[dict]]:
+        """Ids to send for ``user_text``, notices for the user (what had to be dropped), and
+        the history these ids show (ending with the user message, perhaps cut).
+
+        Nothing changes until :meth:`reply` commits that history: from then on a dropped
+        exchange is no longer seen by the model (it stays in the transcript).
+        """
+        if self.mode == CONTINUE:
+            ids = self.engine.encode_prompt(user_text)
+            if len(ids) > self.budget:
+                return ids[-self.budget :], [
+                    f"your text is {len(ids)} tokens long; only its last {self.budget} fit in the "
+                    f"model's context ({self.engine.block_size} tokens, {self.reserve} kept for the reply)"
+                ], []
+            return ids, [], []
+
+        history = self.history + [{"role": "user", "content": user_text}]
+        notices = []
+        ids, _ = render_chat(self.tokenizer, self._messages(history), add_generation_prompt=True)
+        dropped = 0
+        while len(ids) > self.budget and len(history) > 1:
+            history = history[2:]  # the oldest user message and its reply
+            dropped += 1
+            ids, _ = render_chat(self.tokenizer, self._messages(history), add_generation_prompt=True)
+        if dropped:
+            what = "the oldest exchange" if dropped == 1 else f"the {dropped} oldest exchanges"
+            notices.append(
+                f"context full ({self.engine.block_size} tokens): dropped {what}"
+                + (" (the system prompt is kept)" if self.system else "")
+            )
+        if len(ids) > self.budget:
+            history, cut = self._truncate_last(history)
+            ids, _ = render_chat(self.tokenizer, self._messages(history), add_generation_prompt=True)
+            notices.append(
+                f"your message is too long for the model's context: its beginning was cut ({_plural(cut, 'character')})"
+            )
+        return ids, notices, history
+
+    def _truncate_last(self, history: list[dict]) -> tuple[list[dict], int]:
+        """Cut the beginning of the last (only) user message until the prompt fits."""
+        text = history[-1]["content"]
+
+        def fits(start: int) -> bool:
+            trial = [{"role": "user", "content": text[start:]}]
+            return len(render_chat(self.tokenizer, self._messages(trial), add_generation_prompt=True)[0]) <= self.budget
+
+        if not fits(len(text)):
+            raise CausetteError(
+                "the system prompt alone leaves no room for a message in the model's context "
+                f"({self.engine.block_size} tokens): shorten it with /system"
+            )
+        lo, hi = 0, len(text)  # smallest start that fits lies in (lo, hi]
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if fits(mid):
+                hi = mid
+            else:
+                lo = mid
+        return [{"role": "user", "content": text[hi:]}], hi
+
+    # ------------------------------------------------------------------ replies
+    def reply(self, user_text: str, notify: Callable[[str], None] = lambda s: None) -> Iterator[str]:
+        """Stream the model's answer to ``user_text`` (notices go to ``notify`` first).
+
+        The reply joins the history when the stream ends, even when it is cut short (Ctrl-C:
+        close the iterator).
+        """
+        ids, notices, history = self.build_prompt(user_text)
+        for notice in notices:
+            notify(notice)
+        seed = None if self.params.seed is None else self.params.seed + self.turns
+        self.turns += 1
+        stream = self.engine.stream(ids, self.params.with_(seed=seed))
+        try:
+            yield from stream
+        finally:
+            stream.stop("interrupted")
+            result = stream.result
+            if self.mode == CHAT:
+                self.history = history + [{"role": "assistant", "content": result.text}]
+            self.transcript += [{"role": "user", "content": user_text}, {"role": "assistant", "content": result.text}]
+            self.last_result = result
+            if result.finish_reason == "context":
+                notify(f"the reply filled the model's context ({self.engine.block_size} tokens) and was cut")
+
+    def to_json(self) -> dict:
+        """The transcript as SFT-style JSON: ``{"messages": [...]}`` plus how it was made."""
+        system = [{"role": "system", "content": self.system}] if self.system and self.mode == CHAT else []
+        p = self.params
+        return {
+            "messages": system + self.transcript,
+            "mode": self.mode,
+            "sampling": {
+                "temperature": p.temperature,
+                "top_k": p.top_k,
+                "top_p": p.top_p,
+                "min_p": p.min_p,
+                "repetition_penalty": p.repetition_penalty,
+                "max_new_tokens": p.max_new_tokens,
+                "seed": p.seed,
+            },
+        }
+
+
+_CONTROL = {c: "\ufffd" for c in [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F]}
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters other than tab and newline (an escape
+    sequence could move the cursor or recolour the screen) are shown as "\ufffd"."""
+    return text.translate(_CONTROL)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# ============================================================================== the REPL
+
+HELP = """commands:
+  /help             this list
+  /reset            forget the conversation (keeps the system prompt)
+  /system TEXT      set the system prompt (/system alone removes it)
+  /temp X           temperature (0 = greedy)
+  /topk N           keep the N most probable tokens (0 = off)
+  /topp X           nucleus sampling threshold (1 = off)
+  /minp X           keep tokens at least X times as probable as the best (0 = off)
+  /params           show the sampling settings
+  /save [FILE]      write the transcript as JSON
+  /quit             leave (Ctrl-D works too)
+Start a message with // to send a text that begins with /. Ctrl-C cuts a reply short."""
+
+
+class Repl:
+    """The terminal loop around a :class:`ChatSession`."""
+
+    def __init__(self, session: ChatSession, out: TextIO | None = None, input_fn: Callable[[str], str] = input):
+        self.session = session
+        self.out = out or sys.stdout
+        self.input = input_fn
+        self._open_line = False  # "model> ..." printed, its newline not yet
+
+    def say(self, text: str = "", end: str = "\n") -> None:
+        self.out.write(text + end)
+        self.out.flush()
+
+    def notice(self, text: str) -> None:
+        if self._open_line:  # a reply is being printed: notes go on their own line
+            self.say()
+            self._open_line = False
+        self.say(f"note: {text}")
+
+    def run(self) -> int:
+        while True:
+            try:
+                line = self.input("you> ")
+            except (EOFError, KeyboardInterrupt):
+                self.say()
+                return 0
+            if not line.strip():
+                continue
+            if line.startswith("/") and not line.startswith("//"):
+                if self.command(line.strip()) == "quit":
+                    return 0
+                continue
+            self.answer(line[1:] if line.startswith("//") else line)
+
+    def answer(self, text: str) -> None:
+        """Stream the reply to ``text`` after ``model> `` (notes about the context come first)."""
+        stream = self.session.reply(text, notify=self.notice)
+        self._open_line = started = False
+        try:
+            for delta in stream:
+                if not started:
+                    self.say("model> ", end="")
+                    self._open_line = started = True
+                self.say(printable(delta), end="")
+            if not started:
+                self.say("model> ", end="")  # an empty reply (the model ended its turn at once)
+                self._open_line = True
+        except KeyboardInterrupt:
+            stream.close()
+            self.say(" [interrupted]", end="")
+        except CausetteError as e:
+            self.say(f"error: {e}")
+            return
+        finally:
+            if self._open_line:
+                self.say()
+            self._open_line = False
+
+    # ------------------------------------------------------------------ slash commands
+    def command(self, line: str) -> str | None:
+        name, _, arg = line.partition(" ")
+        arg = arg.strip()
+        session = self.session
+        try:
+            if name in ("/quit", "/exit", "/q"):
+                return "quit"
+            elif name == "/help":
+                self.say(HELP)
+            elif name == "/reset":
+                session.reset()
+                self.say("conversation forgotten" + (" (system prompt kept)" if session.system else ""))
+            elif name == "/system":
+                if session.mode == CONTINUE:
+                    self.say("a base model has no system prompt (continuation mode)")
+                else:
+                    session.set_system(arg)
+                    self.say(f"system prompt set: {arg}" if arg else "system prompt removed")
+            elif name in ("/temp", "/topk", "/topp", "/minp"):
+                self.set_param(name, arg)
+            elif name == "/params":
+                self.say(session.params.describe())
+            elif name == "/save":
+                self.save(arg)
+            else:
+                self.say(f"unknown command {name} (/help lists them)")
+        except CausetteError as e:
+            self.say(f"error: {e}")
+        return None
+
+    def set_param(self, name: str, arg: str) -> None:
+        field, cast = {
+            "/temp": ("temperature", float),
+            "/topk": ("top_k", int),
+            "/topp": ("top_p", float),
+            "/minp": ("min_p", float),
+        }[name]
+        try:
+            value = cast(arg)
+        except ValueError:
+            raise CausetteError(f"{name} needs a number, e.g. {name} {'40' if cast is int else '0.7'}") from None
+        self.session.params = self.session.params.with_(**{field: value})
+        self.say(self.session.params.describe())
+
+    def save(self, arg: str) -> None:
+        from causette.utils.io import write_json
+
+        path = Path(arg or f"chat-{_dt.datetime.now():%Y%m%d-%H%M%S}.json")
+        try:
+            write_json(path, self.session.to_json())
+        except OSError as e:
+            raise CausetteError(f"{path}: cannot write the transcript ({e.strerror or e})") from None
+        self.say(f"transcript saved to {path} ({_plural(len(self.session.transcript), 'message')})")

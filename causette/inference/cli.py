@@ -1,0 +1,165 @@
+"""``causette generate`` (continue a text) and ``causette chat`` (talk in the terminal).
+
+    causette generate --checkpoint runs/demo --prompt "Il était une fois" --num-samples 3
+    echo "Le roi" | causette generate --checkpoint runs/demo --temperature 0 --max-new-tokens 50
+    causette chat --checkpoint runs/demo-sft --system "Tu réponds en une phrase."
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from causette.errors import CausetteError
+from causette.inference.sampling import SamplingParams
+
+
+def register(sub) -> None:
+    g = sub.add_parser(
+        "generate",
+        help="continue a text with a trained model",
+        description="Continue the text of --prompt (or of stdin) with a checkpoint; prints prompt + continuation.",
+    )
+    _add_model_args(g)
+    g.add_argument("--prompt", help="text to continue (default: read stdin)")
+    g.add_argument("--num-samples", type=int, default=1, help="how many continuations, generated as one batch")
+    g.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop before this text (repeatable)")
+    g.add_argument("--no-bos", action="store_true", help="do not start the prompt with <|bos|>")
+    _add_sampling_args(g, SamplingParams(temperature=0.8, top_k=50, max_new_tokens=200))
+    g.set_defaults(func=run_generate)
+
+    c = sub.add_parser(
+        "chat",
+        help="talk with a model in the terminal",
+        description="Multi-turn chat with a fine-tuned (SFT) checkpoint; a base checkpoint continues text instead.",
+    )
+    _add_model_args(c)
+    c.add_argument("--system", help="system prompt (change it during the chat with /system)")
+    c.add_argument(
+        "--mode",
+        choices=["auto", "chat", "continue"],
+        default="auto",
+        help="auto: chat for an SFT checkpoint, continuation for a base one (default)",
+    )
+    _add_sampling_args(c, SamplingParams(temperature=0.7, top_k=50, top_p=0.95, max_new_tokens=256))
+    c.set_defaults(func=run_chat)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="a run directory, its checkpoints/ or one step_XXXXXXX/")
+    p.add_argument("--tokenizer", help="tokenizer.json to use instead of the checkpoint's copy")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
+    p.add_argument(
+        "--precision", default="auto", choices=["auto", "fp32", "bf16"], help="weights dtype (auto: bf16 on GPU)"
+    )
+
+
+def _add_sampling_args(p: argparse.ArgumentParser, d: SamplingParams) -> None:
+    s = p.add_argument_group("sampling (see docs/generation.md)")
+    s.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, help=f"default {d.max_new_tokens}")
+    s.add_argument("--temperature", type=float, default=d.temperature, help=f"0 = greedy (default {d.temperature})")
+    s.add_argument("--top-k", type=int, default=d.top_k, help=f"0 = off (default {d.top_k})")
+    s.add_argument("--top-p", type=float, default=d.top_p, help=f"1 = off (default {d.top_p})")
+    s.add_argument("--min-p", type=float, default=d.min_p, help=f"0 = off (default {d.min_p})")
+    s.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty, help="1 = off (default 1)")
+    s.add_argument("--seed", type=int, default=None, help="same seed, same text (default: random)")
+
+
+def _params(args: argparse.Namespace, **extra) -> SamplingParams:
+    return SamplingParams(
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        min_p=args.min_p,
+        repetition_penalty=args.repetition_penalty,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        **extra,
+    ).validate()
+
+
+def _load(args):
+    from causette.inference.loading import load_checkpoint
+
+    return load_checkpoint(args.checkpoint, device=args.device, precision=args.precision, tokenizer_path=args.tokenizer)
+
+
+# ============================================================================== generate
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from causette.inference.engine import Engine
+
+    if args.num_samples < 1:
+        raise CausetteError("--num-samples must be at least 1")
+    prompt = args.prompt
+    if prompt is None:
+        if sys.stdin.isatty():
+            raise CausetteError("give a text to continue with --prompt, or pipe it on stdin")
+        prompt = sys.stdin.read()
+    loaded = _load(args)
+    engine = Engine(loaded.model, loaded.tokenizer)
+    params = _params(args, stop_token_ids=engine.special_ids, stop_strings=tuple(args.stop))
+    ids = engine.encode_prompt(prompt, bos=not args.no_bos)
+    if not ids:
+        raise CausetteError("the prompt is empty (and --no-bos leaves no token to start from)")
+    room = engine.block_size - 1
+    if len(ids) > room:
+        print(
+            f"note: the prompt is {len(ids)} tokens long; only its last {room} fit in the model's context",
+            file=sys.stderr,
+        )
+        ids = ids[-room:]
+    if len(ids) + params.max_new_tokens > engine.block_size:
+        print(
+            f"note: the context ({engine.block_size} tokens) leaves room for "
+            f"{engine.block_size - len(ids)} new tokens, not {params.max_new_tokens}",
+            file=sys.stderr,
+        )
+
+    out = sys.stdout
+    if args.num_samples == 1:
+        out.write(prompt)
+        out.flush()
+        stream = engine.stream(ids, params)
+        for delta in stream:
+            out.write(delta)
+            out.flush()
+        out.write("\n")
+        return 0
+    results = engine.generate([ids] * args.num_samples, params)
+    for k, g in enumerate(results, start=1):
+        out.write(f"--- sample {k} ---\n{prompt}{g.text}\n")
+    out.flush()
+    return 0
+
+
+# ============================================================================== chat
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    from causette.inference.chat import CHAT, CONTINUE, ChatSession, Repl
+    from causette.inference.engine import Engine
+
+    loaded = _load(args)
+    mode = {"chat": CHAT, "continue": CONTINUE}.get(args.mode) or (CHAT if loaded.is_chat_model else CONTINUE)
+    engine = Engine(loaded.model, loaded.tokenizer)
+    session = ChatSession(engine, _params(args), system=args.system, mode=mode)
+    _enable_line_editing()
+    print(f"causette chat: {loaded.describe()}")
+    if mode == CONTINUE:
+        why = "as asked" if args.mode == "continue" else f"a base model: its stage is {loaded.stage!r}, not 'sft'"
+        print(f"note: continuation mode ({why}): each line you type is continued as plain text, without history")
+    elif args.mode == "chat" and not loaded.is_chat_model:
+        print(f"note: chat mode forced on a checkpoint of stage {loaded.stage!r}: it was not trained to chat")
+    print("type /help for commands, Ctrl-D or /quit to leave")
+    return Repl(session).run()
+
+
+def _enable_line_editing() -> None:
+    """Arrow keys and history in ``input()`` when a terminal is there (readline is optional)."""
+    if sys.stdin.isatty():
+        try:
+            import readline  # noqa: F401
+        except ImportError:  # Windows
+            pass

@@ -1,0 +1,358 @@
+"""The generation engine: prompts in, text out, one token at a time, with the KV cache.
+
+    engine = Engine(model, tokenizer)
+    params = SamplingParams(temperature=0.8, top_k=50, max_new_tokens=100, seed=0,
+                            stop_token_ids=engine.special_ids)
+    [g] = engine.generate([prompt_ids], params)          # g.text, g.token_ids, g.finish_reason
+    for delta in engine.stream(prompt_ids, params):      # the same, as text deltas
+        print(delta, end="", flush=True)
+
+**One step.** Generating token ``t + 1`` needs the logits of position ``t`` only. With the KV
+cache (causette/model/kvcache.py) the prompt is read once (*prefill*), then each step feeds
+just the newest token and the cache supplies every earlier key and value: a step costs one
+token's worth of work instead of the whole sequence's. ``use_cache=False`` recomputes the whole
+sequence at every step instead; it gives the same tokens and exists to measure the difference.
+
+**Batches of prompts of different lengths.** Our model has no padding mask: every row of a
+batch sits at the same position and the cache advances all rows together. So we do what the
+original LLaMA sampler does: the batch prefills the length of the *shortest* prompt; from there
+each step feeds one token per row, and a row whose prompt is not finished yet is fed its own
+next prompt token (*forced*) instead of a sampled one. Every row therefore only ever sees real
+tokens at their true positions, no padding ever enters attention, and each row gets exactly
+the tokens it would get alone (the tests check it). The cost: the extra prompt tokens of the
+longer rows are read one step at a time rather than in the prefill. So :meth:`Engine.generate`
+sorts the prompts by length and cuts them into groups whose lengths differ by at most
+``max(16, max_new_tokens // 2)`` tokens (beyond that, a second decoding loop costs less than
+the forced steps); each group is one batch. Batches of equal prompts (``--num-samples``) are
+the common case and prefill in one go.
+
+**Stopping.** A row stops when it generates one of ``stop_token_ids`` (not kept), when a stop
+string appears in its text (the text ends just before it), after ``max_new_tokens``, or when
+the context (``block_size``) is full. ``Generation.finish_reason`` says which:
+``"stop_token"``, ``"stop_string"``, ``"length"``, ``"context"`` (or ``"interrupted"``).
+
+**Text.** Tokens are turned into text by the tokenizer's incremental decoder, which holds back
+the bytes of a character split across tokens until it is complete: a stream never shows "�"
+in the middle of "é". Text that might be the start of a stop string is held back too, until
+it is clear that it is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+
+from causette.errors import CausetteError
+from causette.inference.sampling import SamplingParams, fresh_seed, make_generators, pick_tokens
+
+
+@dataclass
+class Generation:
+    """What one prompt produced."""
+
+    prompt_ids: list[int]
+    token_ids: list[int] = field(default_factory=list)  # generated ids, without the stop token
+    text: str = ""  # the generated text, without the stop string
+    finish_reason: str | None = None
+    seed: int | None = None  # the seed its draws used (with temperature > 0)
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain model inside a ``torch.compile`` or DDP/FSDP wrapper (generation needs its
+    ``cfg`` and ``new_cache``, and varying shapes would make a compiled model recompile)."""
+    while True:
+        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        if not isinstance(inner, torch.nn.Module):
+            return model
+        model = inner
+
+
+class Engine:
+    """Generation for one model and its tokenizer."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer):
+        self.model = unwrap_model(model)
+        self.tokenizer = tokenizer
+        self.block_size: int = self.model.cfg.block_size
+        self.vocab_size: int = self.model.cfg.vocab_size
+        self.device = next(self.model.parameters()).device
+
+    @property
+    def special_ids(self) -> tuple[int, ...]:
+        """Every special token id: the usual stop set (a reply or a document ends at any of them)."""
+        return tuple(sorted(self.tokenizer.special_ids))
+
+    # ------------------------------------------------------------------ public API
+    def generate(
+        self, prompts: Sequence[Sequence[int]], params: SamplingParams, use_cache: bool = True
+    ) -> list[Generation]:
+        """Complete every prompt (a list of token ids); one :class:`Generation` each, in order.
+
+        Prompts of similar lengths run as one batch (see the module docstring). Prompt ``i``
+        draws with the seed ``params.seed + i``: a prompt repeated ``n`` times gives ``n``
+        different samples, and sample ``i`` is the same whatever else is in the batch.
+        """
+        params.validate()
+        seed = params.seed if params.seed is not None else fresh_seed()
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        spread = max(16, params.max_new_tokens // 2)
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and len(prompts[i]) - len(prompts[groups[-1][0]]) <= spread:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        results: list[Generation | None] = [None] * len(prompts)
+        for group in groups:
+            run = GenerationRun(self, [prompts[i] for i in group], params, use_cache, seeds=[seed + i for i in group])
+            for _ in run:
+                pass
+            for i, result in zip(group, run.results):
+                results[i] = result
+        return results
+
+    def stream(self, prompt: Sequence[int], params: SamplingParams, use_cache: bool = True) -> "TextStream":
+        """Complete one prompt, as an iterator of text deltas; ``.result`` once it is exhausted."""
+        return TextStream(GenerationRun(self, [prompt], params, use_cache))
+
+    def encode_prompt(self, text: str, bos: bool = True) -> list[int]:
+        """Ids of plain text to continue: ``<|bos|>`` (documents start with it in training) and
+        the text encoded with special tokens disallowed."""
+        ids = self.tokenizer.encode(text, allowed_special="none")
+        return [self.tokenizer.bos_id, *ids] if bos else ids
+
+    # ------------------------------------------------------------------ one forward step
+    @torch.inference_mode()
+    def _next_logits(self, tokens: torch.Tensor, cache, fed: int, start: int) -> torch.Tensor:
+        """Logits ``(B, V)`` for the position after ``tokens[:, :fed]``.
+
+        With a cache the model is given only what it has not seen, ``tokens[:, start:fed]``
+        (the prefill, then one token); without, the whole ``tokens[:, :fed]`` every time.
+        """
+        idx = tokens[:, start:fed] if cache is not None else tokens[:, :fed]
+        logits, _ = self.model(idx.to(self.device, non_blocking=True), cache=cache, last_only=True)
+        return logits[:, -1].float()
+
+
+class GenerationRun:
+    """One batched generation; iterate to advance it one step at a time.
+
+    Each step yields a list with one text delta per row (``""`` when that row showed nothing
+    new). When the iteration ends, :attr:`results` holds one :class:`Generation` per prompt.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        prompts: Sequence[Sequence[int]],
+        params: SamplingParams,
+        use_cache: bool = True,
+        seeds: Sequence[int] | None = None,
+    ):
+        """``seeds``: one per row (default ``params.seed + i``, or fresh when ``params.seed`` is None)."""
+        params.validate()
+        prompts = [[int(t) for t in p] for p in prompts]
+        if not prompts:
+            raise CausetteError("no prompt to complete")
+        for p in prompts:
+            if not p:
+                raise CausetteError("a prompt must hold at least one token (start it with <|bos|>)")
+            if len(p) >= engine.block_size:
+                raise CausetteError(
+                    f"a prompt of {len(p)} tokens leaves no room in the model's context of "
+                    f"{engine.block_size} tokens: shorten it"
+                )
+            if min(p) < 0 or max(p) >= engine.vocab_size:
+                raise CausetteError(f"a prompt holds a token id outside the model's vocabulary of {engine.vocab_size}")
+        self.engine = engine
+        self.params = params
+        self.use_cache = use_cache
+        if seeds is None:
+            base = params.seed if params.seed is not None else fresh_seed()
+            seeds = [base + i for i in range(len(prompts))]
+        self.seeds = [int(s) for s in seeds]
+        self.rows = [_Row(p, engine.tokenizer, params, s) for p, s in zip(prompts, self.seeds)]
+        self._started = False
+
+    @property
+    def results(self) -> list[Generation]:
+        return [row.result for row in self.rows]
+
+    def stop(self, reason: str = "interrupted") -> None:
+        """End every unfinished row now (e.g. after Ctrl-C)."""
+        for row in self.rows:
+            row.finish(reason)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        if self._started:
+            raise RuntimeError("a GenerationRun can be iterated only once")
+        self._started = True
+        engine, params, rows = self.engine, self.params, self.rows
+        B = len(rows)
+        lengths = [len(r.prompt) for r in rows]
+        # Every row advances in lockstep; the sequence never grows past the context.
+        total = min(engine.block_size, max(lengths) + params.max_new_tokens)
+        tokens = torch.zeros(B, total, dtype=torch.long)
+        for i, row in enumerate(rows):
+            tokens[i, : len(row.prompt)] = torch.tensor(row.prompt)
+        prompt_len = torch.tensor(lengths)
+        generators = make_generators(self.seeds)
+        seen = None
+        if params.repetition_penalty != 1.0:  # which tokens each row has seen: prompt, then reply
+            seen = torch.zeros(B, engine.vocab_size, dtype=torch.bool, device=engine.device)
+            for i, row in enumerate(rows):
+                seen[i, row.prompt] = True
+        cache = engine.model.new_cache(B, max_len=total) if self.use_cache else None
+
+        fed, start = min(lengths), 0  # the model has read tokens[:, :fed]; the cache holds :start
+        while fed < total and not all(r.done for r in rows):
+            logits = engine._next_logits(tokens, cache, fed, start)
+            start = fed
+            forced = fed < prompt_len  # rows still reading their prompt
+            draw = [not (f or r.done) for f, r in zip(forced.tolist(), rows)]
+            picked = pick_tokens(logits, params, generators, seen, draw)
+            nxt = torch.where(forced, tokens[:, fed], picked)
+            tokens[:, fed] = nxt
+            fed += 1
+            if seen is not None:
+                seen[torch.arange(B, device=seen.device), nxt.to(seen.device)] = True
+            deltas = []
+            for i, token in enumerate(nxt.tolist()):
+                deltas.append(rows[i].push(token) if draw[i] else "")
+            yield deltas
+        # Out of room: rows still going end here, with what they held back.
+        final = [row.finish("length" if len(row.tokens) >= params.max_new_tokens else "context") for row in rows]
+        if any(final):
+            yield final
+
+
+class TextStream:
+    """Iterate for the text of one generation, piece by piece; then read :attr:`result`."""
+
+    def __init__(self, run: GenerationRun):
+        self._run = run
+
+    def __iter__(self) -> Iterator[str]:
+        for deltas in self._run:
+            if deltas[0]:
+                yield deltas[0]
+
+    def stop(self, reason: str = "interrupted") -> None:
+        self._run.stop(reason)
+
+    @property
+    def result(self) -> Generation:
+        return self._run.results[0]
+
+
+class _Row:
+    """The bookkeeping of one sequence: its tokens, its decoded text, whether and why it ended."""
+
+    def __init__(self, prompt: list[int], tokenizer, params: SamplingParams, seed: int):
+        self.prompt = prompt
+        self.tokens: list[int] = []
+        self.text = ""
+        self.finish_reason: str | None = None
+        self.seed = seed
+        self._decoder = tokenizer.incremental_decoder()
+        self._stop_ids = frozenset(params.stop_token_ids)
+        self._stop_strings = params.stop_strings
+        self._max_new = params.max_new_tokens
+        self._held = ""  # decoded text not shown yet: it may be the start of a stop string
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+    @property
+    def result(self) -> Generation:
+        return Generation(list(self.prompt), list(self.tokens), self.text, self.finish_reason, self.seed)
+
+    def push(self, token: int) -> str:
+        """Take one generated token; return the text it makes visible."""
+        if token in self._stop_ids:
+            return self.finish("stop_token")
+        self.tokens.append(token)
+        delta = self._release(self._decoder.push(token))
+        if not self.done and len(self.tokens) >= self._max_new:
+            delta += self.finish("length")
+        return delta
+
+    def finish(self, reason: str) -> str:
+        """End the sequence; return the text still held back. The bytes of a character left
+        incomplete by the last token are dropped rather than shown as "�"."""
+        if self.done:
+            return ""
+        out, self._held = self._held, ""
+        self.text += out
+        self.finish_reason = reason
+        return out
+
+    def _release(self, new_text: str) -> str:
+        """Show ``new_text`` except a possible beginning of a stop string; stop at a whole one."""
+        if not self._stop_strings:
+            self.text += new_text
+            return new_text
+        held = self._held + new_text
+        hits = [i for i in (held.find(s) for s in self._stop_strings) if i >= 0]
+        if hits:
+            out = held[: min(hits)]
+            self._held = ""
+            self.text += out
+            self.finish_reason = "stop_string"
+            return out
+        keep = _longest_stop_prefix(held, self._stop_strings)
+        out, self._held = held[: len(held) - keep], held[len(held) - keep :]
+        self.text += out
+        return out
+
+
+def _longest_stop_prefix(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of ``text`` that is the beginning of one of ``stops``."""
+    best = 0
+    for s in stops:
+        for n in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:n]):
+                best = n
+                break
+    return best
+
+
+# ============================================================================== for the trainer
+
+
+def sample_texts(
+    model: torch.nn.Module,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    temperature: float = 0.8,
+    top_k: int = 50,
+    seed: int = 0,
+) -> list[str]:
+    """Each prompt followed by a sampled continuation (for the training logs).
+
+    Works on any device and from the middle of training: the model is put in eval mode for the
+    generation and given back in the mode it was in; draws use their own generator, so the
+    global RNG (and thus the training run) is unaffected. Generation stops at a special token
+    (a base model ends a document with ``<|bos|>``) or at the end of the context.
+    """
+    inner = unwrap_model(model)
+    was_training = inner.training
+    inner.eval()
+    try:
+        engine = Engine(inner, tokenizer)
+        room = engine.block_size - 1
+        ids = [engine.encode_prompt(p)[-room:] for p in prompts]  # keep the end of a very long prompt
+        params = SamplingParams(
+            temperature=temperature,
+            top_k=top_k,
+            max_new_tokens=max_new_tokens,
+            stop_token_ids=engine.special_ids,
+            seed=seed,
+        )
+        return [p + g.text for p, g in zip(prompts, engine.generate(ids, params))]
+    finally:
+        inner.train(was_training)

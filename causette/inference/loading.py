@@ -1,0 +1,83 @@
+"""Open a checkpoint for generation: the model, its tokenizer, and whether it is a chat model.
+
+A checkpoint directory is self-contained (causette/train/checkpoint.py): ``config.json`` and
+``model.safetensors`` for the model, a copy of ``tokenizer.json``, and ``state.json`` whose
+``"stage"`` says how it was trained: ``"sft"`` makes a chat model, anything else (``"pretrain"``)
+a base model that can only continue text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from causette.errors import CausetteError
+
+CHAT_STAGE = "sft"
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: torch.nn.Module
+    tokenizer: object
+    path: Path  # the checkpoint directory actually used
+    stage: str  # "sft", "pretrain", or "unknown" (no state.json)
+
+    @property
+    def is_chat_model(self) -> bool:
+        return self.stage == CHAT_STAGE
+
+    def describe(self) -> str:
+        n = sum(p.numel() for p in self.model.parameters())
+        cfg = self.model.cfg
+        dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        return (
+            f"{self.path} ({n / 1e6:.1f}M parameters, {cfg.n_layer} layers, context {cfg.block_size}, "
+            f"stage {self.stage}, {dtype} on {next(self.model.parameters()).device})"
+        )
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on GPUs that have it; fp32 elsewhere. On a CPU, decoding one token at a time is
+    bound by per-step overheads, not by matrix products, so bf16 gains nothing there
+    (bench/generate.py) and would only change the numbers."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_checkpoint(
+    path: str | Path,
+    device: str = "auto",
+    precision: str = "auto",
+    tokenizer_path: str | Path | None = None,
+) -> LoadedCheckpoint:
+    """Resolve ``path`` (run dir, checkpoints dir or step dir) and load what generation needs.
+
+    ``precision``: ``auto`` (see :func:`default_dtype`), ``fp32`` or ``bf16``: the weights are
+    converted, no autocast. ``tokenizer_path`` overrides the checkpoint's own copy.
+    """
+    from causette.model.persist import load_model
+    from causette.tokenizer.io import load_tokenizer
+    from causette.train.checkpoint import STATE_FILE, TOKENIZER_FILE, find_checkpoint
+    from causette.utils.device import pick_device, resolve_dtype
+
+    ckpt = find_checkpoint(path)
+    tok_file = Path(tokenizer_path) if tokenizer_path is not None else ckpt / TOKENIZER_FILE
+    if tokenizer_path is None and not tok_file.is_file():
+        raise CausetteError(f"{ckpt}: no {TOKENIZER_FILE} in this checkpoint (give one with --tokenizer)")
+    tokenizer = load_tokenizer(tok_file)
+    dev = pick_device(device)
+    dtype = default_dtype(dev) if precision == "auto" else resolve_dtype(precision, dev)
+    model = load_model(ckpt, expected_vocab=tokenizer.vocab_size, device=dev, dtype=dtype)
+    stage = "unknown"
+    state_file = ckpt / STATE_FILE
+    if state_file.is_file():
+        try:
+            stage = str(json.loads(state_file.read_text(encoding="utf-8")).get("stage", "pretrain"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+            raise CausetteError(f"{state_file}: unreadable checkpoint state ({e})") from None
+    return LoadedCheckpoint(model, tokenizer, ckpt, stage)
