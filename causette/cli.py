@@ -43,8 +43,10 @@ def config_from_args(args: argparse.Namespace):
 def build_parser() -> argparse.ArgumentParser:
     from causette.corpus import cli as corpus_cli
     from causette.data import cli as data_cli
+    from causette.inference import cli as inference_cli
     from causette.tokenizer import cli as tokenizer_cli
     from causette.train import cli as train_cli
+    from causette.train import sft_cli
 
     parser = argparse.ArgumentParser(
         prog="causette",
@@ -52,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"causette {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<stage>")
-    for module in (corpus_cli, tokenizer_cli, data_cli, train_cli):
+    for module in (corpus_cli, tokenizer_cli, data_cli, train_cli, sft_cli, inference_cli):
         module.register(sub)
     return parser
 

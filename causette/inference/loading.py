@@ -72,7 +72,12 @@ def load_checkpoint(
     tokenizer = load_tokenizer(tok_file)
     dev = pick_device(device)
     dtype = default_dtype(dev) if precision == "auto" else resolve_dtype(precision, dev)
-    model = load_model(ckpt, expected_vocab=tokenizer.vocab_size, device=dev, dtype=dtype)
+    if (ckpt / "adapter.json").is_file():  # a LoRA checkpoint (causette sft): its base + the adapter, merged
+        from causette.train.finetune import load_adapted
+
+        model = load_adapted(ckpt, device=dev, dtype=dtype, expected_vocab=tokenizer.vocab_size)
+    else:
+        model = load_model(ckpt, expected_vocab=tokenizer.vocab_size, device=dev, dtype=dtype)
     stage = "unknown"
     state_file = ckpt / STATE_FILE
     if state_file.is_file():

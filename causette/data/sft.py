@@ -1,0 +1,263 @@
+"""Instruction data for SFT: reading, checking, and batching with the right loss mask.
+
+Two JSONL formats are accepted, one conversation per line (DESIGN.md):
+
+    {"messages": [{"role": "system|user|assistant", "content": "..."}, ...]}
+    {"instruction": "...", "input": "...", "output": "..."}          (Alpaca; input may be empty)
+
+An Alpaca record becomes ``user: instruction (+ blank line + input)`` → ``assistant: output``.
+
+**The loss.** A conversation is rendered by the one chat template (chat_template.py) into ids
+and a mask (1 = a token the assistant wrote, and its ``<|end|>``). The model reads ids[:-1] and
+is trained to predict ids[1:] — the labels are *shifted by one* — and a label counts only where
+the mask of the *predicted* token is 1; elsewhere it is ``-100``, which the loss ignores. The
+loss is the sum over counted labels divided by their number: padding, prompts and role tokens
+never train and never dilute the average (two seed projects got one or the other wrong).
+With ``grad_accum`` > 1 the trainer averages the micro-batches' means, so a token of a short
+micro-batch weighs a little more than one of a long micro-batch (docs/sft.md).
+
+**Padding.** A batch is right-padded to its longest conversation. With causal attention a
+token only sees tokens before it, so real tokens never see the padding that follows them, and
+every row's positions start at 0: no attention mask is needed, and the amount of padding
+cannot change the loss (tests/test_sft.py checks both).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from causette.data.chat_template import ROLES, check_messages, render_chat
+from causette.errors import CausetteError
+from causette.model.transformer import IGNORE_INDEX
+
+
+@dataclass
+class Issue:
+    line: int
+    message: str
+
+
+@dataclass
+class CheckReport:
+    path: str
+    conversations: list[list[dict]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # source line of each conversation
+    errors: list[Issue] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)  # tokens of each conversation (with a tokenizer)
+    trained: list[int] = field(default_factory=list)  # of which trained (assistant) tokens
+
+    def stats(self) -> dict:
+        """Counts and lengths of the valid conversations (tokens when a tokenizer was given)."""
+        convs = self.conversations
+        out = {
+            "conversations": len(convs),
+            "turns": sum(sum(m["role"] != "system" for m in c) for c in convs),
+            "with_system": sum(c[0]["role"] == "system" for c in convs),
+            "characters": sum(len(m["content"]) for c in convs for m in c),
+        }
+        sizes = self.lengths or [sum(len(m["content"]) for m in c) for c in convs]
+        if self.lengths:
+            out.update(tokens=sum(self.lengths), trained_tokens=sum(self.trained))
+        if sizes:
+            out.update(unit="tokens" if self.lengths else "characters", min=min(sizes),
+                       median=float(np.median(sizes)), max=max(sizes))
+        return out
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    if path.suffix == ".xz":
+        return lzma.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def to_messages(record: object) -> list[dict]:
+    """The conversation of one JSON record (either format); ValueError says what is wrong."""
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    if "messages" in record:
+        messages = record["messages"]
+        if not isinstance(messages, list) or not messages:
+            raise ValueError("'messages' must be a non-empty list")
+        out = []
+        for n, m in enumerate(messages, 1):
+            if not isinstance(m, dict):
+                raise ValueError(f"message {n}: expected an object with 'role' and 'content'")
+            for key in ("role", "content"):
+                if key not in m:
+                    raise ValueError(f"message {n}: missing '{key}'")
+            if m["role"] not in ROLES:
+                raise ValueError(f"message {n}: unknown role {m['role']!r} (system, user or assistant)")
+            if not isinstance(m["content"], str):
+                raise ValueError(f"message {n} ({m['role']}): 'content' must be a string")
+            if not m["content"].strip():
+                raise ValueError(f"message {n} ({m['role']}): empty 'content'")
+            out.append({"role": m["role"], "content": m["content"]})
+        return out
+    if "instruction" in record or "output" in record:
+        for key in ("instruction", "output"):
+            if key not in record:
+                raise ValueError(f"missing '{key}'")
+            if not isinstance(record[key], str):
+                raise ValueError(f"'{key}' must be a string")
+            if not record[key].strip():
+                raise ValueError(f"empty '{key}'")
+        extra = record.get("input") or ""
+        if not isinstance(extra, str):
+            raise ValueError("'input' must be a string")
+        # The input (the text the instruction is about) comes after the instruction, in the
+        # user's turn; the answer alone is the assistant's.
+        prompt = record["instruction"].strip() + ("\n\n" + extra.strip() if extra.strip() else "")
+        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"].strip()}]
+    raise ValueError("neither a 'messages' list nor an Alpaca 'instruction'/'output' record")
+
+
+def check_file(path: str | Path, tokenizer=None, block_size: int | None = None) -> CheckReport:
+    """Read ``path`` and list every problem with its line number (never stops at the first).
+
+    With a ``tokenizer``, conversations are rendered to count their tokens; with a
+    ``block_size`` too, one longer than the context is an error (it would be cut in training).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CausetteError(f"{path}: no such file")
+    report = CheckReport(str(path))
+    try:
+        with _open_text(path) as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line.rstrip())
+                except json.JSONDecodeError as e:
+                    report.errors.append(Issue(n, f"invalid JSON ({e.msg} at column {e.colno})"))
+                    continue
+                try:
+                    messages = to_messages(record)
+                    check_messages(messages)
+                except (ValueError, CausetteError) as e:
+                    report.errors.append(Issue(n, str(e)))
+                    continue
+                if messages[-1]["role"] != "assistant":
+                    report.errors.append(Issue(n, f"the last message is {messages[-1]['role']!r}: "
+                                                  "a conversation must end with the assistant's answer"))
+                    continue
+                if tokenizer is not None:
+                    ids, mask = render_chat(tokenizer, messages)
+                    # The model reads ids[:-1] and predicts ids[1:]: block_size + 1 ids fit.
+                    if block_size is not None and len(ids) > block_size + 1:
+                        report.errors.append(Issue(n, f"{len(ids)} tokens, longer than the context "
+                                                      f"(block_size {block_size} + 1)"))
+                        continue
+                    report.lengths.append(len(ids))
+                    report.trained.append(sum(mask))
+                report.conversations.append(messages)
+                report.lines.append(n)
+    except (OSError, UnicodeDecodeError, EOFError, lzma.LZMAError) as e:
+        raise CausetteError(f"{path}: unreadable ({e})") from None
+    return report
+
+
+def load_conversations(paths: list[str | Path], tokenizer=None, block_size: int | None = None) -> list[list[dict]]:
+    """All valid conversations of ``paths``; any invalid line is an error naming file and line."""
+    conversations = []
+    for p in paths:
+        report = check_file(p, tokenizer, block_size)
+        if report.errors:
+            first = report.errors[0]
+            more = f" (and {len(report.errors) - 1} more: run `causette sft check {p}`)" if len(report.errors) > 1 else ""
+            raise CausetteError(f"{p}:{first.line}: {first.message}{more}")
+        conversations += report.conversations
+    if not conversations:
+        raise CausetteError(f"{', '.join(map(str, paths))}: no conversation to train on")
+    return conversations
+
+
+# ----------------------------------------------------------------------------- tensors
+
+
+def example(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
+    """Inputs and shifted labels of one conversation (labels ``-100`` where nothing is trained)."""
+    ids, mask = render_chat(tokenizer, messages)
+    inputs = ids[:-1]
+    labels = [t if m else IGNORE_INDEX for t, m in zip(ids[1:], mask[1:])]
+    return inputs, labels
+
+
+def collate(examples: list[tuple[list[int], list[int]]], pad_id: int, length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad inputs with ``pad_id`` and labels with ``-100`` to ``length`` (default: longest)."""
+    length = length or max(len(x) for x, _ in examples)
+    x = torch.full((len(examples), length), pad_id, dtype=torch.long)
+    y = torch.full((len(examples), length), IGNORE_INDEX, dtype=torch.long)
+    for i, (inp, lab) in enumerate(examples):
+        x[i, : len(inp)] = torch.tensor(inp[:length])
+        y[i, : len(lab)] = torch.tensor(lab[:length])
+    return x, y
+
+
+class SFTBatches:
+    """Conversations in a seeded order per epoch; batch of step ``s`` is a pure function of ``s``.
+
+    Conversations longer than the context are cut to ``block_size`` tokens (their end is lost);
+    one left with no trained token at all (its answer was entirely cut) is dropped: it could
+    only add padding. ``truncated`` and ``dropped`` count them.
+    """
+
+    def __init__(self, tokenizer, conversations: list[list[dict]], block_size: int, seed: int = 0):
+        full = [example(tokenizer, c) for c in conversations]
+        self.truncated = sum(len(x) > block_size for x, _ in full)
+        cut = [(x[:block_size], y[:block_size]) for x, y in full]
+        self.examples = [(x, y) for x, y in cut if any(t != IGNORE_INDEX for t in y)]
+        self.dropped = len(cut) - len(self.examples)
+        if not self.examples:
+            raise CausetteError(f"no conversation has an answer within the context of {block_size} tokens")
+        self.pad_id = tokenizer.pad_id
+        self.seed = seed
+        self._epoch, self._order = -1, np.zeros(0, dtype=np.int64)
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(sum(t != IGNORE_INDEX for t in y) for _, y in self.examples)
+
+    @property
+    def mean_length(self) -> float:
+        return sum(len(x) for x, _ in self.examples) / len(self.examples)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def _index(self, g: int) -> int:
+        epoch, k = divmod(g, len(self.examples))
+        if epoch != self._epoch:
+            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.examples))
+            self._epoch = epoch
+        return int(self._order[k])
+
+    def batch(self, step: int, batch_size: int, micro: int = 0, accum: int = 1, rank: int = 0, world: int = 1):
+        first = ((step * accum + micro) * world + rank) * batch_size
+        return collate([self.examples[self._index(first + j)] for j in range(batch_size)], self.pad_id)
+
+
+def split_conversations(conversations: list, val_fraction: float, seed: int) -> tuple[list, list]:
+    """Deterministic held-out split: a seeded permutation, the first share goes to val."""
+    n = len(conversations)
+    n_val = min(max(int(round(val_fraction * n)), 1 if val_fraction > 0 and n >= 2 else 0), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    val_idx = set(order[:n_val].tolist())
+    return [c for i, c in enumerate(conversations) if i not in val_idx], [conversations[i] for i in sorted(val_idx)]
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, object]]:
+    with _open_text(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                yield n, json.loads(line)

@@ -1,0 +1,120 @@
+"""``causette sft convert``: instruction data in other shapes → our ``messages`` JSONL.
+
+Accepted records, one JSON object a line (gzip or xz allowed):
+
+* ``{"messages": [...]}`` — kept as is (OASST1-fr as extracted by Vigogne has this shape);
+* Alpaca ``{"instruction", "input", "output"}`` — one user turn, one assistant turn;
+* self-instruct seed tasks ``{"instruction", "instances": [{"input", "output"}, ...]}`` (the
+  Vigogne seed tasks) — one conversation per instance.
+
+Every written line is ``{"id", "source", "messages"}``; a record that cannot be converted is
+skipped and reported with its file and line. The output is checked again with
+:func:`causette.data.sft.check_file` before the command reports success.
+
+The two French sets in the data repository (``../shared/data/sft``) are CC BY-NC 4.0
+(non-commercial): :data:`SHARED_SOURCES` says so, and the command prints it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from causette.data.sft import _open_text, to_messages
+from causette.errors import CausetteError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_SFT = REPO_ROOT.parent / "shared" / "data" / "sft"
+SHARED_SOURCES = {
+    "oasst": "oasst1_fr_top1_vigogne.jsonl.gz",  # 256 conversations, human-written (OASST1)
+    "vigogne": "vigogne_seed_tasks_fr.jsonl.gz",  # 175 French self-instruct seed tasks
+}
+NON_COMMERCIAL = (
+    "licence: the OASST1-fr extraction and the Vigogne seed tasks are distributed by the Vigogne "
+    "project under CC BY-NC 4.0 (non-commercial use only, attribution required): keep the "
+    "converted file for yourself, do not ship it with a commercial product"
+)
+
+
+@dataclass
+class ConvertReport:
+    written: int = 0
+    skipped: list[str] = field(default_factory=list)  # "file:line: why"
+    by_source: dict[str, int] = field(default_factory=dict)
+
+
+def conversations_of(record: object, rid: str) -> list[tuple[str, list[dict]]]:
+    """``(id, messages)`` of each conversation in one record; ValueError says what is wrong."""
+    if isinstance(record, dict) and isinstance(record.get("instances"), list):
+        instances = record["instances"]
+        out = []
+        for k, instance in enumerate(instances):
+            if not isinstance(instance, dict):
+                raise ValueError(f"instance {k + 1} is not an object")
+            alpaca = {"instruction": record.get("instruction"), "input": instance.get("input", ""),
+                      "output": instance.get("output")}
+            try:
+                out.append((f"{rid}-{k}" if len(instances) > 1 else rid, to_messages(alpaca)))
+            except ValueError as e:
+                raise ValueError(f"instance {k + 1}: {e}") from None
+        return out
+    return [(rid, to_messages(record))]
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
+    """Write records as UTF-8 JSONL (accents as is); ``.gz``: gzip with no timestamp, so the
+    same records always give the same bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
+    data = "".join(lines).encode("utf-8")
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".gz":
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as z:
+            z.write(data)
+    else:
+        tmp.write_bytes(data)
+    tmp.replace(path)
+    return len(lines)
+
+
+def convert(inputs: list[str | Path], out: str | Path) -> ConvertReport:
+    """Convert every input file into one ``messages`` JSONL at ``out``."""
+    report = ConvertReport()
+    records = []
+    for p in map(Path, inputs):
+        if not p.is_file():
+            raise CausetteError(f"{p}: no such file")
+        source = p.name.split(".")[0]
+        try:
+            with _open_text(p) as f:
+                for n, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line.rstrip())
+                        rid = str(record.get("id", f"{source}-{n}")) if isinstance(record, dict) else ""
+                        found = conversations_of(record, rid)
+                    except ValueError as e:  # JSONDecodeError included: report, go on
+                        report.skipped.append(f"{p}:{n}: {e}")
+                        continue
+                    records += [{"id": i, "source": source, "messages": m} for i, m in found]
+                    report.by_source[source] = report.by_source.get(source, 0) + len(found)
+        except (OSError, UnicodeDecodeError, EOFError) as e:
+            raise CausetteError(f"{p}: unreadable ({e})") from None
+    if not records:
+        raise CausetteError("nothing to write: no convertible record in the inputs")
+    report.written = write_jsonl(out, records)
+    return report
+
+
+def shared_inputs(shared: str | Path = SHARED_SFT) -> list[Path]:
+    """The French instruction files of the data repository, checked to exist."""
+    paths = [Path(shared) / name for name in SHARED_SOURCES.values()]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise CausetteError(f"not found: {', '.join(missing)} (give the data folder with --shared DIR)")
+    return paths
