@@ -132,7 +132,8 @@ class Trainer:
         self.echo = echo
 
         self.raw_model = model.to(device)
-        self.optimizers = build_optimizers(self.raw_model, cfg)
+        # fused AdamW: one kernel for all parameters (~25% faster steps on CPU, bench/LOG.md)
+        self.optimizers = build_optimizers(self.raw_model, cfg, fused=device.type in ("cpu", "cuda"))
         self.model: nn.Module = self.raw_model
         if compile:
             self.model = torch.compile(self.model)
@@ -341,11 +342,12 @@ class Trainer:
             logger.text(self.step, "samples", samples)
         self.raw_model.train()
         if self.dist.is_main and metrics:
-            tqdm.write(
-                f"step {self.step}: val loss {metrics.get('loss', math.nan):.4f}, "
-                f"perplexity {metrics.get('perplexity', math.nan):.1f}, "
-                f"bits/byte {metrics.get('bits_per_byte', math.nan):.4f}"
-            )
+            parts = [f"val loss {metrics['loss']:.4f}"] if "loss" in metrics else []
+            if "perplexity" in metrics:
+                parts.append(f"perplexity {metrics['perplexity']:.1f}")
+            if "bits_per_byte" in metrics:
+                parts.append(f"bits/byte {metrics['bits_per_byte']:.4f}")
+            tqdm.write(f"step {self.step}: " + ", ".join(parts))
         return metrics
 
     def _snapshot(self) -> list[torch.Tensor] | None:
