@@ -75,6 +75,7 @@ class TrainConfig:
 class SFTTrainConfig(TrainConfig):
     """The training loop's settings with defaults for fine-tuning: fewer steps, a gentler lr."""
 
+    compile: Optional[bool] = False  # batches change length (padding to the longest): no compile
     batch_size: int = 8
     max_steps: int = 300
     lr: float = 3e-4
