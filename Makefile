@@ -1,5 +1,5 @@
 # Causette — set-up and everyday commands.
-#   make demo    create .venv if needed, install, build the demo pipeline
+#   make demo    create .venv if needed, install, run the whole demo pipeline (~15 min on 2 cores)
 #   make test    create .venv if needed, install, run the test suite
 # TORCH selects the PyTorch wheel: the default is the CPU build 2.13.0; on a CUDA machine use
 #   make setup TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"  (or plain TORCH=torch)
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 demo: setup
-	$(BIN)/causette corpus build
+	$(BIN)/causette run demo
 
 test: setup
 	$(BIN)/python -m pytest -q
