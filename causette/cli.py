@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     from causette import pipeline
     from causette.data import cli as data_cli
     from causette.eval import cli as eval_cli
+    from causette.export import cli as export_cli
     from causette.inference import cli as inference_cli
     from causette.tokenizer import cli as tokenizer_cli
     from causette.train import cli as train_cli
@@ -56,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"causette {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<stage>")
-    for module in (corpus_cli, tokenizer_cli, data_cli, train_cli, sft_cli, inference_cli, eval_cli, pipeline):
+    for module in (corpus_cli, tokenizer_cli, data_cli, train_cli, sft_cli, inference_cli, eval_cli,
+                   export_cli, pipeline):
         module.register(sub)
     return parser
 

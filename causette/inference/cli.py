@@ -3,6 +3,7 @@
     causette generate --checkpoint runs/demo --prompt "Il était une fois" --num-samples 3
     echo "Le roi" | causette generate --checkpoint runs/demo --temperature 0 --max-new-tokens 50
     causette chat --checkpoint runs/demo-sft --system "Tu réponds en une phrase."
+    causette serve --checkpoint runs/demo/sft --port 8000      # OpenAI-style API + web chat
 """
 
 from __future__ import annotations
@@ -44,6 +45,29 @@ def register(sub) -> None:
     _add_sampling_args(c, SamplingParams(temperature=0.7, top_k=50, top_p=0.95, max_new_tokens=256))
     c.set_defaults(func=run_chat)
 
+    s = sub.add_parser(
+        "serve",
+        help="serve a model over HTTP: OpenAI-compatible API and a web chat page",
+        description="An HTTP server for one checkpoint: /v1/chat/completions, /v1/completions, /v1/models "
+        "(OpenAI-compatible, streaming or not) and a chat page at /. See docs/serveur.md.",
+    )
+    _add_model_args(s)
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)")
+    s.add_argument("--port", type=int, default=8000, help="default 8000")
+    s.add_argument("--mode", choices=["auto", "chat", "continue"], default="auto",
+                   help="auto: chat for an SFT checkpoint, continuation of the last message for a base one")
+    s.add_argument("--model-name", default="causette", help="the model id the API shows (default causette)")
+    lim = s.add_argument_group("limits")
+    lim.add_argument("--max-body-bytes", type=int, default=1_000_000, help="largest request body (default 1 MB)")
+    lim.add_argument("--max-messages", type=int, default=64, help="most messages per conversation (default 64)")
+    lim.add_argument("--max-tokens-limit", type=int, default=None,
+                     help="most new tokens a request may ask for (default: the model's context)")
+    lim.add_argument("--max-queue", type=int, default=16,
+                     help="requests waiting their turn; beyond, the server answers 503 (default 16)")
+    _add_sampling_args(s, SamplingParams(temperature=0.7, top_k=50, top_p=0.95, max_new_tokens=256))
+    s.set_defaults(func=run_serve)
+
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="a run directory, its checkpoints/ or one step_XXXXXXX/")
@@ -51,6 +75,17 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     p.add_argument(
         "--precision", default="auto", choices=["auto", "fp32", "bf16"], help="weights dtype (auto: bf16 on GPU)"
+    )
+    p.add_argument(
+        "--quantize",
+        default="none",
+        choices=["none", "int8"],
+        help="int8: weight-only int8 linear layers, faster on CPU, logits slightly changed (default none)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the decoding step: faster tokens after several seconds of compilation",
     )
 
 
@@ -81,7 +116,13 @@ def _params(args: argparse.Namespace, **extra) -> SamplingParams:
 def _load(args):
     from causette.inference.loading import load_checkpoint
 
-    return load_checkpoint(args.checkpoint, device=args.device, precision=args.precision, tokenizer_path=args.tokenizer)
+    return load_checkpoint(
+        args.checkpoint,
+        device=args.device,
+        precision=args.precision,
+        tokenizer_path=args.tokenizer,
+        quantize=args.quantize,
+    )
 
 
 # ============================================================================== generate
@@ -98,7 +139,7 @@ def run_generate(args: argparse.Namespace) -> int:
             raise CausetteError("give a text to continue with --prompt, or pipe it on stdin")
         prompt = sys.stdin.read()
     loaded = _load(args)
-    engine = Engine(loaded.model, loaded.tokenizer)
+    engine = Engine(loaded.model, loaded.tokenizer, compile=args.compile)
     params = _params(args, stop_token_ids=engine.special_ids, stop_strings=tuple(args.stop))
     ids = engine.encode_prompt(prompt, bos=not args.no_bos)
     if not ids:
@@ -143,7 +184,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
     loaded = _load(args)
     mode = {"chat": CHAT, "continue": CONTINUE}.get(args.mode) or (CHAT if loaded.is_chat_model else CONTINUE)
-    engine = Engine(loaded.model, loaded.tokenizer)
+    engine = Engine(loaded.model, loaded.tokenizer, compile=args.compile)
     session = ChatSession(engine, _params(args), system=args.system, mode=mode)
     _enable_line_editing()
     print(f"causette chat: {loaded.describe()}")
@@ -163,3 +204,35 @@ def _enable_line_editing() -> None:
             import readline  # noqa: F401
         except ImportError:  # Windows
             pass
+
+
+# ============================================================================== serve
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from causette.inference.server import Limits, create_app
+    except ImportError as e:
+        raise CausetteError(f"causette serve needs fastapi and uvicorn ({e}): pip install fastapi uvicorn") \
+            from None
+
+    for name in ("max_body_bytes", "max_messages", "max_queue", "port"):
+        if getattr(args, name) < (0 if name == "port" else 1):
+            raise CausetteError(f"--{name.replace('_', '-')} must be positive")
+    if args.max_tokens_limit is not None and args.max_tokens_limit < 1:
+        raise CausetteError("--max-tokens-limit must be at least 1")
+    loaded = _load(args)
+    limits = Limits(max_body_bytes=args.max_body_bytes, max_messages=args.max_messages,
+                    max_tokens=args.max_tokens_limit, max_queue=args.max_queue)
+    app = create_app(loaded, mode=args.mode, limits=limits, defaults=_params(args),
+                     model_name=args.model_name, compile=args.compile)
+    print(f"causette serve: {loaded.describe()}")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"note: listening on {args.host}: anyone who can reach this address can use the model "
+              "(there is no authentication)")
+    print(f"web chat: http://{'localhost' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/  "
+          "(Ctrl-C to stop)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0

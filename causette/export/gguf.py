@@ -1,0 +1,168 @@
+"""``causette export gguf``: a Llama-family checkpoint → one ``.gguf`` file for llama.cpp.
+
+GGUF is llama.cpp's single-file format: a header of typed key/value metadata (architecture,
+sizes, tokenizer), then named tensors. We write the layout of llama.cpp's ``llama``
+architecture with the ``gguf`` package (llama.cpp's own Python writer):
+
+    token_embd.weight                       the embedding (also the output layer when tied:
+                                            ``output.weight`` is then omitted, llama.cpp reuses it)
+    blk.N.attn_norm.weight                  norm1
+    blk.N.attn_q / attn_k / attn_v.weight   our ``attn.qkv`` split in three (q, k rows permuted)
+    blk.N.attn_output.weight                attn.proj
+    blk.N.ffn_norm.weight                   norm2
+    blk.N.ffn_gate / ffn_up.weight          our ``mlp.up`` split in two (gate first)
+    blk.N.ffn_down.weight                   mlp.down
+    output_norm.weight, output.weight       norm_f, lm_head (untied models only)
+
+**Why q and k are permuted.** RoPE rotates pairs of features of each head. We (like Hugging Face)
+pair feature ``i`` with ``i + d/2`` ("rotate half"); llama.cpp's ``llama`` architecture pairs
+neighbours ``2i, 2i+1`` (Meta's original layout), with the same frequency for pair ``i``. The
+two models are identical once, inside every head of q and k, row ``i`` moves to ``2i`` and
+row ``i + d/2`` to ``2i + 1``: viewing a head's ``d`` rows as ``(2, d/2)`` (half, i) and
+transposing to ``(d/2, 2)`` puts them in that order. Dot products ``q·k`` are unchanged because
+both sides move alike, so attention scores, and therefore the logits, are the same.
+:func:`to_interleaved` does this; :func:`from_interleaved` undoes it (the tests use it).
+
+Tokenizer: ``tokenizer.ggml.model = "gpt2"`` (byte-level BPE), the tokens as the byte-level
+strings of our Hugging Face export, its merges, token types (specials are "control" tokens)
+and the chat template. llama.cpp does not read a regex from the file: ``tokenizer.ggml.pre``
+names one of its built-in pre-tokenisers. Our ``gpt4`` pattern is exactly its ``llama-bpe``
+and our ``gpt2`` its ``gpt-2``; for the ``french`` pattern (or a custom one) we write
+``llama-bpe``, the closest: llama.cpp then cuts some French text differently (``l'homme``
+as ``l`` + ``'homme``, numbers by three digits), which gives valid but sometimes different ids
+than ours. Our pattern is kept under ``causette.tokenizer.pattern`` for reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from causette.errors import CausetteError
+from causette.export.hf import special_ids
+from causette.export.source import check_llama, open_checkpoint, resolve_dtype
+
+ARCH = "llama"
+PRE_TOKENIZERS = {"gpt4": "llama-bpe", "gpt2": "gpt-2"}
+TOKEN_NORMAL, TOKEN_CONTROL = 1, 3  # gguf.TokenType
+
+
+def to_interleaved(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Rows of q or k from our "rotate half" layout to llama.cpp's adjacent pairs (see above)."""
+    rows = w.shape[0]
+    d = rows // n_heads
+    return w.reshape(n_heads, 2, d // 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+
+
+def from_interleaved(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """The inverse of :func:`to_interleaved`."""
+    d = w.shape[0] // n_heads
+    return w.reshape(n_heads, d // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+
+
+def gguf_tensors(model) -> dict[str, torch.Tensor]:
+    """llama.cpp's tensors for our model (float32, q/k permuted), in file order."""
+    cfg = model.cfg
+    q_rows, kv_rows, h = cfg.n_head * cfg.head_dim, cfg.kv_heads * cfg.head_dim, cfg.hidden_size
+    out = {"token_embd.weight": model.wte.weight}
+    for i, block in enumerate(model.blocks):
+        p = f"blk.{i}."
+        q, k, v = block.attn.qkv.weight.split([q_rows, kv_rows, kv_rows])
+        gate, up = block.mlp.up.weight.split([h, h])
+        out |= {
+            p + "attn_norm.weight": block.norm1.weight,
+            p + "attn_q.weight": to_interleaved(q, cfg.n_head),
+            p + "attn_k.weight": to_interleaved(k, cfg.kv_heads),
+            p + "attn_v.weight": v,
+            p + "attn_output.weight": block.attn.proj.weight,
+            p + "ffn_norm.weight": block.norm2.weight,
+            p + "ffn_gate.weight": gate,
+            p + "ffn_up.weight": up,
+            p + "ffn_down.weight": block.mlp.down.weight,
+        }
+    out["output_norm.weight"] = model.norm_f.weight
+    if not cfg.tie_embeddings:
+        out["output.weight"] = model.lm_head.weight
+    return {k: v.detach().float().contiguous() for k, v in out.items()}
+
+
+def gguf_tokenizer(tok) -> dict:
+    """Tokens, types and merges as llama.cpp's byte-level BPE reads them."""
+    from causette.tokenizer.io import to_hf_dict
+
+    hf = to_hf_dict(tok)
+    tokens = [""] * tok.vocab_size
+    for text, i in hf["model"]["vocab"].items():
+        tokens[i] = text
+    for name, i in tok.special_tokens.items():
+        tokens[i] = name
+    types = [TOKEN_CONTROL if i in tok.special_ids else TOKEN_NORMAL for i in range(tok.vocab_size)]
+    from causette.tokenizer.pattern import pattern_name
+
+    return {
+        "tokens": tokens,
+        "types": types,
+        "merges": hf["model"]["merges"],
+        "pre": PRE_TOKENIZERS.get(pattern_name(tok.pattern), "llama-bpe"),
+    }
+
+
+def export_gguf(source: str | Path, out: str | Path, dtype: str = "float32", force: bool = False) -> Path:
+    """Write the ``.gguf`` file ``out`` for the checkpoint ``source``; return its path."""
+    import gguf
+
+    from causette.data.chat_template import CHAT_TEMPLATE_JINJA
+
+    loaded = open_checkpoint(source)
+    model, tok, cfg = loaded.model, loaded.tokenizer, loaded.model.cfg
+    check_llama(cfg, "llama.cpp's llama architecture")
+    torch_dtype = resolve_dtype(dtype, ("float32", "float16"))
+    out = Path(out)
+    if out.is_dir():
+        raise CausetteError(f"{out}: is a directory; give a file name such as {out / 'model.gguf'}")
+    if out.exists() and not force:
+        raise CausetteError(f"{out}: exists (use --force to overwrite it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ids = special_ids(tok, loaded.stage)
+    vocab = gguf_tokenizer(tok)
+
+    w = gguf.GGUFWriter(str(out), ARCH)
+    w.add_name(loaded.path.name)
+    w.add_file_type(
+        gguf.LlamaFileType.ALL_F32 if torch_dtype == torch.float32 else gguf.LlamaFileType.MOSTLY_F16
+    )
+    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    w.add_vocab_size(cfg.vocab_size)
+    w.add_context_length(cfg.block_size)
+    w.add_embedding_length(cfg.n_embd)
+    w.add_block_count(cfg.n_layer)
+    w.add_feed_forward_length(cfg.hidden_size)
+    w.add_head_count(cfg.n_head)
+    w.add_head_count_kv(cfg.kv_heads)
+    w.add_rope_freq_base(cfg.rope_theta)
+    w.add_rope_dimension_count(cfg.head_dim)
+    w.add_layer_norm_rms_eps(cfg.norm_eps)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(vocab["pre"])
+    w.add_token_list(vocab["tokens"])
+    w.add_token_types(vocab["types"])
+    w.add_token_merges(vocab["merges"])
+    w.add_bos_token_id(ids["bos"])
+    w.add_eos_token_id(ids["eos"])
+    w.add_pad_token_id(ids["pad"])
+    w.add_add_bos_token(False)  # our encode() adds nothing; the chat template writes <|bos|>
+    w.add_add_eos_token(False)
+    w.add_chat_template(CHAT_TEMPLATE_JINJA)
+    w.add_string("causette.tokenizer.pattern", tok.pattern)
+    w.add_string("causette.stage", loaded.stage)
+    for name, t in gguf_tensors(model).items():
+        # 1-D tensors (norm scales) stay float32, as llama.cpp's own converter does.
+        w.add_tensor(name, t.to(torch_dtype if t.dim() > 1 else torch.float32).numpy())
+    try:
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+    finally:
+        w.close()
+    return out

@@ -1,0 +1,141 @@
+"""``causette export hf``: a checkpoint → a Hugging Face ``transformers`` folder.
+
+    OUT/config.json              LlamaForCausalLM (or GPT2LMHeadModel) configuration
+    OUT/model.safetensors        the weights under transformers' names (a tied matrix once)
+    OUT/generation_config.json   bos / eos / pad ids, so that generate() stops where ours does
+    OUT/tokenizer.json           our byte-level BPE for the ``tokenizers`` library (same ids)
+    OUT/tokenizer_config.json    PreTrainedTokenizerFast, special tokens, our chat template
+
+The family is chosen from the switches: a Llama-family model (rope, rmsnorm, swiglu, no bias)
+becomes ``LlamaForCausalLM``; a GPT-2-family one (learned positions, layernorm, gelu, biases,
+tied embeddings) ``GPT2LMHeadModel``; anything else is refused with the list of switches that
+neither architecture can express. The weight mapping lives in causette/model/hf_reference.py,
+which the model tests already check against transformers.
+
+End of sequence: a chat model (stage "sft") ends its replies with ``<|end|>``, a base model ends
+a document with ``<|bos|>`` (our document separator); that token is ``eos_token``. Like our
+engine, ``generation_config.json`` stops on any special token (the eos first).
+The files are written without importing transformers: only ``safetensors`` is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from causette.errors import CausetteError
+from causette.export.source import (
+    gpt2_blockers,
+    llama_blockers,
+    open_checkpoint,
+    prepare_out_dir,
+    resolve_dtype,
+)
+from causette.model import hf_reference
+from causette.utils.io import write_json
+
+CHAT_STAGE = "sft"
+
+
+def special_ids(tokenizer, stage: str) -> dict[str, int | list[int]]:
+    """bos, eos (see the module docstring), pad and every special id (eos first)."""
+    bos, pad = tokenizer.bos_id, tokenizer.pad_id
+    eos = tokenizer.end_id if stage == CHAT_STAGE else bos
+    stops = [eos] + sorted(i for i in tokenizer.special_ids if i != eos)
+    return {"bos": bos, "eos": eos, "pad": pad, "stops": stops}
+
+
+def hf_architecture(cfg) -> str:
+    """``"llama"`` or ``"gpt2"``; a :class:`CausetteError` listing the blocking switches otherwise."""
+    llama, gpt2 = llama_blockers(cfg), gpt2_blockers(cfg)
+    if not llama:
+        return "llama"
+    if not gpt2:
+        return "gpt2"
+    raise CausetteError(
+        "this model is neither a Llama- nor a GPT-2-family model, so transformers cannot load it. "
+        f"For LlamaForCausalLM, change: {'; '.join(llama)}. For GPT2LMHeadModel, change: {'; '.join(gpt2)}"
+    )
+
+
+def hf_config(cfg, arch: str, ids: dict, dtype: torch.dtype) -> dict:
+    """The ``config.json`` of the exported model."""
+    dtype_name = str(dtype).removeprefix("torch.")
+    common = {
+        "bos_token_id": ids["bos"],
+        "eos_token_id": ids["eos"],
+        "pad_token_id": ids["pad"],
+        "torch_dtype": dtype_name,
+        "use_cache": True,
+    }
+    if arch == "llama":
+        out = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", **hf_reference.llama_config(cfg)}
+        out["rope_theta"] = cfg.rope_theta  # what transformers 4.x reads (5.x reads rope_parameters)
+        out["rope_scaling"] = None
+        out["attention_dropout"] = 0.0
+        out["initializer_range"] = cfg.init_std
+        return out | common
+    out = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", **hf_reference.gpt2_config(cfg)}
+    out["n_ctx"] = cfg.block_size
+    out["initializer_range"] = cfg.init_std
+    return out | common
+
+
+def hf_state_dict(model, arch: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """transformers' tensors, contiguous, in ``dtype``; a tied ``lm_head.weight`` is left out
+    (transformers re-ties it from the embedding, as its own ``save_pretrained`` does)."""
+    state = hf_reference.llama_state_dict(model) if arch == "llama" else hf_reference.gpt2_state_dict(model)
+    if model.cfg.tie_embeddings:
+        state.pop("lm_head.weight")
+    return {k: v.to(dtype).contiguous() for k, v in state.items()}
+
+
+def tokenizer_config(tokenizer, ids: dict, block_size: int) -> dict:
+    from causette.data.chat_template import CHAT_TEMPLATE_JINJA
+
+    name = tokenizer.special_names
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": name[ids["bos"]],
+        "eos_token": name[ids["eos"]],
+        "pad_token": name[ids["pad"]],
+        "add_bos_token": False,  # our encode() adds nothing; the chat template writes <|bos|> itself
+        "add_eos_token": False,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": block_size,
+        "chat_template": CHAT_TEMPLATE_JINJA,
+    }
+
+
+def export_hf(source: str | Path, out: str | Path, dtype: str = "float32", force: bool = False) -> Path:
+    """Write the Hugging Face folder ``out`` for the checkpoint ``source``; return ``out``."""
+    from causette.tokenizer.io import to_hf_dict
+
+    loaded = open_checkpoint(source)
+    model, tok, cfg = loaded.model, loaded.tokenizer, loaded.model.cfg
+    arch = hf_architecture(cfg)  # before touching OUT: a refused export writes nothing
+    torch_dtype = resolve_dtype(dtype)
+    out = prepare_out_dir(out, force)
+    ids = special_ids(tok, loaded.stage)
+
+    write_json(out / "config.json", hf_config(cfg, arch, ids, torch_dtype))
+    save_file(
+        hf_state_dict(model, arch, torch_dtype), str(out / "model.safetensors"), metadata={"format": "pt"}
+    )
+    write_json(
+        out / "generation_config.json",
+        {"bos_token_id": ids["bos"], "eos_token_id": ids["stops"], "pad_token_id": ids["pad"]},
+    )
+    write_json(out / "tokenizer.json", to_hf_dict(tok))
+    write_json(out / "tokenizer_config.json", tokenizer_config(tok, ids, cfg.block_size))
+    write_json(
+        out / "special_tokens_map.json",
+        {
+            "bos_token": tok.special_names[ids["bos"]],
+            "eos_token": tok.special_names[ids["eos"]],
+            "pad_token": tok.special_names[ids["pad"]],
+        },
+    )
+    return out

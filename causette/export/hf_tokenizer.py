@@ -1,0 +1,208 @@
+"""A Hugging Face byte-level BPE ``tokenizer.json`` → our :class:`BPETokenizer` + an id map.
+
+Our tokenizer has a fixed shape (causette/tokenizer/bpe.py): ids 0..255 are the bytes in byte
+order, id ``256 + k`` is built by merge ``k`` from two earlier ids, and the special tokens come
+last. A Hugging Face vocabulary numbers its tokens in its own order, so importing renumbers
+them, and :attr:`ConvertedTokenizer.source_ids` says, for each of our ids, which Hugging Face
+id it was (``None``: a token they did not have). The model importer moves the embedding rows
+the same way.
+
+Rules:
+
+* Accepted: ``model.type == "BPE"`` over the byte-level alphabet, no normaliser, no byte
+  fallback, a ``ByteLevel`` pre-tokeniser (its built-in GPT-2 regex, or one ``Split`` regex
+  before it, as Llama 3, Qwen 2 or our own export write). SentencePiece-style BPE (``▁`` words,
+  ``<0x41>`` byte tokens), Unigram and WordPiece are refused with a clear message.
+* Merges are replayed in order (one whose parts are not built yet is skipped: our own export
+  lists such alternative splits); a token that no merge builds but that splits into two tokens
+  already present is added after them; a token that cannot be built at all (it could never be
+  produced by encoding) is dropped, with a note.
+* Every Hugging Face added token becomes one of our special tokens. Ours must exist:
+  a token already named ``<|bos|>``, ``<|end|>``... keeps its role; otherwise ``<|bos|>`` takes
+  their ``bos_token`` (or ``eos_token`` when there is no bos), ``<|end|>`` their ``eos_token``
+  (when ``<|bos|>`` did not take it), ``<|pad|>`` their ``pad_token``. Our specials that are
+  still missing are new tokens at the end (their embedding rows are initialised by the model
+  importer: ``<|end|>`` from the eos row, the others from the mean row).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from causette.errors import CausetteError
+from causette.tokenizer.bpe import BPETokenizer
+from causette.tokenizer.io import byte_to_unicode
+from causette.tokenizer.pattern import GPT2_PATTERN
+from causette.tokenizer.special import DEFAULT_SPECIALS
+
+
+@dataclass
+class ConvertedTokenizer:
+    tokenizer: BPETokenizer
+    source_ids: list[int | None]  # our id → their id (None: a new token)
+    notes: list[str] = field(default_factory=list)
+    eos_source: int | None = None  # their eos id (to initialise a new <|end|> row)
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CausetteError(
+            f"{path}: no such file (the Hugging Face folder needs a tokenizer.json)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CausetteError(f"{path}: not a readable JSON file ({e})") from None
+    return data
+
+
+def _pattern(pre: dict | None, path: Path) -> str:
+    """The pre-tokenisation regex of a byte-level tokenizer."""
+    steps = (
+        (pre or {}).get("pretokenizers") if (pre or {}).get("type") == "Sequence" else [pre] if pre else []
+    )
+    kinds = [s.get("type") for s in steps]
+    if "ByteLevel" not in kinds:
+        raise CausetteError(
+            f"{path}: not a byte-level BPE tokenizer (pre-tokenizer {kinds or None}); Causette imports "
+            "byte-level BPE only (GPT-2, Llama 3, Qwen style), not SentencePiece or WordPiece"
+        )
+    byte_level = steps[kinds.index("ByteLevel")]
+    if byte_level.get("add_prefix_space"):
+        raise CausetteError(f"{path}: ByteLevel add_prefix_space=true is not supported")
+    splits = [s for s in steps if s.get("type") == "Split"]
+    if set(kinds) - {"ByteLevel", "Split"} or len(splits) > 1 or kinds[-1] != "ByteLevel":
+        raise CausetteError(
+            f"{path}: unsupported pre-tokenizer sequence {kinds} (expected [Split,] ByteLevel)"
+        )
+    if splits:
+        s = splits[0]
+        regex = (s.get("pattern") or {}).get("Regex")
+        if regex is None or s.get("behavior") != "Isolated" or s.get("invert"):
+            raise CausetteError(f"{path}: unsupported Split pre-tokenizer {s} (expected an Isolated regex)")
+        if byte_level.get("use_regex", True):
+            raise CausetteError(
+                f"{path}: a Split regex and ByteLevel use_regex=true together are not supported"
+            )
+        return regex
+    if not byte_level.get("use_regex", True):
+        raise CausetteError(f"{path}: ByteLevel without a regex and no Split: no pre-tokenisation to import")
+    return GPT2_PATTERN  # what ByteLevel(use_regex=true) applies
+
+
+def convert_tokenizer(path: Path, roles: dict[str, str | None]) -> ConvertedTokenizer:
+    """Read the Hugging Face ``tokenizer.json`` at ``path``; ``roles``: their bos/eos/pad token
+    strings (from tokenizer_config.json), any of them None."""
+    data = _read(path)
+    model = data.get("model") or {}
+    if model.get("type") != "BPE":
+        raise CausetteError(
+            f"{path}: a {model.get('type')!r} tokenizer; Causette imports byte-level BPE only "
+            "(SentencePiece/Unigram/WordPiece vocabularies cannot become ours)"
+        )
+    if data.get("normalizer") or model.get("byte_fallback"):
+        raise CausetteError(
+            f"{path}: a tokenizer with a normalizer or byte fallback (SentencePiece style); "
+            "Causette imports byte-level BPE only"
+        )
+    pattern = _pattern(data.get("pre_tokenizer"), path)
+    to_byte = {c: b for b, c in byte_to_unicode().items()}
+
+    def as_bytes(text: str) -> bytes | None:
+        try:
+            return bytes(to_byte[c] for c in text)
+        except KeyError:
+            return None
+
+    added = {t["id"]: t["content"] for t in data.get("added_tokens") or []}
+    vocab: dict[bytes, int] = {}  # their ordinary tokens, as bytes
+    for text, i in (model.get("vocab") or {}).items():
+        if i in added:
+            continue
+        b = as_bytes(text)
+        if b is None:
+            raise CausetteError(
+                f"{path}: token {text!r} is not in the byte-level alphabet: not a byte-level BPE"
+            )
+        vocab[b] = i
+    missing = [b for b in range(256) if bytes([b]) not in vocab]
+    if missing:
+        raise CausetteError(
+            f"{path}: the vocabulary lacks {len(missing)} of the 256 byte tokens (e.g. byte {missing[0]})"
+        )
+
+    ours: dict[bytes, int] = {bytes([b]): b for b in range(256)}
+    source: list[int | None] = [vocab[bytes([b])] for b in range(256)]
+    merges: list[tuple[int, int]] = []
+
+    def add(left: bytes, right: bytes) -> None:
+        merges.append((ours[left], ours[right]))
+        ours[left + right] = len(source)
+        source.append(vocab[left + right])
+
+    for m in model.get("merges") or []:
+        left, right = m.split(" ", 1) if isinstance(m, str) else m
+        lb, rb = as_bytes(left), as_bytes(right)
+        if lb is None or rb is None:
+            raise CausetteError(
+                f"{path}: merge {m!r} is not in the byte-level alphabet: not a byte-level BPE"
+            )
+        # A merge whose parts are not built yet is an alternative split of a token (our own
+        # export lists those): the token comes from its first buildable merge, or below.
+        if lb in ours and rb in ours and lb + rb in vocab and lb + rb not in ours:
+            add(lb, rb)
+    notes = []
+    leftovers = sorted((b for b in vocab if b not in ours), key=lambda b: (len(b), vocab[b]))
+    progress = True
+    while leftovers and progress:
+        progress, rest = False, []
+        for b in leftovers:
+            cut = next((c for c in range(1, len(b)) if b[:c] in ours and b[c:] in ours), None)
+            if cut is None:
+                rest.append(b)
+            else:
+                add(b[:cut], b[cut:])
+                progress = True
+        leftovers = rest
+    if leftovers:
+        notes.append(
+            f"{len(leftovers)} token(s) that no merge can build were dropped (never produced by encoding)"
+        )
+
+    specials, eos_source = _map_specials(added, roles)
+    special_tokens = {}
+    for name, their_id in specials:
+        special_tokens[name] = len(source)
+        source.append(their_id)
+    new = [name for name, i in specials if i is None]
+    if new:
+        notes.append(
+            f"new special token(s) {', '.join(new)} (embeddings initialised; fine-tune to teach them)"
+        )
+    tok = BPETokenizer(merges, pattern, special_tokens, metadata={"imported_from": str(path)})
+    return ConvertedTokenizer(tok, source, notes, eos_source)
+
+
+def _map_specials(
+    added: dict[int, str], roles: dict[str, str | None]
+) -> tuple[list[tuple[str, int | None]], int | None]:
+    """Our special tokens in order (our six first, then their other added tokens), each with
+    the id of theirs it takes over (None: new). See the module docstring for the rules."""
+    by_name = {name: i for i, name in added.items()}
+    taken: dict[str, int | None] = {name: by_name[name] for name in DEFAULT_SPECIALS if name in by_name}
+    used = {i for i in taken.values()}
+
+    def claim(ours: str, theirs: str | None) -> None:
+        if ours not in taken and theirs in by_name and by_name[theirs] not in used:
+            taken[ours] = by_name[theirs]
+            used.add(by_name[theirs])
+
+    bos, eos, pad = roles.get("bos"), roles.get("eos"), roles.get("pad")
+    claim("<|bos|>", bos if bos in by_name else eos)
+    claim("<|end|>", eos)
+    claim("<|pad|>", pad)
+    out = [(name, taken.get(name)) for name in DEFAULT_SPECIALS]
+    out += [(name, i) for i, name in sorted(added.items()) if i not in used]
+    return out, by_name.get(eos) if eos else None

@@ -1,0 +1,84 @@
+"""The web chat page in headless Chromium (selenium + the Debian chromium-driver): type a
+message, send it, and watch the reply arrive in pieces. Skipped when Chromium is absent
+(.ci/run installs it with apt where it can)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+webdriver = pytest.importorskip("selenium.webdriver")
+
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from causette.inference.loading import load_checkpoint  # noqa: E402
+from causette.inference.server import ServerThread, create_app  # noqa: E402
+from test_server import SlowEngine, make_checkpoints  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("no chromium/chromedriver (Debian: apt-get install chromium chromium-driver)")
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_web_chat_streams_a_reply(browser, tmp_path):
+    loaded = load_checkpoint(make_checkpoints(tmp_path)["sft"], device="cpu")
+    app = create_app(loaded)
+    with ServerThread(app) as server:
+        app.state.worker.engine = SlowEngine(app.state.worker.engine)  # tokens at a visible pace
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 60)
+        wait.until(lambda d: "causette" in d.find_element(By.ID, "info").text)  # /v1/models was read
+        browser.find_element(By.ID, "system").send_keys("Tu es bref.")
+        browser.execute_script("document.getElementById('max_tokens').value = '12';"
+                               "document.getElementById('seed').value = '0';")
+        browser.find_element(By.ID, "message").send_keys("Bonjour <|user|> Causette !")
+        browser.find_element(By.ID, "send").click()
+
+        reply = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".msg.assistant"))
+        partial = []  # the text seen while the reply was still coming
+        deadline = time.monotonic() + 60
+        while reply.get_attribute("data-done") != "true" and time.monotonic() < deadline:
+            partial.append(reply.text)
+            time.sleep(0.05)
+        assert reply.get_attribute("data-done") == "true"
+        assert "error" not in reply.get_attribute("class")
+        user = browser.find_element(By.CSS_SELECTOR, ".msg.user").text
+        assert user == "Bonjour <|user|> Causette !"  # typed special tokens are plain text
+        assert int(reply.get_attribute("data-chunks")) >= 2  # the reply came in several pieces...
+        assert any(p and p != reply.text for p in partial)  # ...and was shown while it grew
+        assert reply.text.strip()
+        assert browser.find_element(By.ID, "send").is_enabled()
+
+        # A second message that, with the history, overflows the 64-token context: the page
+        # forgets the oldest exchange and asks again, instead of showing an error.
+        second_message = "Et maintenant, une question bien plus longue que la première !"
+        browser.find_element(By.ID, "message").send_keys(second_message)
+        browser.find_element(By.ID, "send").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.assistant")) == 2)
+        second = browser.find_elements(By.CSS_SELECTOR, ".msg.assistant")[1]
+        wait.until(lambda d: second.get_attribute("data-done") == "true")
+        assert "error" not in second.get_attribute("class"), second.text
+        assert "oublié" in second.text
