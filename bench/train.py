@@ -26,6 +26,7 @@ from causette.config import load_config
 from causette.model.counting import count_params, flops_per_token
 from causette.model.transformer import Transformer
 from causette.train.config import TrainConfig
+from causette.train.optim import build_optimizers
 from causette.train.trainer import Trainer
 from causette.utils.flops import matmul_peak
 
@@ -48,6 +49,8 @@ def measure(preset: str, mode: str, batch: int, steps: int, warmup: int, tmp: st
         return x[:, :-1], x[:, 1:]
 
     trainer = Trainer(model, tc, tmp, batch_fn, device=torch.device("cpu"), progress=False, **MODES[mode])
+    if mode == "reference":  # nanoGPT uses fused AdamW on CUDA only: plain (foreach) AdamW on CPU
+        trainer.optimizers = build_optimizers(model, tc, fused=False)
     times = []
     for i in range(warmup + steps):
         t = time.perf_counter()
