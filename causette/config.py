@@ -189,10 +189,12 @@ def from_dict(cls: type[T], data: dict | None, where: str = "config", prefix: st
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     kwargs = {}
+    overridden = []  # a failed validation names the --set that changed this section, if any
     for key, raw in data.items():
         origin = where
         if isinstance(raw, _Override):
             origin, raw = f"--set {raw.origin}", raw.value
+            overridden.append(origin)
         dotted = f"{prefix}{key}"
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
@@ -208,7 +210,7 @@ def from_dict(cls: type[T], data: dict | None, where: str = "config", prefix: st
         try:
             validate()
         except ValueError as e:
-            raise ConfigError(f"{where}: {prefix}{e}") from None
+            raise ConfigError(f"{', '.join(overridden) or where}: {prefix}{e}") from None
     return obj
 
 
