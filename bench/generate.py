@@ -1,6 +1,6 @@
 """Generation speed: our engine (with and without KV cache) against Hugging Face ``generate()``.
 
-    .venv/bin/python bench/generate.py                 # seed16m-sized Llama, ~1-2 minutes on 2 cores
+    .venv/bin/python bench/generate.py                 # seed16m-sized Llama, ~4 minutes on 2 cores
     .venv/bin/python bench/generate.py --new-tokens 64 --repeat 2   # quicker
 
 Model: the ``configs/model/seed16m.yaml`` Llama (8 layers, 384 wide, GQA 8/4, context 256) with
@@ -15,7 +15,14 @@ the incremental decoder; HF's does not. The machine is shared and its speed drif
 configurations are interleaved, each is timed ``--repeat`` times and the best is kept; read the
 ratios, which come from the same run.
 
-The last column checks that ours and HF's produce the same greedy tokens.
+Our rows: the default (fp32, eager), without cache, bf16 weights, int8 weights
+(``--quantize int8``, causette/inference/quantize.py), the compiled decoding step
+(``--compile``, causette/inference/compiled.py) and both together. The last column checks that
+ours and HF's produce the same greedy tokens; where a row differs it also gives the share of
+tokens generated before the first difference. Compiled rows compile during the warm-up call;
+the time this costs is printed under the table. By default Inductor gets an empty cache
+directory, so that this is the cold compilation a first run pays (``--warm-compile-cache``
+keeps its usual on-disk cache, where a later run finds its work).
 
 Threads: 1 by default. At batch 1 a step is ~30 small matrix-vector products; on this
 2-core machine shared with other jobs, two OpenMP threads waiting on each other made every
@@ -30,16 +37,20 @@ import gzip
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if "--warm-compile-cache" not in sys.argv:  # must be set before torch looks at it
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="causette-bench-inductor-")
 
 import torch  # noqa: E402
 
 from causette.config import load_config  # noqa: E402
 from causette.inference.engine import Engine  # noqa: E402
+from causette.inference.quantize import quantize_model  # noqa: E402
 from causette.inference.sampling import SamplingParams  # noqa: E402
 from causette.model import Transformer  # noqa: E402
 from causette.model import hf_reference  # noqa: E402
@@ -77,6 +88,10 @@ def main() -> None:
     ap.add_argument("--prompt-tokens", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-bf16", action="store_true", help="skip the rows with bf16 weights")
+    ap.add_argument("--no-compile", action="store_true", help="skip the rows with a compiled step")
+    ap.add_argument(
+        "--warm-compile-cache", action="store_true", help="let torch.compile reuse its on-disk cache (default: cold)"
+    )
     ap.add_argument(
         "--threads", type=int, default=1, help="torch threads (default 1: on a shared machine, more threads fight)"
     )
@@ -104,13 +119,16 @@ def main() -> None:
         model_bf16 = Transformer(cfg).eval()
         model_bf16.load_state_dict(model.state_dict())
         model_bf16 = model_bf16.to(torch.bfloat16)
+    model_int8 = Transformer(cfg).eval()
+    model_int8.load_state_dict(model.state_dict())
+    quantize_model(model_int8, "int8")
 
     N = args.new_tokens
     greedy = SamplingParams(temperature=0, max_new_tokens=N)  # no stop token: always N tokens
     batches = {b: prompts(tok, text, b, args.prompt_tokens) for b in (1, 8)}
 
-    def ours(m, batch, use_cache):
-        engine = Engine(m, tok)
+    def ours(m, batch, use_cache, compile=False):
+        engine = Engine(m, tok, compile=compile)
         return lambda: [g.token_ids for g in engine.generate(batches[batch], greedy, use_cache=use_cache)]
 
     def theirs(batch):
@@ -130,9 +148,17 @@ def main() -> None:
         configs[("ours, no cache (full recompute)", b)] = ours(model, b, False)
         if model_bf16 is not None:
             configs[("ours, KV cache, bf16 weights", b)] = ours(model_bf16, b, True)
+        configs[("ours, KV cache, int8 weights", b)] = ours(model_int8, b, True)
+        if not args.no_compile:
+            configs[("ours, KV cache, compiled step", b)] = ours(model, b, True, compile=True)
+            configs[("ours, KV cache, int8 + compiled step", b)] = ours(model_int8, b, True, compile=True)
 
-    # warm-up (first calls allocate, pick kernels), then interleaved timed rounds
-    outputs = {key: fn() for key, fn in configs.items()}
+    # warm-up (first calls allocate, pick kernels, compile), then interleaved timed rounds
+    outputs, first_call = {}, {}
+    for key, fn in configs.items():
+        start = time.perf_counter()
+        outputs[key] = fn()
+        first_call[key] = time.perf_counter() - start
     times: dict = {key: [] for key in configs}
     for _ in range(args.repeat):
         for key, fn in configs.items():
@@ -158,14 +184,23 @@ def main() -> None:
             speed = b * N / min(t)
             same = _agreement(outputs[(name, batch)], outputs[hf_key])
             print(f"| {name} | {b} | {speed:,.0f} | {speed / hf_speed:.2f}× | {same} |")
+    compiled = [key for key in configs if "compiled" in key[0]]
+    if compiled:
+        cache = "warm on-disk cache" if args.warm_compile_cache else "cold: empty Inductor cache at start"
+        print(f"\ncompilation, first call minus a timed call ({cache}; in this order):")
+        for key in compiled:
+            print(f"- {key[0]}, batch {key[1]}: {first_call[key] - min(times[key]):.1f} s")
 
 
 def _agreement(a: list[list[int]], b: list[list[int]]) -> str:
-    """Share of rows identical to HF's, and (for the others) of tokens before the first difference."""
+    """Share of rows identical to HF's; if some differ, also the share of tokens generated
+    before the first difference (over all rows)."""
     same = sum(x == y for x, y in zip(a, b))
     if same == len(a):
         return "all"
-    return f"{same}/{len(a)} rows"
+    before = sum(next((i for i, (s, t) in enumerate(zip(x, y)) if s != t), len(x)) for x, y in zip(a, b))
+    share = 100 * before / sum(len(x) for x in a)
+    return f"{same}/{len(a)} rows ({share:.0f} % of tokens before a difference)"
 
 
 if __name__ == "__main__":

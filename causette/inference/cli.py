@@ -125,12 +125,22 @@ def _load(args):
     )
 
 
+def _engine(loaded, args):
+    from causette.inference.engine import Engine
+
+    if args.compile:
+        print(
+            "note: --compile: the first tokens wait for torch.compile (10 to 30 s on a small CPU, "
+            "less once its cache is warm)",
+            file=sys.stderr,
+        )
+    return Engine(loaded.model, loaded.tokenizer, compile=args.compile)
+
+
 # ============================================================================== generate
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from causette.inference.engine import Engine
-
     if args.num_samples < 1:
         raise CausetteError("--num-samples must be at least 1")
     prompt = args.prompt
@@ -139,7 +149,7 @@ def run_generate(args: argparse.Namespace) -> int:
             raise CausetteError("give a text to continue with --prompt, or pipe it on stdin")
         prompt = sys.stdin.read()
     loaded = _load(args)
-    engine = Engine(loaded.model, loaded.tokenizer, compile=args.compile)
+    engine = _engine(loaded, args)
     params = _params(args, stop_token_ids=engine.special_ids, stop_strings=tuple(args.stop))
     ids = engine.encode_prompt(prompt, bos=not args.no_bos)
     if not ids:
@@ -180,11 +190,10 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_chat(args: argparse.Namespace) -> int:
     from causette.inference.chat import CHAT, CONTINUE, ChatSession, Repl
-    from causette.inference.engine import Engine
 
     loaded = _load(args)
     mode = {"chat": CHAT, "continue": CONTINUE}.get(args.mode) or (CHAT if loaded.is_chat_model else CONTINUE)
-    engine = Engine(loaded.model, loaded.tokenizer, compile=args.compile)
+    engine = _engine(loaded, args)
     session = ChatSession(engine, _params(args), system=args.system, mode=mode)
     _enable_line_editing()
     print(f"causette chat: {loaded.describe()}")

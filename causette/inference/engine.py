@@ -72,12 +72,16 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
 class Engine:
     """Generation for one model and its tokenizer."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer):
+    def __init__(self, model: torch.nn.Module, tokenizer, compile: bool = False):
+        """``compile``: run the one-token decoding steps through ``torch.compile`` (faster steps
+        after a compilation of several seconds at the first one; see compiled.py)."""
         self.model = unwrap_model(model)
         self.tokenizer = tokenizer
         self.block_size: int = self.model.cfg.block_size
         self.vocab_size: int = self.model.cfg.vocab_size
         self.device = next(self.model.parameters()).device
+        self.compile = compile
+        self._decode_step = None  # the compiled model, made at the first decoding step
 
     @property
     def special_ids(self) -> tuple[int, ...]:
@@ -124,16 +128,38 @@ class Engine:
         return [self.tokenizer.bos_id, *ids] if bos else ids
 
     # ------------------------------------------------------------------ one forward step
+    def new_cache(self, batch_size: int, max_len: int):
+        """An empty KV cache: the model's own, or one tensor per layer for compiled steps."""
+        cache = self.model.new_cache(batch_size, max_len=max_len)
+        if self.compile:
+            from causette.inference.compiled import LayerKVCache
+
+            cache = LayerKVCache.like(cache)
+        return cache
+
     @torch.inference_mode()
     def _next_logits(self, tokens: torch.Tensor, cache, fed: int, start: int) -> torch.Tensor:
         """Logits ``(B, V)`` for the position after ``tokens[:, :fed]``.
 
         With a cache the model is given only what it has not seen, ``tokens[:, start:fed]``
         (the prefill, then one token); without, the whole ``tokens[:, :fed]`` every time.
+        With ``compile``, the one-token steps go through the compiled model.
         """
         idx = tokens[:, start:fed] if cache is not None else tokens[:, :fed]
-        logits, _ = self.model(idx.to(self.device, non_blocking=True), cache=cache, last_only=True)
+        forward = self.model
+        if self.compile and cache is not None and idx.shape[1] == 1:
+            forward = self._compiled_step()
+            # A tensor of its own: the offset of a view into `tokens` would be one more guard.
+            idx = idx.clone(memory_format=torch.contiguous_format)
+        logits, _ = forward(idx.to(self.device, non_blocking=True), cache=cache, last_only=True)
         return logits[:, -1].float()
+
+    def _compiled_step(self):
+        if self._decode_step is None:
+            from causette.inference.compiled import compile_decode_step
+
+            self._decode_step = compile_decode_step(self.model)
+        return self._decode_step
 
 
 class GenerationRun:
@@ -204,7 +230,7 @@ class GenerationRun:
             seen = torch.zeros(B, engine.vocab_size, dtype=torch.bool, device=engine.device)
             for i, row in enumerate(rows):
                 seen[i, row.prompt] = True
-        cache = engine.model.new_cache(B, max_len=total) if self.use_cache else None
+        cache = engine.new_cache(B, max_len=total) if self.use_cache else None
 
         fed, start = min(lengths), 0  # the model has read tokens[:, :fed]; the cache holds :start
         while fed < total and not all(r.done for r in rows):

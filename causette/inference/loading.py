@@ -25,15 +25,19 @@ class LoadedCheckpoint:
     tokenizer: object
     path: Path  # the checkpoint directory actually used
     stage: str  # "sft", "pretrain", or "unknown" (no state.json)
+    quantize: str = "none"  # "int8": linear layers quantised for inference (quantize.py)
+    n_params: int | None = None  # counted before quantisation (None: count the parameters now)
 
     @property
     def is_chat_model(self) -> bool:
         return self.stage == CHAT_STAGE
 
     def describe(self) -> str:
-        n = sum(p.numel() for p in self.model.parameters())
+        n = self.n_params or sum(p.numel() for p in self.model.parameters())
         cfg = self.model.cfg
         dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        if self.quantize != "none":
+            dtype += f", {self.quantize} linear layers"
         return (
             f"{self.path} ({n / 1e6:.1f}M parameters, {cfg.n_layer} layers, context {cfg.block_size}, "
             f"stage {self.stage}, {dtype} on {next(self.model.parameters()).device})"
@@ -41,9 +45,10 @@ class LoadedCheckpoint:
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
-    """bf16 on GPUs that have it; fp32 elsewhere. On a CPU, decoding one token at a time is
-    bound by per-step overheads, not by matrix products, so bf16 gains nothing there
-    (bench/generate.py) and would only change the numbers."""
+    """bf16 on GPUs that have it; fp32 elsewhere. On a CPU, torch's bf16 matrix-vector
+    products are no faster than fp32 ones (bench/LOG.md), so bf16 gains nothing for decoding
+    one token at a time and would only change the numbers; ``quantize="int8"`` is the CPU's
+    faster option."""
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
@@ -54,12 +59,16 @@ def load_checkpoint(
     device: str = "auto",
     precision: str = "auto",
     tokenizer_path: str | Path | None = None,
+    quantize: str = "none",
 ) -> LoadedCheckpoint:
     """Resolve ``path`` (run dir, checkpoints dir or step dir) and load what generation needs.
 
     ``precision``: ``auto`` (see :func:`default_dtype`), ``fp32`` or ``bf16``: the weights are
     converted, no autocast. ``tokenizer_path`` overrides the checkpoint's own copy.
+    ``quantize``: ``none`` or ``int8`` (CPU only: weight-only int8 linear layers, faster at
+    batch 1, logits within a few tenths of a percent; see quantize.py).
     """
+    from causette.inference.quantize import QUANTIZE_MODES, quantize_model
     from causette.model.persist import load_model
     from causette.tokenizer.io import load_tokenizer
     from causette.train.checkpoint import STATE_FILE, TOKENIZER_FILE, find_checkpoint
@@ -69,6 +78,8 @@ def load_checkpoint(
     tok_file = Path(tokenizer_path) if tokenizer_path is not None else ckpt / TOKENIZER_FILE
     if tokenizer_path is None and not tok_file.is_file():
         raise CausetteError(f"{ckpt}: no {TOKENIZER_FILE} in this checkpoint (give one with --tokenizer)")
+    if quantize not in QUANTIZE_MODES:
+        raise CausetteError(f"unknown quantisation {quantize!r}: choose one of {', '.join(QUANTIZE_MODES)}")
     tokenizer = load_tokenizer(tok_file)
     dev = pick_device(device)
     dtype = default_dtype(dev) if precision == "auto" else resolve_dtype(precision, dev)
@@ -78,6 +89,8 @@ def load_checkpoint(
         model = load_adapted(ckpt, device=dev, dtype=dtype, expected_vocab=tokenizer.vocab_size)
     else:
         model = load_model(ckpt, expected_vocab=tokenizer.vocab_size, device=dev, dtype=dtype)
+    n_params = sum(p.numel() for p in model.parameters())
+    model = quantize_model(model, quantize)
     stage = "unknown"
     state_file = ckpt / STATE_FILE
     if state_file.is_file():
@@ -85,4 +98,4 @@ def load_checkpoint(
             stage = str(json.loads(state_file.read_text(encoding="utf-8")).get("stage", "pretrain"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
             raise CausetteError(f"{state_file}: unreadable checkpoint state ({e})") from None
-    return LoadedCheckpoint(model, tokenizer, ckpt, stage)
+    return LoadedCheckpoint(model, tokenizer, ckpt, stage, quantize, n_params)
