@@ -33,9 +33,11 @@ machine.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gzip
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -44,7 +46,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 if "--warm-compile-cache" not in sys.argv:  # must be set before torch looks at it
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="causette-bench-inductor-")
+    _cold_cache = tempfile.mkdtemp(prefix="causette-bench-inductor-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = _cold_cache
+    atexit.register(shutil.rmtree, _cold_cache, ignore_errors=True)
 
 import torch  # noqa: E402
 
@@ -87,6 +91,7 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--prompt-tokens", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batches", default="1,8", help="batch sizes to run, comma-separated (default 1,8)")
     ap.add_argument("--no-bf16", action="store_true", help="skip the rows with bf16 weights")
     ap.add_argument("--no-compile", action="store_true", help="skip the rows with a compiled step")
     ap.add_argument(
@@ -125,7 +130,8 @@ def main() -> None:
 
     N = args.new_tokens
     greedy = SamplingParams(temperature=0, max_new_tokens=N)  # no stop token: always N tokens
-    batches = {b: prompts(tok, text, b, args.prompt_tokens) for b in (1, 8)}
+    sizes = [int(b) for b in args.batches.split(",")]
+    batches = {b: prompts(tok, text, b, args.prompt_tokens) for b in sizes}
 
     def ours(m, batch, use_cache, compile=False):
         engine = Engine(m, tok, compile=compile)
@@ -142,7 +148,7 @@ def main() -> None:
         return run
 
     configs = {}
-    for b in (1, 8):
+    for b in sizes:
         configs[("HF transformers generate()", b)] = theirs(b)
         configs[("ours, KV cache", b)] = ours(model, b, True)
         configs[("ours, no cache (full recompute)", b)] = ours(model, b, False)
@@ -175,7 +181,7 @@ def main() -> None:
     )
     print("| mode | batch | tokens/s | vs HF (same batch) | same tokens as HF |")
     print("|---|---:|---:|---:|---:|")
-    for b in (1, 8):
+    for b in sizes:
         hf_key = ("HF transformers generate()", b)
         hf_speed = b * N / min(times[hf_key])
         for (name, batch), t in times.items():

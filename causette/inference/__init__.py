@@ -6,7 +6,8 @@
 
 Modules: ``sampling`` (settings and filters), ``engine`` (batched generation, streaming,
 ``sample_texts`` for the trainer), ``chat`` (conversation and REPL), ``loading`` (checkpoints),
-``cli`` (``causette generate`` and ``causette chat``).
+``cli`` (``causette generate`` and ``causette chat``), and for speed on a CPU ``quantize``
+(int8 weights) and ``compiled`` (a ``torch.compile``d decoding step).
 """
 
 from causette.inference.engine import Engine, Generation, TextStream, sample_texts

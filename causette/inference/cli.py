@@ -130,8 +130,8 @@ def _engine(loaded, args):
 
     if args.compile:
         print(
-            "note: --compile: the first tokens wait for torch.compile (10 to 30 s on a small CPU, "
-            "less once its cache is warm)",
+            "note: --compile: the first tokens wait for torch.compile (15 to 50 s on a small CPU, "
+            "~10 s once its cache is warm)",
             file=sys.stderr,
         )
     return Engine(loaded.model, loaded.tokenizer, compile=args.compile)

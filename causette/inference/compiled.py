@@ -13,9 +13,10 @@ How it is used here (``Engine(..., compile=True)``):
   prefill, whose length changes from prompt to prompt, stays eager. ``dynamic=True`` makes the
   position in the cache a symbol rather than a constant, so the step compiles once per batch
   size (1 and "more than 1"; ``torch.compile`` always treats size 1 apart), not once per token;
-* the first step pays the compilation: 7 to 20 s for seed16m on 2 CPU cores, a few seconds
-  when Inductor finds its earlier work in its on-disk cache. It pays back after a few thousand
-  tokens: an option for long chats, servers and benchmarks, not the default;
+* the first step pays the compilation: 15 to 50 s for seed16m on 2 busy CPU cores, ~11 s when
+  Inductor finds its earlier work in its on-disk cache (bench/LOG.md). At 1.5 to 3 ms saved
+  per token it pays back after 5,000 to 30,000 tokens: an option for long chats, servers and
+  benchmarks, not the default;
 * the numbers change slightly (fused loops sum in another order), so greedy decoding is not
   guaranteed to give exactly the eager tokens: another reason to keep it opt-in.
 
@@ -23,7 +24,7 @@ How it is used here (``Engine(..., compile=True)``):
 keeps every layer in one tensor ``(n_layer, B, heads, max_len, head_dim)``. Compiled code does
 not write into a tensor it received in place as eager code does: it writes into a copy and
 copies the result back, and with one tensor shared by all layers that means copying the whole
-cache once per layer and step (24 MB per step for seed16m: ~1.3 ms, which ate most of the
+cache once per layer and step (25 MB per step for seed16m: ~1.3 ms, which ate most of the
 gain). :class:`LayerKVCache` keeps the same contract with one tensor per layer, and each layer
 only touches its own.
 """
@@ -75,9 +76,15 @@ class LayerKVCache(KVCache):
         return self.k[layer][:, :, :end].to(k.dtype), self.v[layer][:, :, :end].to(v.dtype)
 
 
+# Inductor's generated code re-checks the sizes, strides and alignment of its inputs and of the
+# library calls' outputs at every call: ~160 checks from Python per step for seed16m, ~5 % of a
+# compiled step. Dynamo's guards already check the inputs before the call, so we leave them out.
+INDUCTOR_OPTIONS = {"size_asserts": False, "alignment_asserts": False}
+
+
 def compile_decode_step(model: torch.nn.Module):
     """``model`` compiled for one-token decoding steps (call it like the model)."""
-    return torch.compile(model, dynamic=True)
+    return torch.compile(model, dynamic=True, options=INDUCTOR_OPTIONS)
 
 
 __all__ = ["LayerKVCache", "compile_decode_step"]

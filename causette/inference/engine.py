@@ -31,6 +31,11 @@ string appears in its text (the text ends just before it), after ``max_new_token
 the context (``block_size``) is full. ``Generation.finish_reason`` says which:
 ``"stop_token"``, ``"stop_string"``, ``"length"``, ``"context"`` (or ``"interrupted"``).
 
+**Speed on a CPU** (both opt-in, since they change the numbers slightly): weight-only int8
+linear layers (``quantize_model`` in quantize.py, ``load_checkpoint(..., quantize="int8")``) and
+``Engine(..., compile=True)``, which runs the one-token steps through ``torch.compile``
+(compiled.py). Together, ~3.5× Hugging Face's ``generate()`` at batch 1 (bench/LOG.md).
+
 **Text.** Tokens are turned into text by the tokenizer's incremental decoder, which holds back
 the bytes of a character split across tokens until it is complete: a stream never shows "�"
 in the middle of "é". Text that might be the start of a stop string is held back too, until
@@ -74,7 +79,7 @@ class Engine:
 
     def __init__(self, model: torch.nn.Module, tokenizer, compile: bool = False):
         """``compile``: run the one-token decoding steps through ``torch.compile`` (faster steps
-        after a compilation of several seconds at the first one; see compiled.py)."""
+        after a compilation of 15 to 50 s at the first one on a small CPU; see compiled.py)."""
         self.model = unwrap_model(model)
         self.tokenizer = tokenizer
         self.block_size: int = self.model.cfg.block_size

@@ -1,7 +1,7 @@
 """Weight-only int8 quantisation of the linear layers, for faster decoding on a CPU.
 
 At batch 1, a decoding step multiplies one vector by every weight matrix of the model: 33
-matrix-vector products for seed16m, 64 MB of fp32 weights read for 384 multiply-adds per row.
+matrix-vector products for seed16m, 64 MB of fp32 weights, each used for one multiply-add.
 Storing the weights as 8-bit integers makes them four times smaller, and PyTorch has a CPU
 kernel that multiplies by them directly (``aten._weight_int8pack_mm``), without ever building
 the float matrix. Only the *weights* are quantised; activations, norms, attention, the KV cache
@@ -25,18 +25,18 @@ quantised layer is rounded to bf16 and its output comes back as bf16 (8 signific
 relative error of at most 0.4 %) before it is cast back to the model's dtype. The scales are
 rounded *up* to a bf16 number before quantising, so that giving them to the kernel in bf16
 changes nothing. In torch 2.13 the kernel crashes the process (segmentation fault) when ``K``
-is not a multiple of 16, and only exists on the CPU: there :class:`Int8Linear` computes the
-same product by dequantising the weights on the fly instead (correct, but slow).
+is not a multiple of 16, and it only exists on the CPU: in those two cases :class:`Int8Linear`
+computes the same product by dequantising the weights on the fly (correct, but slow).
 
 **The tied output layer.** With ``tie_embeddings`` the output layer and the embedding share one
 matrix. Quantising replaces the output layer by an :class:`Int8Linear` made from a copy of
 that matrix, while the embedding keeps the float original: looking up one row per token costs
 nothing, and the embedding vectors stay exact.
 
-What it costs and what it brings (bench/generate.py, bench/LOG.md): the logits move by a few
-tenths of a percent, so greedy decoding may take another path after a near tie; the weights
-take 4× less memory; at batch 1 the products run ~2× faster than fp32. With ``torch.compile``
-(``Engine(..., compile=True)``) this is what makes decoding ~3× faster than ``transformers``.
+What it costs and what it brings (bench/generate.py, bench/LOG.md): the logits move by about
+1 %, so greedy decoding may take another path after a near tie; the linear layers take 4× less
+memory; at batch 1 their products run ~2× faster than in fp32. With ``torch.compile``
+(``Engine(..., compile=True)``) this makes decoding ~3.5× faster than ``transformers``.
 """
 
 from __future__ import annotations
