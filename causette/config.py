@@ -88,7 +88,8 @@ def resolve_config_path(path: str | Path) -> Path:
     for candidate in (CONFIG_DIR / f"{path}.yaml", CONFIG_DIR / f"{path}"):
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"{path}: config file not found (nor {CONFIG_DIR / f'{path}.yaml'})")
+    shipped = CONFIG_DIR / (str(path) if str(path).endswith((".yaml", ".yml")) else f"{path}.yaml")
+    raise ConfigError(f"{path}: config file not found (nor {shipped})")
 
 
 def _read_yaml_tree(file: Path, seen: tuple[Path, ...]) -> dict:
