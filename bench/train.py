@@ -1,28 +1,35 @@
 """Training throughput and MFU on this machine: one run, one table.
 
-    python bench/train.py                     # demo and seed16m, every mode (~5 min)
-    python bench/train.py --models demo --steps 6
+    python bench/train.py                     # demo and seed16m, every mode (~6 min)
+    python bench/train.py --models seed16m --steps 8
 
 For each model we time full optimizer steps (forward, backward, clipping, AdamW) of the real
 Trainer on random tokens, after warm-up steps (compilation included there), in these modes:
 
-    reference   nanoGPT on CPU: fp32, eager, torch AdamW — the in-run yardstick
-    bf16        bf16 autocast (AMX / AVX-512-BF16 here)
-    bf16+compile  the same under torch.compile
+    reference      nanoGPT on CPU: fp32, eager, torch AdamW — the in-run yardstick
+    bf16           bf16 autocast (AMX / AVX-512-BF16 here)
+    bf16+compile/stock  bf16 under torch.compile with PyTorch's own attention and cross-entropy
+    bf16+compile   what `causette train` does: the same plus our CPU attention backward
+                   (causette/model/cpu_attention.py) and chunked LM-head loss (chunked_loss.py)
+    matmuls only   the products of the model's Linear layers for one step (forward, ∂x, ∂W) and
+                   nothing else: the speed a step could reach if everything but them were free
 
-MFU = (model FLOPs per token × tokens/s) / bf16 matmul peak, the peak measured in this run
-(causette/utils/flops.py). The machine is shared and drifts: read the ratios, not the absolutes.
+The modes take turns step by step (round-robin), so that a slow minute on a shared machine hits
+them all alike. MFU = (model FLOPs per token × tokens/s) / bf16 matmul peak, the best 2048²
+product seen during the run (causette/utils/flops.py). Read the ratios, not the absolutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 
 import torch
 
 from causette.config import load_config
+from causette.model import chunked_loss, cpu_attention
 from causette.model.counting import count_params, flops_per_token
 from causette.model.transformer import Transformer
 from causette.train.config import TrainConfig
@@ -33,14 +40,23 @@ from causette.utils.flops import matmul_peak
 MODES = {
     "reference": dict(dtype=torch.float32, compile=False),
     "bf16": dict(dtype=torch.bfloat16, compile=False),
+    "bf16+compile/stock": dict(dtype=torch.bfloat16, compile=True),
     "bf16+compile": dict(dtype=torch.bfloat16, compile=True),
+    "matmuls only": None,
 }
 
 
-def measure(preset: str, mode: str, batch: int, steps: int, warmup: int, tmp: str) -> float:
+def fast_paths(on: bool) -> None:
+    cpu_attention.ENABLED = chunked_loss.ENABLED = on
+
+
+def make_step(preset: str, mode: str, batch: int, tmp: str):
+    """A function running one optimizer step of ``mode`` (and its tokens per step)."""
     cfg = load_config(preset).model
     torch.manual_seed(0)
     model = Transformer(cfg)
+    if MODES[mode] is None:
+        return matmul_step(model, batch * cfg.block_size), batch * cfg.block_size
     tc = TrainConfig(batch_size=batch, max_steps=10_000, warmup_steps=10, tensorboard=False)
     gen = torch.Generator().manual_seed(0)
 
@@ -51,13 +67,27 @@ def measure(preset: str, mode: str, batch: int, steps: int, warmup: int, tmp: st
     trainer = Trainer(model, tc, tmp, batch_fn, device=torch.device("cpu"), progress=False, **MODES[mode])
     if mode == "reference":  # nanoGPT uses fused AdamW on CUDA only: plain (foreach) AdamW on CPU
         trainer.optimizers = build_optimizers(model, tc, fused=False)
-    times = []
-    for i in range(warmup + steps):
-        t = time.perf_counter()
+
+    def step():
+        fast_paths(mode != "bf16+compile/stock")
         trainer.train_step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
-    return batch * cfg.block_size / statistics.median(times)
+
+    return step, batch * cfg.block_size
+
+
+def matmul_step(model: torch.nn.Module, tokens: int):
+    """The bf16 products of every ``nn.Linear`` for one training step: y = xWᵀ, ∂x = ∂y W, ∂W = ∂yᵀ x."""
+    shapes = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    bf = dict(dtype=torch.bfloat16)
+    tensors = [
+        (torch.randn(tokens, i, **bf), torch.randn(o, i, **bf), torch.randn(tokens, o, **bf)) for i, o in shapes
+    ]
+
+    def step():
+        for x, w, dy in tensors:
+            x @ w.t(), dy @ w, dy.t() @ x
+
+    return step
 
 
 def main() -> None:
@@ -74,30 +104,37 @@ def main() -> None:
     print(f"threads {torch.get_num_threads()}, matmul peak 2048²: bf16 {peak_bf16 / 1e9:,.0f} GFLOP/s, "
           f"fp32 {peak_fp32 / 1e9:,.0f} GFLOP/s (measured now)")
     print("measuring...")
-    import tempfile
 
     rows = []
-
     for name in args.models:
         preset = f"model/{name}"
         cfg = load_config(preset).model
         fpt = flops_per_token(cfg)
-        ref = None
-        for mode in args.modes:
-            warm = args.warmup + (2 if "compile" in mode else 0)
-            with tempfile.TemporaryDirectory() as tmp:
-                tps = measure(preset, mode, args.batch, args.steps, warm, tmp)
-            peak_bf16 = max(peak_bf16, matmul_peak("cpu", torch.bfloat16, seconds=0.5))  # best seen in the run
-            ref = tps if mode == "reference" else ref
-            ratio = f"{tps / ref:.2f}" if ref else "-"
-            rows.append((name, count_params(cfg).total, mode, tps, ratio, fpt))
-    header = f"{'model':<9} {'params':>7} {'mode':<13} {'tokens/s':>9} {'× ref':>6} {'MFU bf16':>9}"
+        with tempfile.TemporaryDirectory() as tmp:
+            steps = {mode: make_step(preset, mode, args.batch, tmp) for mode in args.modes}
+            for mode, (step, _) in steps.items():
+                for _ in range(args.warmup + (2 if "compile" in mode else 0)):  # compilation happens here
+                    step()
+            times: dict[str, list[float]] = {mode: [] for mode in steps}
+            for _ in range(args.steps):
+                for mode, (step, _) in steps.items():
+                    t = time.perf_counter()
+                    step()
+                    times[mode].append(time.perf_counter() - t)
+                peak_bf16 = max(peak_bf16, matmul_peak("cpu", torch.bfloat16, seconds=0.3))  # best seen in the run
+        fast_paths(True)
+        tps = {mode: steps[mode][1] / statistics.median(times[mode]) for mode in steps}
+        ref = tps.get("reference")
+        for mode in steps:
+            ratio = f"{tps[mode] / ref:.2f}" if ref else "-"
+            rows.append((name, count_params(cfg).total, mode, tps[mode], ratio, fpt))
+    header = f"{'model':<9} {'params':>7} {'mode':<19} {'tokens/s':>9} {'× ref':>6} {'MFU bf16':>9}"
     print(header)
     print("-" * len(header))
     for name, params, mode, tps, ratio, fpt in rows:
-        print(f"{name:<9} {params / 1e6:>6.1f}M {mode:<13} {tps:>9,.0f} {ratio:>6} {100 * fpt * tps / peak_bf16:>8.1f}%")
+        print(f"{name:<9} {params / 1e6:>6.1f}M {mode:<19} {tps:>9,.0f} {ratio:>6} {100 * fpt * tps / peak_bf16:>8.1f}%")
     print(f"best bf16 matmul peak seen during the run: {peak_bf16 / 1e9:,.0f} GFLOP/s (the MFU denominator)")
-    print(f"(batch {args.batch} × block; median of {args.steps} steps after warm-up)")
+    print(f"(batch {args.batch} × block; median of {args.steps} round-robin steps after warm-up)")
 
 
 if __name__ == "__main__":

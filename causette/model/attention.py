@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from causette.model import cpu_attention
 from causette.model.config import ModelConfig
 from causette.model.kvcache import KVCache
 from causette.model.norms import RMSNorm
@@ -88,7 +89,15 @@ class CausalSelfAttention(nn.Module):
                 k_pos = torch.arange(past + T, device=x.device)[None, :]
                 mask, is_causal = k_pos <= q_pos, False
 
-        y = F.scaled_dot_product_attention(
+        if is_causal and past == 0 and not (self.training and self.attn_dropout) and cpu_attention.usable(q):
+            y = cpu_attention.causal_attention(q, k, v)  # bf16 CPU training: a faster backward
+        else:
+            y = self._sdpa(q, k, v, mask, is_causal)
+        y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)  # heads side by side again
+        return self.resid_dropout(self.proj(y))
+
+    def _sdpa(self, q, k, v, mask, is_causal):
+        return F.scaled_dot_product_attention(
             q,
             k,
             v,
@@ -97,5 +106,3 @@ class CausalSelfAttention(nn.Module):
             is_causal=is_causal,
             enable_gqa=self.n_kv_head != self.n_head,  # each k/v head serves n_head/n_kv_head queries
         )
-        y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)  # heads side by side again
-        return self.resid_dropout(self.proj(y))

@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from causette.errors import CausetteError
+from causette.model import chunked_loss
 from causette.model.attention import CausalSelfAttention
 from causette.model.config import ModelConfig
 from causette.model.init import init_weights
@@ -35,7 +36,7 @@ from causette.model.moe import MoE
 from causette.model.norms import make_norm
 from causette.model.positions import LearnedPositions, Rotary, SinusoidalPositions
 
-IGNORE_INDEX = -100  # targets with this value do not count in the loss
+IGNORE_INDEX = chunked_loss.IGNORE_INDEX  # targets with this value (-100) do not count in the loss
 
 
 class Block(nn.Module):
@@ -86,11 +87,14 @@ class Transformer(nn.Module):
         targets: torch.Tensor | None = None,
         cache: KVCache | None = None,
         last_only: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return_logits: bool = True,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """``idx`` ``(B, T)`` token ids → ``(logits (B, T, V), loss or None)``.
 
         ``last_only``: compute the logits of the last position only (``(B, 1, V)``), which is all
         generation needs; ignored when ``targets`` are given.
+        ``return_logits=False`` (training): the caller only wants the loss, so where
+        ``chunked_loss`` applies (bf16 on CPU) it is computed without the logits, returned as None.
         """
         B, T = idx.shape
         offset = 0
@@ -117,16 +121,34 @@ class Transformer(nn.Module):
         x = self.norm_f(x)
         if last_only and targets is None:
             x = x[:, -1:]
+        loss = None
+        self.last_stats = {}
+        if (
+            targets is not None
+            and not return_logits
+            and self.cfg.logit_softcap is None
+            and type(self.lm_head) is nn.Linear  # not a LoRA-wrapped head
+            and chunked_loss.usable(x, self.lm_head.weight)
+        ):
+            logits, loss = None, chunked_loss.lm_head_loss(x, self.lm_head.weight, targets)
+            self.last_stats["lm_loss"] = loss.detach()
+        else:
+            logits, loss = self._logits_and_loss(x, targets)
+        return logits, self._add_moe_losses(loss, moe_stats)
+
+    def _logits_and_loss(self, x, targets):
         logits = self.lm_head(x)
         if self.cfg.logit_softcap is not None:
             cap = self.cfg.logit_softcap
             logits = cap * torch.tanh(logits.float() / cap)
 
         loss = None
-        self.last_stats = {}
         if targets is not None:
             loss = lm_loss(logits, targets)
             self.last_stats["lm_loss"] = loss.detach()
+        return logits, loss
+
+    def _add_moe_losses(self, loss, moe_stats):
         if moe_stats:
             aux = torch.stack([s["aux"] for s in moe_stats]).mean()
             z = torch.stack([s["z"] for s in moe_stats]).mean()
@@ -137,7 +159,7 @@ class Transformer(nn.Module):
             )
             if loss is not None:
                 loss = loss + self.cfg.moe_aux_coef * aux + self.cfg.moe_z_coef * z
-        return logits, loss
+        return loss
 
     def new_cache(
         self, batch_size: int, max_len: int | None = None, dtype: torch.dtype | None = None, device=None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from causette.tokenizer.io import load_tokenizer
 from causette.train import checkpoint as ckpt
 from causette.train import distributed
 from causette.train.trainer import Trainer, TrainResult
-from causette.utils.device import compile_supported, pick_device, resolve_dtype
+from causette.utils.device import compile_supported, cpu_compile_supported, pick_device, resolve_dtype
 from causette.utils.flops import matmul_peak
 
 
@@ -68,7 +67,7 @@ def decide_compile(setting: bool | None, device: torch.device) -> bool:
         return False
     if device.type == "cuda":
         return True
-    return device.type == "cpu" and any(shutil.which(cc) for cc in ("c++", "g++", "clang++"))
+    return device.type == "cpu" and cpu_compile_supported()
 
 
 def train(

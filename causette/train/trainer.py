@@ -230,7 +230,7 @@ class Trainer:
             sync = contextlib.nullcontext() if (last or not self.dist.enabled) else self.model.no_sync()
             with sync:
                 with self.autocast():
-                    _, loss = self.model(x, y)
+                    _, loss = self.model(x, y, return_logits=False)
                 (loss / cfg.grad_accum).backward()
             total += loss.detach()
             self.tokens_seen += x.numel() * self.dist.world

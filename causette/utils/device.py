@@ -8,6 +8,9 @@ training) bf16 is emulated and slower, so we stay in fp32.
 
 from __future__ import annotations
 
+import functools
+import shutil
+
 import platform
 
 import torch
@@ -76,3 +79,9 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
 def compile_supported() -> bool:
     """``torch.compile`` needs a C++ toolchain and is not supported on Windows for training."""
     return platform.system() != "Windows"
+
+
+@functools.cache
+def cpu_compile_supported() -> bool:
+    """Whether Inductor can build CPU kernels here: not Windows, and a C++ compiler on the PATH."""
+    return compile_supported() and any(shutil.which(cc) for cc in ("c++", "g++", "clang++"))
