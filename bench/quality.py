@@ -1,7 +1,8 @@
 """Which recipe learns most in a fixed wall-clock budget? GPT-2 vs Llama family, AdamW vs Muon.
 
     python bench/quality.py                    # 4 variants × 4 min of training on ../shared/data
-    python bench/quality.py --minutes 15       # the issue's budget (1 h in all on 2 cores)
+    python bench/quality.py --minutes 15 --parallel 2   # the issue's budget: 2 variants at a time,
+                                                        # one core each (~35 min on 2 cores)
 
 Every variant has the same widths (the demo size: 4 layers × 256, context 256, vocabulary
 8,192), the same data (all of ../shared/data, tokenised once), the same seed. A budget in
@@ -14,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
+import os
 import shutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +62,7 @@ def prepare_base(runs: Path) -> Path:
     return base
 
 
-def run_variant(runs: Path, base: Path, name: str, overrides: list[str], seconds: float) -> dict:
+def run_variant(runs: Path, base: Path, name: str, overrides: list[str], seconds: float, progress: bool = True) -> dict:
     from causette.train.pretrain import train
 
     slug = name.replace(" + ", "-")
@@ -82,7 +86,9 @@ def run_variant(runs: Path, base: Path, name: str, overrides: list[str], seconds
     t = time.time()
     result = train(load_config(ROOT / "configs" / "demo.yaml", sets + [f"train.max_steps={steps}", f"train.warmup_steps={max(steps // 20, 5)}",
                                                                          f"train.eval_every={steps}", f"train.ckpt_every={steps}"]),
-                   progress=True, echo=lambda s: None)
+                   progress=progress, echo=lambda s: None)
+    if not progress:
+        print(f"{name}: {result.steps} steps, val {result.val.get('bits_per_byte', math.nan):.3f} bits/byte", flush=True)
     return {"variant": name, "steps": result.steps, "tokens": result.tokens, "seconds": time.time() - t,
             "bpb": result.val.get("bits_per_byte", math.nan), "loss": result.val.get("loss", math.nan)}
 
@@ -95,17 +101,35 @@ def _steps_per_second(run: Path, after: int) -> float:
     return (rows[-1]["step"] - rows[0]["step"]) / max(rows[-1]["time"] - rows[0]["time"], 1e-6)
 
 
+def _set_threads(n: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=4.0, help="training budget per variant")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs")
     ap.add_argument("--only", nargs="*", choices=list(VARIANTS))
+    ap.add_argument("--parallel", type=int, default=1,
+                    help="variants trained at the same time, each on cores/parallel threads (same conditions for all)")
     args = ap.parse_args()
     base = prepare_base(args.runs)
-    rows = [run_variant(args.runs, base, n, VARIANTS[n], args.minutes * 60) for n in (args.only or VARIANTS)]
+    names = args.only or list(VARIANTS)
+    if args.parallel > 1:
+        threads = max(1, (os.cpu_count() or 1) // args.parallel)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.parallel, mp_context=ctx, initializer=_set_threads, initargs=(threads,)) as pool:
+            jobs = [pool.submit(run_variant, args.runs, base, n, VARIANTS[n], args.minutes * 60, False) for n in names]
+            rows = [job.result() for job in jobs]
+    else:
+        rows = [run_variant(args.runs, base, n, VARIANTS[n], args.minutes * 60) for n in names]
     lines = [
         f"Budget: {args.minutes:g} min of training per variant on all of ../shared/data "
-        f"(4 layers × 256, context 256, vocab 8,192, batch 16; bf16 + compile where available).",
+        f"(4 layers × 256, context 256, vocab 8,192, batch 16; bf16 + compile where available; "
+        f"{args.parallel} variant(s) at a time).",
         "",
         "| variant | steps | tokens | val loss | val bits/byte |",
         "|---|---:|---:|---:|---:|",
@@ -117,7 +141,8 @@ def main() -> None:
     out = ROOT / "bench" / "RESULTS.md"
     stamp = time.strftime("%Y-%m-%d %H:%M")
     text = out.read_text(encoding="utf-8") if out.is_file() else "# Benchmark results\n"
-    text += f"\n## Quality in a fixed budget ({stamp})\n\nCommand: `python bench/quality.py --minutes {args.minutes:g}`\n\n{table}\n"
+    command = f"python bench/quality.py --minutes {args.minutes:g}" + (f" --parallel {args.parallel}" if args.parallel > 1 else "")
+    text += f"\n## Quality in a fixed budget ({stamp})\n\nCommand: `{command}`\n\n{table}\n"
     out.write_text(text, encoding="utf-8")
 
 
