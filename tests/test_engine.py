@@ -353,21 +353,6 @@ def test_with_a_cache_the_model_reads_each_token_once(tok):
     assert [x.shape[1] for x in model.inputs] == [3, 1, 1, 1]
 
 
-def test_layer_cache_gives_the_same_logits_as_the_model_cache(model):
-    from causette.inference.compiled import LayerKVCache
-
-    idx = torch.randint(0, model.cfg.vocab_size, (2, 9), generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        ref = model.new_cache(2, max_len=12)
-        mine = LayerKVCache.like(ref)
-        assert mine.batch_size == 2 and mine.max_len == 12 and len(mine.k) == model.cfg.n_layer
-        for cut in ((0, 6), (6, 7), (7, 8), (8, 9)):  # a prefill, then one token at a time
-            a, _ = model(idx[:, cut[0] : cut[1]], cache=ref)
-            b, _ = model(idx[:, cut[0] : cut[1]], cache=mine)
-            assert torch.equal(a, b)
-        assert mine.pos == ref.pos == 9
-
-
 def test_compiled_decoding_gives_the_eager_tokens(model, tok, monkeypatch):
     """``Engine(compile=True)`` sends the one-token steps through ``torch.compile``. The test uses
     its "eager" backend (tracing, guards and the cache's side effects, but no C++ generated:

@@ -100,13 +100,8 @@ def test_last_only_with_cache():
 def test_cache_errors_are_clear():
     model = build("llama")
     cache = model.new_cache(2, max_len=8)
-    assert cache.k.shape == (
-        2,
-        2,
-        2,
-        8,
-        8,
-    )  # (layers, batch, kv heads, max_len, head_dim): GQA stores 2 heads
+    assert len(cache.k) == len(cache.v) == 2  # one tensor per layer
+    assert cache.k[0].shape == (2, 2, 8, 8)  # (batch, kv heads, max_len, head_dim): GQA stores 2 heads
     with pytest.raises(CausetteError, match="batch size 2"):
         model(torch.zeros(3, 4, dtype=torch.long), cache=cache)
     model(torch.zeros(2, 6, dtype=torch.long), cache=cache)
@@ -124,5 +119,5 @@ def test_bf16_cache_under_autocast():
         outs = [model(idx[:, :4], cache=cache)[0]] + [
             model(idx[:, t : t + 1], cache=cache)[0] for t in range(4, 16)
         ]
-    assert cache.k.dtype == torch.bfloat16
+    assert cache.dtype == torch.bfloat16 and cache.k[1].dtype == torch.bfloat16
     assert (torch.cat(outs, 1).float() - full.float()).abs().max() < 0.1

@@ -134,13 +134,8 @@ class Engine:
 
     # ------------------------------------------------------------------ one forward step
     def new_cache(self, batch_size: int, max_len: int):
-        """An empty KV cache: the model's own, or one tensor per layer for compiled steps."""
-        cache = self.model.new_cache(batch_size, max_len=max_len)
-        if self.compile:
-            from causette.inference.compiled import LayerKVCache
-
-            cache = LayerKVCache.like(cache)
-        return cache
+        """An empty KV cache of the model's."""
+        return self.model.new_cache(batch_size, max_len=max_len)
 
     @torch.inference_mode()
     def _next_logits(self, tokens: torch.Tensor, cache, fed: int, start: int) -> torch.Tensor:

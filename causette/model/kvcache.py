@@ -8,9 +8,13 @@ causal), so we compute them once and store them:
 2. **decode**: feed only the newest token ``(B, 1)``; each layer appends one key/value and
    its query attends to everything stored so far.
 
-Storage is preallocated, ``(n_layer, B, n_kv_head, max_len, head_dim)`` for keys and the same
-for values, so a step never reallocates. With grouped-query attention only the ``n_kv_head``
-shared heads are stored: that is the memory GQA saves.
+Storage is preallocated, one ``(B, n_kv_head, max_len, head_dim)`` tensor per layer for keys
+and the same for values, so a step never reallocates. With grouped-query attention only the
+``n_kv_head`` shared heads are stored: that is the memory GQA saves. One tensor *per layer*
+(rather than one stacked tensor for all layers) matters under ``torch.compile``: compiled code
+writes into a copy of a tensor it received and copies it back, so with a stacked tensor each
+layer's update would copy the whole cache (25 MB per token for seed16m; see
+``causette/inference/compiled.py``).
 
 All rows of a batch advance together (``pos`` is shared): prompts in one batch must have the
 same length. Usage::
@@ -41,15 +45,19 @@ class KVCache:
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ):
-        shape = (n_layer, batch_size, n_kv_head, max_len, head_dim)
-        self.k = torch.zeros(shape, dtype=dtype, device=device)
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        shape = (batch_size, n_kv_head, max_len, head_dim)
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.max_len = max_len
         self.pos = 0  # positions 0 .. pos-1 hold valid keys/values
 
     @property
     def batch_size(self) -> int:
-        return self.k.shape[1]
+        return self.k[0].shape[0]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.k[0].dtype
 
     def reset(self) -> None:
         """Forget everything (the old values are simply overwritten later)."""
@@ -73,9 +81,9 @@ class KVCache:
         last layer, so every layer writes at the same place.
         """
         end = self.pos + k.shape[2]
-        self.k[layer, :, :, self.pos : end] = k
-        self.v[layer, :, :, self.pos : end] = v
-        return self.k[layer, :, :, :end].to(k.dtype), self.v[layer, :, :, :end].to(v.dtype)
+        self.k[layer][:, :, self.pos : end] = k
+        self.v[layer][:, :, self.pos : end] = v
+        return self.k[layer][:, :, :end].to(k.dtype), self.v[layer][:, :, :end].to(v.dtype)
 
     def advance(self, seq_len: int) -> None:
         self.pos += seq_len
