@@ -1,0 +1,198 @@
+"""What ``causette serve`` accepts: request bodies turned into prompts and sampling settings.
+
+**Validation.** Every mistake gets a 4xx with an OpenAI-style body
+``{"error": {"message", "type", "param", "code"}}``: malformed JSON, a wrong type or range,
+an unknown role, roles out of order, too many messages, ``max_tokens`` above the limit, a
+prompt that does not fit in the context (400), a body over ``max_body_bytes`` (413).
+
+**Prompts.** Conversations go through the one chat template (``render_chat``), which encodes
+contents with special tokens disallowed: a user who types ``<|user|>`` sends those characters,
+never a role token. With a base (pretrained, not SFT) checkpoint, ``/v1/chat/completions``
+works in *continuation* mode, like ``causette chat``: the last user message is continued as
+plain text, without system prompt or history (``/v1/models`` says which mode is in use).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from causette.data.chat_template import render_chat
+from causette.errors import CausetteError
+from causette.inference.engine import Engine
+from causette.inference.sampling import SamplingParams
+
+CHAT, CONTINUE = "chat", "continue"
+
+
+@dataclass
+class Limits:
+    """What one request may ask for."""
+
+    max_body_bytes: int = 1_000_000
+    max_messages: int = 64
+    max_tokens: int | None = None  # most new tokens per request (None: the model's block_size)
+    max_queue: int = 16  # requests waiting for the worker (beyond: 503)
+    max_stop: int = 4  # stop strings per request, as OpenAI
+
+
+class ApiError(Exception):
+    """An error for the client: HTTP status and an OpenAI-style body."""
+
+    def __init__(self, status: int, message: str, type: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def invalid(message: str, param: str | None = None, code: str | None = None) -> ApiError:
+    return ApiError(400, message, param=param, code=code)
+
+
+# ============================================================================== request checks
+
+
+def _number(body: dict, name: str, default, lo: float, hi: float, integer: bool = False,
+            open_lo: bool = False):
+    """``body[name]`` (``default`` when absent or null), checked to lie in ``[lo, hi]`` (``(lo, hi]``)."""
+    value = body.get(name)
+    if value is None:
+        return default
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok:
+        raise invalid(f"'{name}' must be {'an integer' if integer else 'a number'}", param=name)
+    if not (lo < value if open_lo else lo <= value) or not value <= hi:
+        span = f"({lo}, {hi}]" if open_lo else f"[{lo}, {hi}]"
+        raise invalid(f"'{name}' must be in {span}, got {value}", param=name)
+    return value
+
+
+def _text_content(content: Any, n: int) -> str:
+    """A message's content: a string, or OpenAI's list of ``{"type": "text", "text": ...}`` parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            is_text = isinstance(part, dict) and part.get("type") == "text"
+            if not (is_text and isinstance(part.get("text"), str)):
+                raise invalid(f"messages[{n}].content: only text parts are supported", param="messages")
+            parts.append(part["text"])
+        return "".join(parts)
+    raise invalid(f"messages[{n}].content must be a string", param="messages")
+
+
+class RequestReader:
+    """Turns request bodies into prompts and sampling settings, or raises :class:`ApiError`."""
+
+    def __init__(self, engine: Engine, mode: str, limits: Limits, defaults: SamplingParams):
+        self.engine = engine
+        self.mode = mode
+        self.limits = limits
+        self.max_tokens = min(limits.max_tokens or engine.block_size, engine.block_size)
+        self.defaults = defaults
+
+    async def json_body(self, request) -> dict:
+        """The body as a JSON object, read at most ``max_body_bytes`` (else 413)."""
+        limit = self.limits.max_body_bytes
+        too_big = ApiError(413, f"request body larger than {limit} bytes", code="request_too_large")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_big
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        try:
+            body = json.loads(b"".join(chunks))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise invalid(f"the body is not valid JSON ({e})") from None
+        if not isinstance(body, dict):
+            raise invalid("the body must be a JSON object")
+        return body
+
+    def params(self, body: dict, prompt_len: int) -> SamplingParams:
+        d = self.defaults
+        if body.get("n") not in (None, 1):
+            raise invalid("only n=1 is supported", param="n")
+        for name in ("logprobs", "echo"):
+            if body.get(name):
+                raise invalid(f"'{name}' is not supported", param=name)
+        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+        if max_tokens is not None:
+            param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+            if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+                raise invalid(f"'{param}' must be a positive integer", param=param)
+            if max_tokens > self.max_tokens:
+                raise invalid(f"'{param}' is {max_tokens}; this server allows at most {self.max_tokens}",
+                              param=param, code="max_tokens_too_large")
+        else:
+            max_tokens = min(d.max_new_tokens, self.max_tokens)
+        if prompt_len >= self.engine.block_size:
+            raise invalid(
+                f"the prompt is {prompt_len} tokens long; the model's context holds {self.engine.block_size} "
+                "tokens, prompt and reply together: shorten it",
+                param="messages" if "messages" in body else "prompt", code="context_length_exceeded")
+        stop = body.get("stop")
+        if stop is None:
+            stop = []
+        elif isinstance(stop, str):
+            stop = [stop]
+        if not (isinstance(stop, list) and all(isinstance(s, str) and s for s in stop)):
+            raise invalid("'stop' must be a non-empty string or a list of them", param="stop")
+        if len(stop) > self.limits.max_stop:
+            raise invalid(f"at most {self.limits.max_stop} stop strings", param="stop")
+        seed = body.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+            raise invalid("'seed' must be an integer in [0, 2**63)", param="seed")
+        return SamplingParams(
+            temperature=_number(body, "temperature", d.temperature, 0, 2),
+            top_p=_number(body, "top_p", d.top_p, 0, 1, open_lo=True),
+            top_k=_number(body, "top_k", d.top_k, 0, self.engine.vocab_size, integer=True),
+            min_p=_number(body, "min_p", d.min_p, 0, 1),
+            repetition_penalty=_number(body, "repetition_penalty", d.repetition_penalty, 0, 10, open_lo=True),
+            max_new_tokens=max_tokens,
+            stop_token_ids=self.engine.special_ids,
+            stop_strings=tuple(stop),
+            seed=seed if seed is not None else d.seed,
+        ).validate()
+
+    def chat_prompt(self, body: dict) -> list[int]:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise invalid("'messages' must be a non-empty list", param="messages")
+        if len(messages) > self.limits.max_messages:
+            raise invalid(f"too many messages ({len(messages)}); at most {self.limits.max_messages}",
+                          param="messages", code="too_many_messages")
+        clean = []
+        for n, m in enumerate(messages):
+            if not isinstance(m, dict):
+                raise invalid(f"messages[{n}] must be an object with 'role' and 'content'", param="messages")
+            role = m.get("role")
+            if role not in ("system", "user", "assistant"):
+                raise invalid(f"messages[{n}]: unknown role {role!r} (system, user or assistant)",
+                              param="messages", code="invalid_role")
+            clean.append({"role": role, "content": _text_content(m.get("content"), n)})
+        if self.mode == CONTINUE:  # a base model: continue the last user message as plain text
+            if clean[-1]["role"] != "user":
+                raise invalid("the last message must come from the user", param="messages")
+            return self.engine.encode_prompt(clean[-1]["content"])
+        try:
+            ids, _ = render_chat(self.engine.tokenizer, clean, add_generation_prompt=True)
+        except CausetteError as e:
+            raise invalid(str(e), param="messages") from None
+        return ids
+
+    def completion_prompt(self, body: dict) -> list[int]:
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            prompt = prompt[0]
+        if not isinstance(prompt, str):
+            raise invalid("'prompt' must be a string", param="prompt")
+        return self.engine.encode_prompt(prompt)
