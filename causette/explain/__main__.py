@@ -1,0 +1,5 @@
+import sys
+
+from causette.explain.cli import main
+
+sys.exit(main())

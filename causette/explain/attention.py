@@ -1,0 +1,119 @@
+"""Topics ``attention`` (docs/attention.md) and ``heads`` (docs/multi-tetes.md).
+
+:func:`attention_by_hand` writes out the computation of one layer's attention so that its
+``T × T`` matrices can be printed; the ``moe`` topic reuses :func:`_layer_head`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from causette.errors import CausetteError
+from causette.explain.common import Setup, capture, encode, label, matrix, table, topic
+
+
+def attention_by_hand(attn, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The attention of one layer written out: scores, weights ``(H, T, T)`` and output ``(1, T, d)``.
+
+    The same computation as :class:`CausalSelfAttention` without the fused kernel, so that the
+    ``T × T`` matrices exist and can be printed.
+    """
+    from causette.model.positions import apply_rope
+
+    H, K, hd = attn.n_head, attn.n_kv_head, attn.head_dim
+    T = x.shape[1]
+    q, k, v = attn.qkv(x).split([H * hd, K * hd, K * hd], dim=-1)
+    q = q.view(1, T, H, hd).transpose(1, 2)
+    k = k.view(1, T, K, hd).transpose(1, 2)
+    v = v.view(1, T, K, hd).transpose(1, 2)
+    if attn.q_norm is not None:
+        q, k = attn.q_norm(q), attn.k_norm(k)
+    if rope is not None:
+        q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+    k = k.repeat_interleave(H // K, dim=1)  # query head h reads key/value head h // (H/K)
+    v = v.repeat_interleave(H // K, dim=1)
+    scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)  # (1, H, T, T)
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)  # key j > query i: not visible
+    weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+    y = (weights @ v).transpose(1, 2).reshape(1, T, H * hd)
+    return scores[0], weights[0], attn.proj(y)
+
+
+def _layer_head(s: Setup, args) -> tuple[int, int]:
+    layer = getattr(args, "layer", 0) if args is not None else 0
+    head = getattr(args, "head", 0) if args is not None else 0
+    cfg = s.model.cfg
+    if not 0 <= layer < cfg.n_layer:
+        raise CausetteError(f"--layer must be between 0 and {cfg.n_layer - 1}")
+    if not 0 <= head < cfg.n_head:
+        raise CausetteError(f"--head must be between 0 and {cfg.n_head - 1}")
+    return layer, head
+
+
+@topic("attention", "one head's scores q·k/√d, the causal mask and the softmax weights")
+def explain_attention(s: Setup, text: str, args=None) -> str:
+    layer, head = _layer_head(s, args)
+    ids = encode(s.tok, text)
+    attn = s.model.blocks[layer].attn
+    (x, rope, _cache), out = capture(attn, s.model, ids)
+    with torch.no_grad():
+        scores, weights, y = attention_by_hand(attn, x, rope)
+    T = len(ids)
+    labels = [label(s.tok, i) for i in ids]
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)
+    hd = attn.head_dim
+    return "\n".join(
+        [
+            f"layer {layer}, head {head} (of {attn.n_head}), head size {hd}, {T} tokens",
+            "",
+            "causal mask (1: query i may look at key j, that is j <= i):",
+            matrix((~future).int(), labels, fmt="{:.0f}"),
+            "",
+            f"scores q·k/√{hd} (· = masked, becomes -inf):",
+            matrix(scores[head], labels, future),
+            "",
+            "weights = softmax of each row (each row sums to 1):",
+            matrix(weights[head], labels, future),
+            "",
+            f"row sums: {', '.join(f'{v:.3f}' for v in weights[head].sum(-1).tolist())}",
+            f"all heads recomputed by hand vs the model's fused attention: max |difference| "
+            f"{(y - out).abs().max():.1e}",
+        ]
+    )
+
+
+@topic("heads", "every head of a layer, grouped-query attention, KV cache size")
+def explain_heads(s: Setup, text: str, args=None) -> str:
+    layer, _ = _layer_head(s, args)
+    cfg = s.model.cfg
+    ids = encode(s.tok, text)
+    attn = s.model.blocks[layer].attn
+    (x, rope, _cache), _ = capture(attn, s.model, ids)
+    with torch.no_grad():
+        _, weights, _ = attention_by_hand(attn, x, rope)
+    H, K, hd, T = attn.n_head, attn.n_kv_head, attn.head_dim, len(ids)
+    group = H // K
+    out = [
+        f"layer {layer}: n_embd {cfg.n_embd} = {H} heads × {hd}; "
+        f"{K} key/value heads, each shared by {group} query heads",
+        f"  x {tuple(x.shape)} → qkv {(1, T, (H + 2 * K) * hd)} → q {(1, H, T, hd)}, k and v {(1, K, T, hd)}",
+        "  query head → key/value head: " + ", ".join(f"{h}→{h // group}" for h in range(H)),
+        "",
+        f"what the last token '{label(s.tok, ids[-1])}' looks at, head by head (entropy in bits; "
+        f"uniform over {T} tokens = {math.log2(T):.2f}):",
+    ]
+    rows = []
+    for h in range(H):
+        w = weights[h, -1]
+        entropy = -(w * w.clamp_min(1e-12).log2()).sum()
+        rows.append([f"head {h}"] + [f"{v:.2f}" for v in w.tolist()] + [f"{entropy:.2f}"])
+    out.append(table(["", *[f"{j}:{label(s.tok, i)[:6]}" for j, i in enumerate(ids)], "entropy"], rows))
+    per_kv = 2 * cfg.n_layer * hd * 2  # keys + values, all layers, bf16 bytes, per key/value head
+    out += [
+        "",
+        f"KV cache per token (bf16, {cfg.n_layer} layers): multi-head ({H} kv heads) {per_kv * H:,} bytes, "
+        f"this model ({K}) {per_kv * K:,} bytes, multi-query (1) {per_kv:,} bytes",
+    ]
+    return "\n".join(out)

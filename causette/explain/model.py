@@ -1,0 +1,53 @@
+"""Topic ``model`` (docs/architecture.md): shapes through the network, parameters, FLOPs."""
+
+from __future__ import annotations
+
+import torch
+
+from causette.explain.common import Setup, encode, label, table, topic
+
+
+@topic("model", "shapes through the network, parameters by part, FLOPs, next-token guesses")
+def explain_model(s: Setup, text: str, args=None) -> str:
+    from causette.model.counting import count_params, flops_per_token
+
+    model, cfg = s.model, s.model.cfg
+    ids = encode(s.tok, text)
+    watched = [("wte", model.wte)]
+    for i, b in enumerate(model.blocks):
+        watched += [(f"blocks.{i}.norm1", b.norm1), (f"blocks.{i}.attn", b.attn),
+                    (f"blocks.{i}.norm2", b.norm2), (f"blocks.{i}.mlp", b.mlp)]
+    watched += [("norm_f", model.norm_f), ("lm_head", model.lm_head)]
+    rows, hooks = [], []
+    for name, m in watched:
+        hooks.append(m.register_forward_hook(
+            lambda mod, a, o, name=name: rows.append([name, str(tuple((o[0] if isinstance(o, tuple) else o).shape))])
+        ))
+    try:
+        with torch.no_grad():
+            logits, _ = model(torch.tensor([ids]))
+    finally:
+        for h in hooks:
+            h.remove()
+    out = [f"{len(ids)} tokens: " + " ".join(label(s.tok, i) for i in ids), "", table(["module", "output shape"], rows)]
+
+    parts: dict[str, int] = {}
+    for name, p in model.named_parameters():  # a tied matrix appears once, as wte
+        part = ("embeddings" if name.startswith(("wte", "positions")) else "attention" if ".attn." in name
+                else "MLP" if ".mlp." in name else "output layer" if name.startswith("lm_head") else "norms")
+        parts[part] = parts.get(part, 0) + p.numel()
+    c = count_params(cfg)
+    total = sum(parts.values())
+    out += ["", table(["part", "parameters", "share"], [[k, f"{v:,}", f"{v / total:.1%}"] for k, v in parts.items()]),
+            f"total {total:,} (count_params: {c.total:,}), active per token {c.active:,}"]
+    if model.lm_head.weight is model.wte.weight:
+        out.append("output layer: tied, it is the embedding table read backwards (no parameters of its own)")
+    attention = 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * cfg.block_size
+    f = flops_per_token(cfg)
+    out.append(f"training FLOPs per token at context {cfg.block_size}: {f / 1e6:.1f} M "
+               f"= 6 × {(f - attention) / 6e6:.2f} M matmul weights + {attention / 1e6:.1f} M attention")
+    probs = logits[0, -1].softmax(-1)
+    best = probs.topk(5)
+    out.append("next token after the last one: " + ", ".join(
+        f"'{label(s.tok, j)}' {p:.4f}" for p, j in zip(best.values.tolist(), best.indices.tolist())))
+    return "\n".join(out)
