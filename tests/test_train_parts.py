@@ -99,3 +99,36 @@ def test_param_groups_split_matrices_and_gains():
     assert all(p.dim() == 2 for p in hidden + embed) and all(p.dim() == 1 for p in flat)
     assert len({id(p) for p in hidden + embed + flat}) == len(list(model.parameters()))
     assert any(p is model.wte.weight for p in embed)
+
+
+def test_grad_accum_weights_micro_batches_by_their_counted_targets(tmp_path):
+    """Two micro-batches with 2 and 6 trained targets = one batch of both (not a mean of means)."""
+    from causette.model.config import ModelConfig
+    from causette.model.transformer import IGNORE_INDEX, Transformer
+    from causette.train.config import TrainConfig
+    from causette.train.trainer import Trainer
+
+    cfg = ModelConfig(n_layer=1, n_head=2, n_embd=16, block_size=8, vocab_size=32, mlp_hidden=32)
+    x = torch.randint(0, 32, (2, 8), generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 32, (2, 8), generator=torch.Generator().manual_seed(1))
+    y[0, :6] = IGNORE_INDEX  # row 0: 2 trained targets (an SFT prompt masked), row 1: 8
+    y[1, :2] = IGNORE_INDEX  # row 1: 6
+
+    def run(grad_accum):
+        torch.manual_seed(0)
+        model = Transformer(cfg)
+        tc = TrainConfig(batch_size=2 // grad_accum, grad_accum=grad_accum, max_steps=10, warmup_steps=0,
+                         grad_clip=0.0, tensorboard=False)
+        rows = 2 // grad_accum
+
+        def batch_fn(step, micro, rank, world):
+            return x[micro * rows : (micro + 1) * rows], y[micro * rows : (micro + 1) * rows]
+
+        trainer = Trainer(model, tc, tmp_path / f"ga{grad_accum}", batch_fn, device=torch.device("cpu"),
+                          progress=False, dtype=torch.float32, compile=False)
+        loss, grad_norm, _ = trainer.train_step()
+        return loss, grad_norm
+
+    whole, split = run(1), run(2)
+    assert abs(whole[0] - split[0]) < 1e-6  # the same loss: mean over the 8 trained targets
+    assert abs(whole[1] - split[1]) < 1e-5  # and the same gradient

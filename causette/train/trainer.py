@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from causette.errors import CausetteError
 from causette.model.persist import load_weights as load_weights_file
+from causette.model.transformer import IGNORE_INDEX
 from causette.train import checkpoint as ckpt
 from causette.train.config import TrainConfig
 from causette.train.distributed import DistInfo, all_mean
@@ -222,20 +223,27 @@ class Trainer:
         )
         set_lr(self.optimizers, scale)
         total = torch.zeros((), device=self.device)
-        stats: dict = {}
-        for micro in range(cfg.grad_accum):
-            x, y = self.batch_fn(self.step, micro, self.dist.rank, self.dist.world)
+        batches = [self.batch_fn(self.step, micro, self.dist.rank, self.dist.world) for micro in range(cfg.grad_accum)]
+        # Each micro-batch's loss is a mean over its counted targets. Weighting it by its share of
+        # the step's counted targets makes the step's loss (and gradient) the mean over all of
+        # them, as one big batch would give — not a mean of means, which would over-weight the
+        # tokens of a micro-batch with few trained targets (SFT masks prompts). In pretraining
+        # every micro-batch counts the same, and the weight is 1 / grad_accum.
+        counts = [int((y != IGNORE_INDEX).sum()) for _, y in batches]
+        per_rank = all_mean(float(sum(counts)), self.dist, self.device)  # DDP then averages over ranks
+        for micro, (x, y) in enumerate(batches):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            weight = counts[micro] / per_rank if per_rank > 0 else 0.0
             last = micro == cfg.grad_accum - 1
             sync = contextlib.nullcontext() if (last or not self.dist.enabled) else self.model.no_sync()
             with sync:
                 with self.autocast():
                     _, loss = self.model(x, y, return_logits=False)
-                (loss / cfg.grad_accum).backward()
-            total += loss.detach()
+                (loss * weight).backward()
+            total += loss.detach() * weight
             self.tokens_seen += x.numel() * self.dist.world
         stats = dict(getattr(self.raw_model, "last_stats", {}) or {})
-        loss_value = float(total) / cfg.grad_accum
+        loss_value = float(total)
         params = [p for p in self.raw_model.parameters() if p.grad is not None]
         if cfg.grad_clip > 0:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
