@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from causette.inference.loading import load_checkpoint  # noqa: E402
 from causette.inference.server import ServerThread, create_app  # noqa: E402
-from test_server import SlowEngine, make_checkpoints  # noqa: E402
+from server_helpers import SlowEngine, make_checkpoints  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
