@@ -7,7 +7,7 @@ For each model we time full optimizer steps (forward, backward, clipping, AdamW)
 Trainer on random tokens, after warm-up steps (compilation included there), in these modes:
 
     reference      nanoGPT on CPU: fp32, eager, torch AdamW — the in-run yardstick
-    bf16           bf16 autocast (AMX / AVX-512-BF16 here)
+    bf16           bf16 autocast (AMX / AVX-512-BF16 here), eager, PyTorch's own kernels
     bf16+compile/stock  bf16 under torch.compile with PyTorch's own attention and cross-entropy
     bf16+compile   what `causette train` does: the same plus our CPU attention backward
                    (causette/model/cpu_attention.py) and chunked LM-head loss (chunked_loss.py)
@@ -69,7 +69,7 @@ def make_step(preset: str, mode: str, batch: int, tmp: str):
         trainer.optimizers = build_optimizers(model, tc, fused=False)
 
     def step():
-        fast_paths(mode != "bf16+compile/stock")
+        fast_paths(mode == "bf16+compile")
         trainer.train_step()
 
     return step, batch * cfg.block_size

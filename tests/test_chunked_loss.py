@@ -14,6 +14,11 @@ from causette.utils.device import cpu_compile_supported
 pytestmark = pytest.mark.skipif(not cpu_compile_supported(), reason="needs a C++ compiler for torch.compile")
 
 
+@pytest.fixture(autouse=True)
+def _enabled(monkeypatch):
+    monkeypatch.setattr(chunked_loss, "ENABLED", True)  # a Trainer built with compile=False turns it off
+
+
 def _reference(x, w, targets):
     """What nn.Linear + F.cross_entropy compute, in float64 from the same bf16-rounded inputs."""
     xd, wd = x.to(torch.bfloat16).double(), w.to(torch.bfloat16).double()

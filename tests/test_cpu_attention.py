@@ -14,6 +14,11 @@ from causette.utils.device import cpu_compile_supported
 pytestmark = pytest.mark.skipif(not cpu_compile_supported(), reason="needs a C++ compiler for torch.compile")
 
 
+@pytest.fixture(autouse=True)
+def _enabled(monkeypatch):
+    monkeypatch.setattr(cpu_attention, "ENABLED", True)  # a Trainer built with compile=False turns it off
+
+
 def _qkv(B, H, KV, T, D, seed=0):
     g = torch.Generator().manual_seed(seed)
 
@@ -84,3 +89,15 @@ def test_model_gradients_with_and_without_the_path(monkeypatch):
     assert abs(float(loss_ours) - float(loss_sdpa)) < 1e-3
     for a, b in zip(ours, sdpa):
         assert float((a - b).norm()) <= 2e-2 * float(b.norm()) + 1e-6
+
+
+def test_train_compile_false_turns_the_path_off(tmp_path):
+    from causette.train.config import TrainConfig
+    from causette.train.trainer import Trainer
+
+    q, _, _, _ = _qkv(1, 2, 2, 4, 4)
+    model = Transformer(ModelConfig(n_layer=1, n_head=2, n_embd=8, block_size=4, vocab_size=16, mlp_hidden=16))
+    Trainer(model, TrainConfig(), tmp_path, None, device=torch.device("cpu"), dtype=torch.bfloat16, compile=False)
+    assert not cpu_attention.usable(q)
+    Trainer(model, TrainConfig(), tmp_path, None, device=torch.device("cpu"), dtype=torch.bfloat16, compile=True)
+    assert cpu_attention.usable(q)

@@ -52,7 +52,7 @@ def _compiles() -> bool:
 
 
 @functools.cache
-def _compiled_backward():
+def _compiled_tile():
     return torch.compile(_backward_tile, dynamic=False)
 
 
@@ -73,7 +73,7 @@ def _backward_impl(do, q, k, v, out, lse):
     grads = []
     for i in range(0, B * KV, PAIRS_PER_TILE):
         j = slice(i, i + PAIRS_PER_TILE)
-        grads.append(_compiled_backward()(qg[j], kf[j], vf[j], dog[j], lse[j], delta[j], visible, scale))
+        grads.append(_compiled_tile()(qg[j], kf[j], vf[j], dog[j], lse[j], delta[j], visible, scale))
     dq, dk, dv = (torch.cat(parts) for parts in zip(*grads))
     return dq.view(B, H, T, D), dk.view(B, KV, T, D), dv.view(B, KV, T, D)
 

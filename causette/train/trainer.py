@@ -35,6 +35,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from causette.errors import CausetteError
+from causette.model import chunked_loss, cpu_attention
 from causette.model.persist import load_weights as load_weights_file
 from causette.model.transformer import IGNORE_INDEX
 from causette.train import checkpoint as ckpt
@@ -136,6 +137,9 @@ class Trainer:
         # fused AdamW: one kernel for all parameters (~25% faster steps on CPU, bench/LOG.md)
         self.optimizers = build_optimizers(self.raw_model, cfg, fused=device.type in ("cpu", "cuda"))
         self.model: nn.Module = self.raw_model
+        # Our compiled CPU kernels for bf16 training (attention backward, chunked LM-head loss)
+        # follow the compile switch: train.compile=false means "no torch.compile at all".
+        cpu_attention.ENABLED = chunked_loss.ENABLED = compile
         if compile:
             self.model = torch.compile(self.model)
         if self.dist.enabled:
