@@ -132,3 +132,19 @@ def test_grad_accum_weights_micro_batches_by_their_counted_targets(tmp_path):
     whole, split = run(1), run(2)
     assert abs(whole[0] - split[0]) < 1e-6  # the same loss: mean over the 8 trained targets
     assert abs(whole[1] - split[1]) < 1e-5  # and the same gradient
+
+
+def test_mfu_above_one_remeasures_the_peak(tmp_path):
+    """A peak measured while the cores were busy would show MFU > 100 %: measure it again."""
+    from causette.model.config import ModelConfig
+    from causette.model.transformer import Transformer
+    from causette.train.config import TrainConfig
+    from causette.train.trainer import Trainer
+
+    model = Transformer(ModelConfig(n_layer=1, n_head=2, n_embd=8, block_size=4, vocab_size=16, mlp_hidden=16))
+    kw = dict(device=torch.device("cpu"), flops_per_token=1e6, peak_flops=1e6)  # a "peak" of 1 MFLOP/s
+    given = Trainer(model, TrainConfig(), tmp_path, None, **kw)
+    assert given._mfu(1000.0) == 1000.0  # a peak the user gave is kept as it is
+    measured = Trainer(model, TrainConfig(), tmp_path, None, remeasure_peak=True, **kw)
+    mfu = measured._mfu(1000.0)  # 1 GFLOP/s of model work: well under any real peak
+    assert measured.peak_flops > 1e9 and 0 < mfu < 1

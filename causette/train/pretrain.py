@@ -151,7 +151,7 @@ def train(
 
     counts = count_params(model_cfg)
     fpt = flops_per_token(model_cfg)
-    peak = tc.peak_flops or matmul_peak(device, dtype if dtype != torch.float32 else torch.float32)
+    peak = tc.peak_flops or matmul_peak(device, dtype)
     tokens_per_step = tc.batch_size * tc.grad_accum * info.world * model_cfg.block_size
 
     trainer = Trainer(
@@ -174,6 +174,7 @@ def train(
         tokenizer_file=paths.tokenizer_file,
         flops_per_token=fpt,
         peak_flops=peak,
+        remeasure_peak=not tc.peak_flops,
         tokens_per_step=tokens_per_step,
         progress=progress,
         echo=echo,

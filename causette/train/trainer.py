@@ -44,6 +44,7 @@ from causette.train.distributed import DistInfo, all_mean
 from causette.train.logging import RunLogger
 from causette.train.optim import build_optimizers, set_lr
 from causette.train.schedule import lr_at
+from causette.utils.flops import matmul_peak
 
 BatchFn = Callable[[int, int, int, int], tuple[torch.Tensor, torch.Tensor]]
 
@@ -107,6 +108,7 @@ class Trainer:
         tokenizer_file: str | Path | None = None,
         flops_per_token: float = 0.0,
         peak_flops: float = 0.0,
+        remeasure_peak: bool = False,
         tokens_per_step: int = 0,
         progress: bool = True,
         echo: Callable[[str], None] = print,
@@ -129,6 +131,7 @@ class Trainer:
         self.tokenizer_file = tokenizer_file
         self.flops_per_token = flops_per_token
         self.peak_flops = peak_flops
+        self.remeasure_peak = remeasure_peak
         self.tokens_per_step = tokens_per_step
         self.progress = progress and self.dist.is_main
         self.echo = echo
@@ -267,6 +270,17 @@ class Trainer:
         stats["lr_scale"] = scale
         return loss_value, grad_norm, stats
 
+    def _mfu(self, tokens_per_s: float) -> float:
+        """Model FLOPs utilisation. Above 1, the peak was measured while the machine was busy
+        (another process on the cores): measure it again, keep the best seen."""
+        if not self.peak_flops:
+            return 0.0
+        mfu = self.flops_per_token * tokens_per_s / self.peak_flops
+        if mfu > 1.0 and self.remeasure_peak:
+            self.peak_flops = max(self.peak_flops, matmul_peak(self.device, self.dtype, seconds=0.3))
+            mfu = self.flops_per_token * tokens_per_s / self.peak_flops
+        return mfu
+
     # ------------------------------------------------------------------ the loop
     def fit(self) -> TrainResult:
         cfg = self.cfg
@@ -294,7 +308,7 @@ class Trainer:
                     if self._is_log_step(self.step):
                         elapsed = time.time() - window_start
                         tps = window_tokens / max(elapsed, 1e-9)
-                        mfu = self.flops_per_token * tps / self.peak_flops if self.peak_flops else 0.0
+                        mfu = self._mfu(tps)
                         logged_loss = all_mean(loss, self.dist, self.device)
                         logger.scalars(
                             self.step,
