@@ -148,3 +148,36 @@ def test_mfu_above_one_remeasures_the_peak(tmp_path):
     measured = Trainer(model, TrainConfig(), tmp_path, None, remeasure_peak=True, **kw)
     mfu = measured._mfu(1000.0)  # 1 GFLOP/s of model work: well under any real peak
     assert measured.peak_flops > 1e9 and 0 < mfu < 1
+
+
+def test_schedule_fitted_to_the_time_budget_decays_fully(tmp_path):
+    """max_minutes too short for max_steps: the LR schedule is shortened early, ends on time at
+    min_lr (not cut mid-cosine), and a resumed run keeps the fitted horizon."""
+    import time as _time
+
+    from causette.model.config import ModelConfig
+    from causette.model.transformer import Transformer
+    from causette.train.config import TrainConfig
+    from causette.train.trainer import Trainer, read_metrics
+
+    cfg = ModelConfig(n_layer=1, n_head=2, n_embd=8, block_size=4, vocab_size=16, mlp_hidden=16)
+    tc = TrainConfig(batch_size=2, max_steps=1000, max_minutes=2.5 / 60, warmup_steps=5, lr=1e-3, min_lr=1e-4,
+                     log_every=1, ckpt_every=10_000, tensorboard=False)
+
+    def batch_fn(step, micro, rank, world):
+        _time.sleep(0.02)  # a slow machine: ~0.02 s a step, so 1,000 steps cannot fit in 2.5 s
+        x = torch.randint(0, 16, (2, 5), generator=torch.Generator().manual_seed(step))
+        return x[:, :-1], x[:, 1:]
+
+    torch.manual_seed(0)
+    trainer = Trainer(Transformer(cfg), tc, tmp_path, batch_fn, device=torch.device("cpu"), progress=False,
+                      echo=lambda s: None)
+    result = trainer.fit()
+    assert 20 < trainer.total_steps < 1000
+    assert result.steps == trainer.total_steps and result.stopped == "done"  # ended by the schedule, on time
+    lrs = [r["train/lr"] for r in read_metrics(tmp_path) if r["kind"] == "train"]
+    assert lrs[-1] < 1.05e-4 and max(lrs) > 9e-4  # warmed up to lr, decayed to min_lr
+
+    again = Trainer(Transformer(cfg), tc, tmp_path, batch_fn, device=torch.device("cpu"), progress=False)
+    again.resume(tmp_path)
+    assert again.total_steps == trainer.total_steps

@@ -30,6 +30,9 @@ class TrainConfig:
     grad_accum: int = 1  # micro-batches per optimizer step
     max_steps: int = 1000  # optimizer steps
     max_minutes: float = 0.0  # stop (and save) after this much wall-clock time; 0 = no limit
+    # When max_minutes would cut the run short, shorten the LR schedule once, early (from the
+    # measured speed), so that it still warms up and decays fully within the time (docs/entrainement.md).
+    fit_schedule_to_time: bool = True
 
     # --- optimisation
     optimizer: Literal["adamw", "muon"] = "adamw"  # muon: Muon for 2-D hidden weights, AdamW for the rest

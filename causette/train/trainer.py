@@ -25,6 +25,7 @@ import json
 import math
 import os
 import signal
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,7 @@ class Trainer:
         self.step = 0
         self.tokens_seen = 0
         self.best_val = math.inf
+        self.total_steps = cfg.max_steps  # the LR schedule's horizon; may shrink to fit max_minutes
 
     # ------------------------------------------------------------------ state
     def autocast(self):
@@ -188,6 +190,8 @@ class Trainer:
         self.tokens_seen = int(state.get("tokens_seen", 0))
         best = state.get("best_val_loss")
         self.best_val = math.inf if best is None else float(best)
+        if "fitted_total_steps" in state:  # the schedule was fitted to a time budget: keep its horizon
+            self.total_steps = min(int(state["fitted_total_steps"]), self.cfg.max_steps)
         return found
 
     def _optimizer_names(self) -> list[str]:
@@ -199,6 +203,7 @@ class Trainer:
         state = {
             **self.state_extra,
             "tokens_seen": self.tokens_seen,
+            **({"fitted_total_steps": self.total_steps} if self.total_steps < self.cfg.max_steps else {}),
             "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
             "val": val or {},
             "optimizer_names": self._optimizer_names(),
@@ -224,7 +229,7 @@ class Trainer:
             lr=1.0,
             min_lr=cfg.min_lr / cfg.lr,
             warmup_steps=cfg.warmup_steps,
-            total_steps=cfg.max_steps,
+            total_steps=self.total_steps,
             schedule=cfg.schedule,
             decay_frac=cfg.decay_frac,
         )
@@ -288,14 +293,15 @@ class Trainer:
         start_step = self.step
         t_start = time.time()
         deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
-        bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit=" step", disable=not self.progress, dynamic_ncols=True)
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit=" step", disable=not self.progress, dynamic_ncols=True)
         result = TrainResult(steps=self.step, tokens=self.tokens_seen, seconds=0.0, last_loss=math.nan)
         train_time, window_tokens, window_start = 0.0, 0, time.time()
+        step_times: list[float] = []
         last_val: dict = {}
         self.raw_model.train()
         try:
             with StopRequest() as stop:
-                while self.step < cfg.max_steps:
+                while self.step < self.total_steps:
                     t0 = time.time()
                     snapshot = self._snapshot() if self._is_log_step(self.step + 1) else None
                     loss, grad_norm, stats = self.train_step()
@@ -303,6 +309,9 @@ class Trainer:
                         os.kill(os.getpid(), signal.SIGKILL)
                     dt = time.time() - t0
                     train_time += dt
+                    step_times.append(dt)
+                    if len(step_times) == _FIT_AFTER + _FIT_OVER and deadline < math.inf and cfg.fit_schedule_to_time:
+                        self._fit_schedule(step_times[_FIT_AFTER:], deadline, bar)
                     window_tokens += self.tokens_per_step
                     result.last_loss = loss
                     if self._is_log_step(self.step):
@@ -332,7 +341,7 @@ class Trainer:
                         logger.histograms(self.step, self.raw_model)
                     bar.update(1)
 
-                    is_last = self.step >= cfg.max_steps
+                    is_last = self.step >= self.total_steps
                     if stop.reason is None and time.time() > deadline:
                         stop.reason = "time limit"
                     saved = False
@@ -357,8 +366,28 @@ class Trainer:
         result.steps_run = self.step - start_step  # type: ignore[attr-defined]
         return result
 
+    def _fit_schedule(self, step_times: list[float], deadline: float, bar) -> None:
+        """Shorten the schedule's horizon if the measured speed cannot reach it before ``deadline``.
+
+        Decided once per session, from the median of a few steps after the first ones (which
+        include compilation), with a 10 % margin for evaluations and checkpoints; every rank takes
+        the same decision. The horizon is saved in checkpoints, so a resumed run keeps it and
+        stays exact; what is not reproducible is the decision itself, which depends on the speed.
+        """
+        per_step = statistics.median(step_times)
+        fits = self.step + int(0.9 * max(deadline - time.time(), 0.0) / max(per_step, 1e-9))
+        fits = int(all_mean(float(fits), self.dist, self.device))
+        if fits >= self.total_steps:
+            return
+        old, self.total_steps = self.total_steps, max(fits, self.step + 1, self.cfg.warmup_steps + 1)
+        bar.total = self.total_steps
+        self.echo(
+            f"time budget {self.cfg.max_minutes:g} min at {per_step:.2f} s/step: the LR schedule now ends at step "
+            f"{self.total_steps:,} instead of {old:,}, so it decays fully on time (train.fit_schedule_to_time)"
+        )
+
     def _is_log_step(self, step: int) -> bool:
-        return step % self.cfg.log_every == 0 or step == self.cfg.max_steps
+        return step % self.cfg.log_every == 0 or step == self.total_steps
 
     def _evaluate(self, logger: RunLogger) -> dict:
         metrics = self.eval_fn(self.raw_model) if self.eval_fn else {}
@@ -400,6 +429,11 @@ def _moe_scalars(stats: dict) -> dict:
         out["moe/max_expert_load"] = float(load.max())
         out["moe/min_expert_load"] = float(load.min())
     return out
+
+
+# The schedule is fitted to train.max_minutes from the steps _FIT_AFTER .. _FIT_AFTER + _FIT_OVER
+# of a session: the first ones include compilation and warm-up of the caches.
+_FIT_AFTER, _FIT_OVER = 5, 15
 
 
 class _MultiOptimizer:
