@@ -5,9 +5,9 @@
                                                         # one core each (~35 min on 2 cores)
 
 Every variant has the same widths (the demo size: 4 layers × 256, context 256, vocabulary
-8,192), the same data (all of ../shared/data, tokenised once), the same seed. A budget in
-*seconds of training* is turned into a number of steps per variant from a short timing run, so
-that each one gets a full warmup + cosine schedule that ends on time. We report validation bits
+8,192), the same data (all of ../shared/data, tokenised once), the same seed. The budget is
+the trainer's wall-clock limit (``train.max_minutes``): each variant measures its own speed as
+it trains and fits a full warmup + cosine schedule that ends on time. We report validation bits
 per byte (comparable whatever the family) and write the table to bench/RESULTS.md.
 """
 
@@ -73,32 +73,16 @@ def run_variant(runs: Path, base: Path, name: str, overrides: list[str], seconds
         (run / part).symlink_to((base / part).resolve())
     sets = [f"run.dir={runs}", f"run.name=quality-{slug}", *COMMON, *overrides]
 
-    # 1) timing run: steps per second of this variant (compilation excluded)
-    train(load_config(ROOT / "configs" / "demo.yaml", sets + ["train.max_steps=40", "train.eval_every=0", "train.log_every=5",
-                                                            "train.warmup_steps=5", "train.ckpt_every=1000"]),
-          progress=False, echo=lambda s: None)
-    rate = _steps_per_second(run, after=20)
-    shutil.rmtree(run / "checkpoints", ignore_errors=True)
-    (run / "metrics.jsonl").unlink(missing_ok=True)
-    steps = max(int(rate * seconds), 20)
-
-    # 2) the real run: a full schedule that fits the budget
+    # The budget is the trainer's own time limit: it measures its speed as it goes and fits the
+    # warmup + cosine schedule to end on time (train.fit_schedule_to_time, docs/entrainement.md).
     t = time.time()
-    result = train(load_config(ROOT / "configs" / "demo.yaml", sets + [f"train.max_steps={steps}", f"train.warmup_steps={max(steps // 20, 5)}",
-                                                                         f"train.eval_every={steps}", f"train.ckpt_every={steps}"]),
-                   progress=progress, echo=lambda s: None)
-    if not progress:
-        print(f"{name}: {result.steps} steps, val {result.val.get('bits_per_byte', math.nan):.3f} bits/byte", flush=True)
+    result = train(load_config(ROOT / "configs" / "demo.yaml", sets + [
+        "train.max_steps=1000000", f"train.max_minutes={seconds / 60}", "train.fit_schedule_to_time=true",
+        f"train.warmup_steps={max(20, int(3 * seconds / 60))}", "train.eval_every=0", "train.ckpt_every=1000000",
+    ]), progress=progress, echo=lambda s: None)
     return {"variant": name, "steps": result.steps, "tokens": result.tokens, "seconds": time.time() - t,
-            "bpb": result.val.get("bits_per_byte", math.nan), "loss": result.val.get("loss", math.nan)}
-
-
-def _steps_per_second(run: Path, after: int) -> float:
-    """Training speed of the timing run from metrics.jsonl, past the compilation steps."""
-    from causette.train.trainer import read_metrics
-
-    rows = [r for r in read_metrics(run) if r["kind"] == "train" and r["step"] >= after]
-    return (rows[-1]["step"] - rows[0]["step"]) / max(rows[-1]["time"] - rows[0]["time"], 1e-6)
+            "bpb": result.val.get("bits_per_byte", math.nan), "loss": result.val.get("loss", math.nan),
+            "minutes": (time.time() - t) / 60}
 
 
 def _set_threads(n: int) -> None:
@@ -131,11 +115,11 @@ def main() -> None:
         f"(4 layers × 256, context 256, vocab 8,192, batch 16; bf16 + compile where available; "
         f"{args.parallel} variant(s) at a time).",
         "",
-        "| variant | steps | tokens | val loss | val bits/byte |",
-        "|---|---:|---:|---:|---:|",
+        "| variant | steps | tokens | minutes (with the final eval) | val loss | val bits/byte |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['steps']:,} | {r['tokens']:,} | {r['loss']:.3f} | {r['bpb']:.3f} |")
+        lines.append(f"| {r['variant']} | {r['steps']:,} | {r['tokens']:,} | {r['minutes']:.1f} | {r['loss']:.3f} | {r['bpb']:.3f} |")
     table = "\n".join(lines)
     print(table)
     out = ROOT / "bench" / "RESULTS.md"

@@ -297,6 +297,7 @@ class Trainer:
         result = TrainResult(steps=self.step, tokens=self.tokens_seen, seconds=0.0, last_loss=math.nan)
         train_time, window_tokens, window_start = 0.0, 0, time.time()
         step_times: list[float] = []
+        fitting = True  # until the schedule's horizon is frozen (see _fit_schedule)
         last_val: dict = {}
         self.raw_model.train()
         try:
@@ -310,8 +311,8 @@ class Trainer:
                     dt = time.time() - t0
                     train_time += dt
                     step_times.append(dt)
-                    if len(step_times) == _FIT_AFTER + _FIT_OVER and deadline < math.inf and cfg.fit_schedule_to_time:
-                        self._fit_schedule(step_times[_FIT_AFTER:], deadline, bar)
+                    if deadline < math.inf and cfg.fit_schedule_to_time:
+                        fitting = self._fit_schedule(step_times, deadline, bar, fitting)
                     window_tokens += self.tokens_per_step
                     result.last_loss = loss
                     if self._is_log_step(self.step):
@@ -366,25 +367,35 @@ class Trainer:
         result.steps_run = self.step - start_step  # type: ignore[attr-defined]
         return result
 
-    def _fit_schedule(self, step_times: list[float], deadline: float, bar) -> None:
-        """Shorten the schedule's horizon if the measured speed cannot reach it before ``deadline``.
+    def _fit_schedule(self, step_times: list[float], deadline: float, bar, fitting: bool) -> bool:
+        """Fit the LR schedule's horizon to the time left before ``deadline``; False once frozen.
 
-        Decided once per session, from the median of a few steps after the first ones (which
-        include compilation), with a 10 % margin for evaluations and checkpoints; every rank takes
-        the same decision. The horizon is saved in checkpoints, so a resumed run keeps it and
-        stays exact; what is not reproducible is the decision itself, which depends on the speed.
+        From step ``_FIT_FIRST`` of a session (the first steps pay for compilation), every
+        ``_FIT_EVERY`` steps: horizon = this step + 90 % of the time left / the median time of
+        the last ``_FIT_EVERY`` steps (10 % margin for evaluations and checkpoints), at most
+        ``max_steps``. Early steps are often slower than later ones (caches, allocator), so the
+        estimate is refreshed until 30 % of the new horizon, then frozen — the cosine barely moves
+        that early, so the refits do not disturb it. Every rank takes the same decisions (the
+        horizon is averaged over ranks). The horizon is saved in checkpoints: a resumed run starts
+        from it and stays exact when no time budget is set; what depends on the machine's speed
+        is the decision itself.
         """
-        per_step = statistics.median(step_times)
+        done = len(step_times)
+        if not fitting or done < _FIT_FIRST or done % _FIT_EVERY:
+            return fitting
+        per_step = statistics.median(step_times[-_FIT_EVERY:])
         fits = self.step + int(0.9 * max(deadline - time.time(), 0.0) / max(per_step, 1e-9))
         fits = int(all_mean(float(fits), self.dist, self.device))
-        if fits >= self.total_steps:
-            return
-        old, self.total_steps = self.total_steps, max(fits, self.step + 1, self.cfg.warmup_steps + 1)
+        self.total_steps = max(min(fits, self.cfg.max_steps), self.step + 1, self.cfg.warmup_steps + 1)
         bar.total = self.total_steps
-        self.echo(
-            f"time budget {self.cfg.max_minutes:g} min at {per_step:.2f} s/step: the LR schedule now ends at step "
-            f"{self.total_steps:,} instead of {old:,}, so it decays fully on time (train.fit_schedule_to_time)"
-        )
+        frozen = self.step >= 0.3 * self.total_steps or self.total_steps == self.step + 1
+        if frozen and self.total_steps < self.cfg.max_steps:
+            self.echo(
+                f"time budget {self.cfg.max_minutes:g} min at {per_step:.2f} s/step: the LR schedule ends at step "
+                f"{self.total_steps:,} instead of {self.cfg.max_steps:,}, so it decays fully on time "
+                "(train.fit_schedule_to_time)"
+            )
+        return not frozen
 
     def _is_log_step(self, step: int) -> bool:
         return step % self.cfg.log_every == 0 or step == self.total_steps
@@ -431,9 +442,9 @@ def _moe_scalars(stats: dict) -> dict:
     return out
 
 
-# The schedule is fitted to train.max_minutes from the steps _FIT_AFTER .. _FIT_AFTER + _FIT_OVER
-# of a session: the first ones include compilation and warm-up of the caches.
-_FIT_AFTER, _FIT_OVER = 5, 15
+# Fitting the schedule to train.max_minutes: first at the 20th step of a session (the first ones
+# include compilation), then every 10 steps until frozen (Trainer._fit_schedule).
+_FIT_FIRST, _FIT_EVERY = 20, 10
 
 
 class _MultiOptimizer:
