@@ -101,3 +101,10 @@ def test_train_compile_false_turns_the_path_off(tmp_path):
     assert not cpu_attention.usable(q)
     Trainer(model, TrainConfig(), tmp_path, None, device=torch.device("cpu"), dtype=torch.bfloat16, compile=True)
     assert cpu_attention.usable(q)
+
+
+def test_custom_op_registration_is_consistent():
+    """torch.library's own checks: fake (shape-only) outputs match the real ones, autograd is
+    registered, and the op survives torch.compile's tracing."""
+    q, k, v, _ = _qkv(2, 4, 2, 8, 8)
+    torch.library.opcheck(torch.ops.causette.cpu_causal_attention.default, (q, k, v))

@@ -66,25 +66,26 @@ def _backward_impl(do, q, k, v, out, lse):
     qg = q.contiguous().view(B * KV, g * T, D)
     dog = do.to(q.dtype).contiguous().view(B * KV, g * T, D)
     kf, vf = k.contiguous().view(B * KV, T, D), v.contiguous().view(B * KV, T, D)
-    lse = lse.view(B * KV, g * T)
-    delta = (dog.float() * out.view(B * KV, g * T, D).float()).sum(-1)
+    lse = lse.contiguous().view(B * KV, g * T)
+    og = out.contiguous().view(B * KV, g * T, D)
     # Row r of a stacked block is query position r mod T; it sees key positions 0..r mod T.
     visible = (torch.arange(g * T, device=q.device) % T)[:, None] >= torch.arange(T, device=q.device)[None, :]
     grads = []
     for i in range(0, B * KV, PAIRS_PER_TILE):
         j = slice(i, i + PAIRS_PER_TILE)
-        grads.append(_compiled_tile()(qg[j], kf[j], vf[j], dog[j], lse[j], delta[j], visible, scale))
+        grads.append(_compiled_tile()(qg[j], kf[j], vf[j], og[j], dog[j], lse[j], visible, scale))
     dq, dk, dv = (torch.cat(parts) for parts in zip(*grads))
     return dq.view(B, H, T, D), dk.view(B, KV, T, D), dv.view(B, KV, T, D)
 
 
-def _backward_tile(q, k, v, do, lse, delta, visible, scale: float):
-    """Gradients for a few (batch, kv-head) pairs. ``q``/``do``: ``(n, g·T, D)``; ``k``/``v``: ``(n, T, D)``."""
+def _backward_tile(q, k, v, o, do, lse, visible, scale: float):
+    """Gradients for a few (batch, kv-head) pairs. ``q``/``o``/``do``: ``(n, g·T, D)``; ``k``/``v``: ``(n, T, D)``."""
+    delta = (do.float() * o.float()).sum(-1)  # δ = rowsum(dO ⊙ O)
     s = torch.bmm(q, k.transpose(1, 2)).float() * scale  # (n, g·T, T)
-    p = torch.where(visible, torch.exp(s - lse.unsqueeze(-1)), 0.0)
-    dv = torch.bmm(p.to(q.dtype).transpose(1, 2), do)
+    p = torch.where(visible, torch.exp(s - lse.unsqueeze(-1)), 0.0).to(q.dtype)  # kept in bf16 only
+    dv = torch.bmm(p.transpose(1, 2), do)
     dp = torch.bmm(do, v.transpose(1, 2)).float()
-    ds = (p * (dp - delta.unsqueeze(-1)) * scale).to(q.dtype)
+    ds = (p.float() * (dp - delta.unsqueeze(-1)) * scale).to(q.dtype)
     return torch.bmm(ds, k), torch.bmm(ds.transpose(1, 2), q), dv
 
 
@@ -94,13 +95,20 @@ def _forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.T
     if g > 1:  # the flash kernel wants one key/value head per query head
         k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)
     out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, True)
-    return out.contiguous(), lse.contiguous()
+    # Results in (B, T, H, ·) memory seen as (B, H, T, ·): the layout the model wants next (heads
+    # side by side again), and what the kernel gives for the model's q (no copy then).
+    return _bthd(out), _bthd(lse)
+
+
+def _bthd(x: torch.Tensor) -> torch.Tensor:
+    return x.transpose(1, 2).contiguous().transpose(1, 2)
 
 
 @_forward.register_fake
 def _(q, k, v):
-    B, H, T, _ = q.shape
-    return torch.empty_like(q, memory_format=torch.contiguous_format), q.new_empty((B, H, T), dtype=torch.float32)
+    B, H, T, D = q.shape
+    out = q.new_empty((B, T, H, D)).transpose(1, 2)
+    return out, q.new_empty((B, T, H), dtype=torch.float32).transpose(1, 2)
 
 
 @torch.library.custom_op("causette::cpu_causal_attention_backward", mutates_args=())
