@@ -386,9 +386,10 @@ class Trainer:
         per_step = statistics.median(step_times[-_FIT_EVERY:])
         fits = self.step + int(0.9 * max(deadline - time.time(), 0.0) / max(per_step, 1e-9))
         fits = int(all_mean(float(fits), self.dist, self.device))
-        self.total_steps = max(min(fits, self.cfg.max_steps), self.step + 1, self.cfg.warmup_steps + 1)
+        # never past max_steps; never before this step (no time left: this step is the last one)
+        self.total_steps = min(self.cfg.max_steps, max(fits, self.step, self.cfg.warmup_steps + 1))
         bar.total = self.total_steps
-        frozen = self.step >= 0.3 * self.total_steps or self.total_steps == self.step + 1
+        frozen = self.step >= 0.3 * self.total_steps
         if frozen and self.total_steps < self.cfg.max_steps:
             self.echo(
                 f"time budget {self.cfg.max_minutes:g} min at {per_step:.2f} s/step: the LR schedule ends at step "
