@@ -104,6 +104,9 @@ def _bthd(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).contiguous().transpose(1, 2)
 
 
+# The "fake" implementations tell torch.compile the outputs' shapes and strides without running.
+# Inductor's on-disk cache does not notice when they change: after editing one, clear
+# /tmp/torchinductor_<user> (bench/LOG.md). tests/test_cpu_attention.py runs torch.library.opcheck.
 @_forward.register_fake
 def _(q, k, v):
     B, H, T, D = q.shape
