@@ -2,6 +2,7 @@
 
     python bench/corpus.py                 # both rows (the shared row takes a few minutes)
     python bench/corpus.py --only demo
+    python bench/corpus.py --only demo --workers 1   # corpus.workers (default: the config's, 0 = one per core)
 
 Each build runs in a fresh child process so that its peak RSS (``ru_maxrss``) is its own.
 Throughput is in MB of UTF-8 text read (before cleaning) per second, wall clock.
@@ -24,7 +25,7 @@ CHILD = r"""
 import json, resource, sys, time
 from causette.config import load_config
 from causette.corpus.build import build_corpus
-cfg = load_config(sys.argv[1])
+cfg = load_config(sys.argv[1], sys.argv[3:])
 t = time.time()
 r = build_corpus(cfg.corpus, sys.argv[2], progress=False, echo=lambda s: None)
 m = r.manifest
@@ -42,10 +43,10 @@ print(json.dumps({
 """
 
 
-def run(config: str) -> dict:
+def run(config: str, overrides: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, config, str(Path(tmp) / "corpus")],
+            [sys.executable, "-c", CHILD, config, str(Path(tmp) / "corpus"), *overrides],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -57,7 +58,9 @@ def run(config: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=["demo", "shared"])
+    ap.add_argument("--workers", type=int, help="corpus.workers (default: the config's)")
     args = ap.parse_args()
+    overrides = [] if args.workers is None else [f"corpus.workers={args.workers}"]
     rows = []
     if args.only in (None, "demo"):
         rows.append(("demo (data/)", "demo"))
@@ -71,7 +74,7 @@ def main() -> None:
     print("-" * len(header))
     t0 = time.time()
     for label, config in rows:
-        r = run(config)
+        r = run(config, overrides)
         text_mb = r["seen_chars"] / 1e6  # characters ≈ bytes for French (accents are 2 bytes)
         print(
             f"{label:<20} {r['input_bytes'] / 1e6:>9.1f} {text_mb:>8.1f} {r['seen_docs']:>9,} {r['kept_docs']:>6,} "

@@ -14,7 +14,7 @@ from causette.config import load_config
 from causette.corpus.build import DEMO_CORPUS, build_corpus
 from causette.corpus.config import SourceConfig
 from causette.corpus.store import iter_documents, read_manifest
-from causette.errors import CausetteError
+from causette.errors import CausetteError, ConfigError
 
 PHRASES = [
     "La marquise sortit à cinq heures, et l'on ne sut jamais pourquoi elle avait pris la route du bois.",
@@ -165,3 +165,33 @@ def test_demo_corpus(tmp_path):
     for good in ("«", "»", "œ", "—", "é", "à", "ç"):
         assert good in alltext
     assert 2 <= len(m["split"]["val"]) <= 5
+
+
+def _output_files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_workers_give_the_same_corpus(sources, tmp_path):
+    """Cleaning and hashing in a pool of processes: same documents, drops and manifest, byte for byte."""
+    one = build(sources, tmp_path / "one", workers=1)
+    two = build(sources, tmp_path / "two", workers=2)
+    assert one.manifest["documents"]["dropped"]["near_duplicate"] == 1  # the decisions are exercised
+    assert "workers" not in one.manifest["config"]  # it does not shape the corpus
+    assert _output_files(tmp_path / "one") == _output_files(tmp_path / "two")
+    assert one.summary_lines == two.summary_lines
+
+
+def test_workers_must_be_non_negative(sources, tmp_path):
+    with pytest.raises(ConfigError, match="workers must be >= 0"):
+        build(sources, tmp_path / "out", workers=-1)
+
+
+@pytest.mark.slow
+def test_demo_corpus_workers_byte_identical(tmp_path):
+    outputs = []
+    for workers in (1, 2):
+        cfg = load_config("demo", [f"corpus.workers={workers}"])
+        build_corpus(cfg.corpus, tmp_path / f"w{workers}", progress=False, echo=lambda s: None)
+        outputs.append(_output_files(tmp_path / f"w{workers}"))
+    assert set(outputs[0]) == {"docs.jsonl.gz", "manifest.json"}
+    assert outputs[0] == outputs[1]

@@ -1,15 +1,17 @@
 """``causette corpus build``: sources → clean, filtered, deduplicated, split French corpus.
 
-Documents stream one at a time through::
+Documents stream through::
 
     read (sources.py) → normalise (normalize.py) → length → French? (language.py)
       → exact duplicate? → near duplicate? (dedup.py) → docs.jsonl.gz
 
-and every document that does not reach the end is counted with its reason, so that the
-manifest always satisfies ``kept + dropped = seen``. The train/val split is drawn at the end,
-by document, from the kept ids only (see :func:`split_ids`). Everything is written into a
-temporary directory renamed to ``corpus/`` at the end: an interrupted build leaves the
-previous corpus untouched.
+Up to the dedup keys (exact digest, MinHash signature) the work needs no other document and
+runs in ``workers`` processes; the dedup decisions and everything after them run here, in
+document order (see :func:`_checked`). Every document that does not reach the end is counted
+with its reason, so that the manifest always satisfies ``kept + dropped = seen``. The
+train/val split is drawn at the end, by document, from the kept ids only (see
+:func:`split_ids`). Everything is written into a temporary directory renamed to ``corpus/`` at
+the end: an interrupted build leaves the previous corpus untouched.
 """
 
 from __future__ import annotations
@@ -17,19 +19,24 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import multiprocessing as mp
+import os
 import platform
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
+from contextlib import closing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from tqdm import tqdm
 
 from causette import __version__
 from causette.config import to_dict
 from causette.corpus.config import CorpusConfig, SourceConfig
-from causette.corpus.dedup import ExactDedup, NearDedup
+from causette.corpus.dedup import ExactDedup, NearDedup, exact_key
 from causette.corpus.document import Document, Report
 from causette.corpus.language import french_ratio
 from causette.corpus.normalize import normalize
@@ -105,31 +112,32 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, 
     kept_meta: list[tuple[str, str]] = []  # (id, kind) of kept documents, for the split
 
     with atomic_dir(out_dir) as tmp:
-        with open(tmp / DOCS, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
+        with (
+            open(tmp / DOCS, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz,
+            closing(_checked(sources, cfg, report, near)) as checked,  # closed on error too: no worker left
+        ):
             bar = tqdm(desc="corpus", unit=" doc", disable=not progress, dynamic_ncols=True)
-            for src in sources:
-                min_chars = cfg.min_chars if src.min_chars is None else src.min_chars
-                for doc in read_source(src, report):
-                    seen.add(doc.text)
-                    text = normalize(doc.text, cfg.normalize, doc.kind)
-                    v = _verdict(text, min_chars, cfg, exact, near)
-                    if v.reason is not None:
-                        dropped[v.reason].add(doc.text)
-                        dropped_docs.append(_dropped_entry(doc, v))
-                    else:
-                        doc_id = _unique_id(doc.id, ids)
-                        if exact is not None:
-                            exact.add(v.exact_key, doc_id)
-                        if near is not None:
-                            near.add(v.signature, doc_id)
-                        record = {"id": doc_id, "text": text, "source": doc.source, "title": doc.title, "kind": doc.kind}
-                        gz.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-                        kept.add(text)
-                        by_source[src.path].add(text)
-                        by_kind[doc.kind].add(text)
-                        kept_meta.append((doc_id, doc.kind))
-                    bar.update(1)
-                    bar.set_postfix(kept=kept.documents, dropped=seen.documents - kept.documents, refresh=False)
+            for src, doc, text, v in checked:
+                v = _dedup_verdict(v, exact, near)
+                seen.add(doc.text)
+                if v.reason is not None:
+                    dropped[v.reason].add(doc.text)
+                    dropped_docs.append(_dropped_entry(doc, v))
+                else:
+                    doc_id = _unique_id(doc.id, ids)
+                    if exact is not None:
+                        exact.add(v.exact_key, doc_id)
+                    if near is not None:
+                        near.add(v.signature, doc_id)
+                    record = {"id": doc_id, "text": text, "source": doc.source, "title": doc.title, "kind": doc.kind}
+                    gz.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+                    kept.add(text)
+                    by_source[src.path].add(text)
+                    by_kind[doc.kind].add(text)
+                    kept_meta.append((doc_id, doc.kind))
+                bar.update(1)
+                bar.set_postfix(kept=kept.documents, dropped=seen.documents - kept.documents, refresh=False)
             bar.close()
 
         train, val = split_ids(kept_meta, cfg.val_fraction, cfg.seed)
@@ -153,22 +161,127 @@ class Verdict:
     signature: object = None
 
 
-def _verdict(text: str, min_chars: int, cfg: CorpusConfig, exact: ExactDedup | None, near: NearDedup | None) -> Verdict:
-    if not text.strip():
-        return Verdict("empty")
-    if len(text) < min_chars:
-        return Verdict("too_short", score=float(len(text)))
-    if cfg.lang_check:
-        ratio = french_ratio(text)
-        if ratio < cfg.min_french_ratio:
-            return Verdict("not_french", score=round(ratio, 4))
-    v = Verdict()
+# ----------------------------------------------------------------------------- per-document work
+# Cleaning, the length and French checks and the dedup keys of a document need no other
+# document: with ``workers`` > 1 they run in a pool of processes, fed batches of documents in
+# order with a bounded number of batches in flight (memory stays flat), and the results come
+# back in document order. Only the dedup decisions (:func:`_dedup_verdict`), which depend on
+# every earlier document, run here: the corpus is byte-identical for any number of workers.
+
+BATCH_DOCS = 16  # documents per batch sent to a worker...
+BATCH_CHARS = 1_000_000  # ...or fewer when they add up to this many characters (novels)
+BATCHES_PER_WORKER = 2  # batches in flight per worker: enough to keep each one busy
+
+
+class DocumentChecks:
+    """The per-document work: ``(text, kind, min_chars)`` → ``(normalised text, Verdict)``.
+
+    The verdict says ``empty``, ``too_short`` or ``not_french``, or else carries the keys the
+    dedup decisions need (``exact_key``, ``signature``); it never says "duplicate".
+    """
+
+    def __init__(self, cfg: CorpusConfig, near: NearDedup | None = None):
+        self.cfg = cfg
+        if near is None and cfg.near_dup:
+            near = NearDedup(cfg.near_dup_threshold, cfg.minhash_perms, cfg.shingle_words, seed=cfg.seed)
+        self.near = near  # only its signature() is used here, never its index
+
+    def __call__(self, raw: str, kind: str, min_chars: int) -> tuple[str, Verdict]:
+        cfg = self.cfg
+        text = normalize(raw, cfg.normalize, kind)
+        if not text.strip():
+            return text, Verdict("empty")
+        if len(text) < min_chars:
+            return text, Verdict("too_short", score=float(len(text)))
+        if cfg.lang_check:
+            ratio = french_ratio(text)
+            if ratio < cfg.min_french_ratio:
+                return text, Verdict("not_french", score=round(ratio, 4))
+        v = Verdict()
+        if cfg.dedup_exact:
+            v.exact_key = exact_key(text)
+        if self.near is not None:
+            v.signature = self.near.signature(text)
+        return text, v
+
+
+_CHECKS: DocumentChecks | None = None  # one per worker process, built by _init_worker
+
+
+def _init_worker(cfg: CorpusConfig) -> None:
+    global _CHECKS
+    _CHECKS = DocumentChecks(cfg)
+
+
+def _check_batch(batch: list[tuple[str, str, int]]) -> list[tuple[str, Verdict]]:
+    return [_CHECKS(*item) for item in batch]
+
+
+def _checked(
+    sources: list[SourceConfig], cfg: CorpusConfig, report: Report, near: NearDedup | None
+) -> Iterator[tuple[SourceConfig, Document, str, Verdict]]:
+    """Every document of ``sources`` in order, with its normalised text and its :class:`Verdict`."""
+
+    def documents() -> Iterator[tuple[SourceConfig, Document, int]]:
+        for src in sources:
+            min_chars = cfg.min_chars if src.min_chars is None else src.min_chars
+            for doc in read_source(src, report):
+                yield src, doc, min_chars
+
+    workers = cfg.workers or os.cpu_count() or 1
+    if workers == 1:
+        checks = DocumentChecks(cfg, near)
+        for src, doc, min_chars in documents():
+            yield (src, doc, *checks(doc.text, doc.kind, min_chars))
+        return
+
+    def batches() -> Iterator[list[tuple[SourceConfig, Document, int]]]:
+        batch, chars = [], 0
+        for item in documents():
+            batch.append(item)
+            chars += len(item[1].text)
+            if len(batch) >= BATCH_DOCS or chars >= BATCH_CHARS:
+                yield batch
+                batch, chars = [], 0
+        if batch:
+            yield batch
+
+    # spawn, not fork: no copy of this process's threads (tqdm's monitor) or locks
+    pool = ProcessPoolExecutor(workers, mp.get_context("spawn"), initializer=_init_worker, initargs=(cfg,))
+    in_flight: deque = deque()  # (batch, future) in document order, at most workers × BATCHES_PER_WORKER
+    try:
+        pending = batches()
+        while True:
+            while len(in_flight) < workers * BATCHES_PER_WORKER:
+                batch = next(pending, None)
+                if batch is None:
+                    break
+                work = [(doc.text, doc.kind, min_chars) for _, doc, min_chars in batch]
+                in_flight.append((batch, pool.submit(_check_batch, work)))
+            if not in_flight:
+                break
+            batch, future = in_flight.popleft()
+            try:
+                results = future.result()
+            except BrokenProcessPool as e:
+                raise CausetteError(
+                    f"corpus build: a worker process died ({e}); retry with --set corpus.workers=1"
+                ) from e
+            for (src, doc, _), (text, v) in zip(batch, results):
+                yield src, doc, text, v
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dedup_verdict(v: Verdict, exact: ExactDedup | None, near: NearDedup | None) -> Verdict:
+    """The dedup decision, against the documents kept so far (in document order, in this process)."""
+    if v.reason is not None:
+        return v
     if exact is not None:
-        v.exact_key, first = exact.check(text)
+        first = exact.first(v.exact_key)
         if first is not None:
             return Verdict("exact_duplicate", first, 1.0)
     if near is not None:
-        v.signature = near.signature(text)
         first, sim = near.check(v.signature)
         if first is not None:
             return Verdict("near_duplicate", first, round(sim, 4))
@@ -201,7 +314,7 @@ def _manifest(cfg, sources, report, seen, kept, dropped, dropped_docs, by_source
         "version": MANIFEST_VERSION,
         "causette_version": __version__,
         "python": platform.python_version(),
-        "config": to_dict(dataclasses.replace(cfg, sources=list(sources))),
+        "config": _manifest_config(cfg, sources),
         "inputs": [dataclasses.asdict(f) for f in report.files],
         "problems": [{"file": p.file, "line": p.line, "message": p.message} for p in report.problems],
         "documents": {
@@ -220,6 +333,13 @@ def _manifest(cfg, sources, report, seen, kept, dropped, dropped_docs, by_source
         "dropped_documents": dropped_docs,
         "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "train": train, "val": val},
     }
+
+
+def _manifest_config(cfg: CorpusConfig, sources: list[SourceConfig]) -> dict:
+    """The settings that shape the corpus: ``workers`` is left out (the corpus is the same for any value)."""
+    config = to_dict(dataclasses.replace(cfg, sources=list(sources)))
+    config.pop("workers", None)
+    return config
 
 
 def summary_table(manifest: dict) -> list[str]:

@@ -91,6 +91,9 @@ class CorpusConfig:
     val_fraction: float = 0.1  # share of documents (not characters) in the validation split
     seed: int = 1337
     strict: bool = False  # any unreadable input aborts the build (exit code 1)
+    # Processes cleaning and hashing documents (0: one per core; 1: all in this process, no pool).
+    # The dedup decisions stay in document order: the corpus is the same for any value.
+    workers: int = 0
 
     def validate(self) -> None:
         if self.min_chars < 0:
@@ -105,3 +108,5 @@ class CorpusConfig:
             raise ValueError("shingle_words must be >= 1")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError("val_fraction must be within [0, 1)")
+        if self.workers < 0:
+            raise ValueError("workers must be >= 0 (0: one per core)")

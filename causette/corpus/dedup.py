@@ -42,7 +42,11 @@ class ExactDedup:
 
     def check(self, text: str) -> tuple[bytes, str | None]:
         key = exact_key(text)
-        return key, self._seen.get(key)
+        return key, self.first(key)
+
+    def first(self, key: bytes) -> str | None:
+        """Id of the kept document with this key (from :func:`exact_key`), if any."""
+        return self._seen.get(key)
 
     def add(self, key: bytes, doc_id: str) -> None:
         self._seen.setdefault(key, doc_id)
@@ -133,6 +137,7 @@ class NearDedup:
         self._ids: list[str] = []
 
     def signature(self, text: str) -> np.ndarray:
+        """MinHash signature of ``text``: needs no index (a worker process can compute it)."""
         return self.hasher.signature(shingle_hashes(text, self.shingle_words))
 
     def _band_keys(self, sig: np.ndarray) -> list[bytes]:
