@@ -1,7 +1,7 @@
 """Topics ``attention`` (docs/attention.md) and ``heads`` (docs/multi-tetes.md).
 
 :func:`attention_by_hand` writes out the computation of one layer's attention so that its
-``T × T`` matrices can be printed; the ``moe`` topic reuses :func:`_layer_head`.
+``T × T`` matrices can be printed; the ``moe`` topic reuses :func:`layer_head`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def attention_by_hand(attn, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.
     return scores[0], weights[0], attn.proj(y)
 
 
-def _layer_head(s: Setup, args) -> tuple[int, int]:
+def layer_head(s: Setup, args) -> tuple[int, int]:
     layer = getattr(args, "layer", 0) if args is not None else 0
     head = getattr(args, "head", 0) if args is not None else 0
     cfg = s.model.cfg
@@ -54,7 +54,7 @@ def _layer_head(s: Setup, args) -> tuple[int, int]:
 
 @topic("attention", "one head's scores q·k/√d, the causal mask and the softmax weights")
 def explain_attention(s: Setup, text: str, args=None) -> str:
-    layer, head = _layer_head(s, args)
+    layer, head = layer_head(s, args)
     ids = encode(s.tok, text)
     attn = s.model.blocks[layer].attn
     (x, rope, _cache), out = capture(attn, s.model, ids)
@@ -86,7 +86,7 @@ def explain_attention(s: Setup, text: str, args=None) -> str:
 
 @topic("heads", "every head of a layer, grouped-query attention, KV cache size")
 def explain_heads(s: Setup, text: str, args=None) -> str:
-    layer, _ = _layer_head(s, args)
+    layer, _ = layer_head(s, args)
     cfg = s.model.cfg
     ids = encode(s.tok, text)
     attn = s.model.blocks[layer].attn

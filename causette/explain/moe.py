@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from causette.errors import CausetteError
-from causette.explain.attention import _layer_head
+from causette.explain.attention import layer_head
 from causette.explain.common import Setup, capture, encode, label, table, topic
 
 
@@ -16,7 +16,7 @@ def explain_moe(s: Setup, text: str, args=None) -> str:
     model, cfg = s.model, s.model.cfg
     if not cfg.n_experts:
         raise CausetteError("this model has no experts (n_experts = 0): use the default model/moe or a MoE checkpoint")
-    layer, _ = _layer_head(s, args)
+    layer, _ = layer_head(s, args)
     ids = encode(s.tok, text)
     moe = model.blocks[layer].mlp
     (x,), _ = capture(moe, model, ids)
