@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from causette.config import load_config  # noqa: E402
+from causette.utils.io import atomic_write  # noqa: E402
 
 GPT2 = ["model.pos=learned", "model.norm=layernorm", "model.mlp=gelu", "model.bias=true", "model.n_kv_head=null"]
 LLAMA = ["model.pos=rope", "model.norm=rmsnorm", "model.mlp=swiglu", "model.bias=false", "model.n_kv_head=2"]
@@ -80,7 +81,7 @@ def run_variant(runs: Path, base: Path, name: str, overrides: list[str], seconds
         "train.max_steps=1000000", f"train.max_minutes={seconds / 60}", "train.fit_schedule_to_time=true",
         f"train.warmup_steps={max(20, int(3 * seconds / 60))}", "train.eval_every=0", "train.ckpt_every=1000000",
     ]), progress=progress, echo=lambda s: None)
-    return {"variant": name, "steps": result.steps, "tokens": result.tokens, "seconds": time.time() - t,
+    return {"variant": name, "steps": result.steps, "tokens": result.tokens,
             "bpb": result.val.get("bits_per_byte", math.nan), "loss": result.val.get("loss", math.nan),
             "minutes": (time.time() - t) / 60}
 
@@ -127,7 +128,8 @@ def main() -> None:
     text = out.read_text(encoding="utf-8") if out.is_file() else "# Benchmark results\n"
     command = f"python bench/quality.py --minutes {args.minutes:g}" + (f" --parallel {args.parallel}" if args.parallel > 1 else "")
     text += f"\n## Quality in a fixed budget ({stamp})\n\nCommand: `{command}`\n\n{table}\n"
-    out.write_text(text, encoding="utf-8")
+    with atomic_write(out) as f:
+        f.write(text)
 
 
 if __name__ == "__main__":

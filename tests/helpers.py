@@ -9,7 +9,12 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import torch
+
 from causette.config import Config, load_config
+from causette.model import Transformer
+from causette.tokenizer.config import TokenizerConfig
+from causette.train.checkpoint import save_checkpoint
 from causette.corpus.build import build_corpus
 from causette.corpus.config import SourceConfig
 from causette.data.prepare import prepare
@@ -78,3 +83,30 @@ def make_tiny_run(run_dir: Path, name: str = "tiny", n_docs: int = 6, chars: int
     train_tokenizer(cfg.tokenizer, iter_texts(root / "corpus", "train"), out_dir=root / "tokenizer")
     prepare(root / "corpus", root / "tokenizer", root / "data", workers=1, progress=False, echo=lambda s: None)
     return cfg
+
+
+def make_chat_checkpoints(root: Path, tie_embeddings: bool = True, mute_special: bool = False) -> dict[str, Path]:
+    """A tiny tokenizer and random Llama model, saved as an SFT run and as a base (pretrain) run.
+
+    ``mute_special``: zero the output weights of the special tokens (needs untied embeddings), so
+    that replies rarely end at once and there is text to stream.
+    """
+    text = gzip.decompress(DEMO.read_bytes()).decode("utf-8")[:8000] if DEMO.is_file() else "le chat dort " * 500
+    tok = train_tokenizer(TokenizerConfig(vocab_size=400, workers=1), [text], out_dir=root / "tokenizer")
+    cfg = load_config(
+        "model/llama",
+        ["model.n_layer=2", "model.n_embd=64", "model.n_head=4", "model.n_kv_head=2",
+         f"model.vocab_size={tok.vocab_size}", "model.block_size=64", "model.init_std=0.3",
+         f"model.tie_embeddings={str(tie_embeddings).lower()}"],
+    ).model
+    torch.manual_seed(0)
+    model = Transformer(cfg)
+    if mute_special:
+        with torch.no_grad():
+            model.lm_head.weight[sorted(tok.special_ids)] = 0.0
+    out = {}
+    for stage in ("sft", "pretrain"):
+        save_checkpoint(root / stage / "checkpoints", 10, model, None, state={"stage": stage},
+                        tokenizer_file=root / "tokenizer" / "tokenizer.json")
+        out[stage] = root / stage
+    return out

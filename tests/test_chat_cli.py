@@ -5,7 +5,6 @@ generate`` called in-process, both on tiny checkpoints written with the trainer'
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import json
 import os
@@ -13,15 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-from causette.config import load_config
 from causette.errors import CausetteError
 from causette.inference.cli import register
-from causette.model import Transformer
-from causette.tokenizer import train_tokenizer
-from causette.tokenizer.config import TokenizerConfig
-from causette.train.checkpoint import save_checkpoint
+from helpers import make_chat_checkpoints
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -32,23 +26,7 @@ TIMEOUT = 60  # seconds for one expected output (the machine may be busy)
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     """A tiny tokenizer and model, saved as an SFT run and as a base (pretrain) run."""
-    root = tmp_path_factory.mktemp("runs")
-    path = ROOT / "data" / "demo_fr_pd.txt.gz"
-    text = gzip.decompress(path.read_bytes()).decode("utf-8")[:8000] if path.is_file() else "le chat dort " * 500
-    tok = train_tokenizer(TokenizerConfig(vocab_size=400, workers=1), [text], out_dir=root / "tokenizer")
-    cfg = load_config(
-        "model/llama",
-        ["model.n_layer=2", "model.n_embd=64", "model.n_head=4", "model.n_kv_head=2",
-         f"model.vocab_size={tok.vocab_size}", "model.block_size=64", "model.init_std=0.3"],
-    ).model
-    torch.manual_seed(0)
-    model = Transformer(cfg)
-    out = {}
-    for stage in ("sft", "pretrain"):
-        save_checkpoint(root / stage / "checkpoints", 10, model, None, state={"stage": stage},
-                        tokenizer_file=root / "tokenizer" / "tokenizer.json")
-        out[stage] = root / stage
-    return out
+    return make_chat_checkpoints(tmp_path_factory.mktemp("runs"))
 
 
 def spawn_chat(*args: str) -> "pexpect.spawn":

@@ -22,7 +22,8 @@ httpx = pytest.importorskip("httpx")
 from causette.data.chat_template import render_chat  # noqa: E402
 from causette.inference.loading import load_checkpoint  # noqa: E402
 from causette.inference.server import Limits, ServerThread, create_app  # noqa: E402
-from server_helpers import ROOT, SlowEngine, make_checkpoints  # noqa: E402
+from helpers import REPO as ROOT  # noqa: E402
+from server_helpers import SlowEngine, make_checkpoints  # noqa: E402
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from causette.errors import CausetteError
 from causette.train.checkpoint import list_checkpoints
 from causette.train.pretrain import train
-from causette.train.trainer import read_metrics
+from causette.train.logging import read_metrics
 from helpers import REPO, TINY_MODEL, TINY_TRAIN, make_tiny_run, tiny_config
 
 

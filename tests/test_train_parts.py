@@ -158,7 +158,8 @@ def test_schedule_fitted_to_the_time_budget_decays_fully(tmp_path):
     from causette.model.config import ModelConfig
     from causette.model.transformer import Transformer
     from causette.train.config import TrainConfig
-    from causette.train.trainer import Trainer, read_metrics
+    from causette.train.logging import read_metrics
+    from causette.train.trainer import Trainer
 
     cfg = ModelConfig(n_layer=1, n_head=2, n_embd=8, block_size=4, vocab_size=16, mlp_hidden=16)
     tc = TrainConfig(batch_size=2, max_steps=1000, max_minutes=2.5 / 60, warmup_steps=5, lr=1e-3, min_lr=1e-4,
@@ -181,3 +182,17 @@ def test_schedule_fitted_to_the_time_budget_decays_fully(tmp_path):
     again = Trainer(Transformer(cfg), tc, tmp_path, batch_fn, device=torch.device("cpu"), progress=False)
     again.resume(tmp_path)
     assert again.total_steps == trainer.total_steps
+
+
+def test_horizon_fit_proposes_what_fits_then_freezes():
+    from causette.train.schedule import HorizonFit
+
+    fit = HorizonFit(deadline=100.0, max_steps=10_000, warmup_steps=10)
+    due = [fit.due(0.5) for _ in range(20)]
+    assert due == [False] * 19 + [True]  # first proposal at the 20th step of the session
+    assert fit.propose(step=20, now=10.0) == 20 + int(0.9 * 90 / 0.5)  # 162 steps fit in the 90 s left
+    assert not fit.settle(20, 182)  # 20 < 30 % of 182: keep refitting
+    assert [fit.due(0.5) for _ in range(10)][-1]  # every 10 steps
+    assert fit.propose(step=9_950, now=10.0) == 10_000  # never past max_steps
+    assert fit.propose(step=50, now=200.0) == 50  # no time left: this step is the last
+    assert fit.settle(60, 182) and not fit.due(0.5)  # frozen: no more proposals

@@ -25,7 +25,7 @@ import functools
 
 import torch
 
-from causette.utils.device import cpu_compile_supported
+from causette.utils.device import inductor_works_here
 
 IGNORE_INDEX = -100  # targets with this value do not count (SFT masks prompts this way)
 ROWS_PER_CHUNK = 512  # 512 × 8,192 logits: 8 MB in bf16, mostly cache-resident (bench/LOG.md)
@@ -47,7 +47,7 @@ def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
         and weight.requires_grad
         and torch.is_autocast_enabled("cpu")
         and torch.get_autocast_dtype("cpu") == torch.bfloat16
-        and _compiles()
+        and inductor_works_here()
     )
 
 
@@ -59,11 +59,6 @@ def lm_head_loss(x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -
     """
     dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
     return _loss(x.reshape(-1, x.shape[-1]), weight, targets.reshape(-1), dtype)
-
-
-def _compiles() -> bool:
-    # Under torch.compile the answer is known (and asking would make Dynamo trace a file lookup).
-    return torch.compiler.is_compiling() or cpu_compile_supported()
 
 
 @functools.cache

@@ -31,7 +31,7 @@ import functools
 
 import torch
 
-from causette.utils.device import cpu_compile_supported
+from causette.utils.device import inductor_works_here
 
 # (batch × key/value head) pairs per backward tile: 8 pairs × g=2 × 256 × 256 fp32 scores = 4 MB,
 # the L2 cache of the two cores together (bench/LOG.md, "attention backward").
@@ -43,12 +43,7 @@ ENABLED = True  # switch for comparisons (bench/train.py's "stock kernels" mode)
 
 def usable(q: torch.Tensor) -> bool:
     """Whether this path applies: bf16 training on CPU with a working ``torch.compile``."""
-    return ENABLED and q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.requires_grad and _compiles()
-
-
-def _compiles() -> bool:
-    # Under torch.compile the answer is known (and asking would make Dynamo trace a file lookup).
-    return torch.compiler.is_compiling() or cpu_compile_supported()
+    return ENABLED and q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.requires_grad and inductor_works_here()
 
 
 @functools.cache

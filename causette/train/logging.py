@@ -67,3 +67,39 @@ class RunLogger:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def weight_norms(model: torch.nn.Module, before: list[torch.Tensor] | None = None) -> dict[str, float]:
+    """Global weight norm, and with ``before`` (the weights one step earlier) the update's norm and ratio."""
+    params = [p.detach() for p in model.parameters()]
+    out = {"weights/norm": float(torch.linalg.vector_norm(torch.stack([p.float().norm() for p in params])))}
+    if before is not None:
+        deltas = torch.stack([(p.float() - s.float()).norm() for p, s in zip(params, before)])
+        out["weights/update_norm"] = float(torch.linalg.vector_norm(deltas))
+        out["weights/update_ratio"] = out["weights/update_norm"] / max(out["weights/norm"], 1e-12)
+    return out
+
+
+def moe_scalars(stats: dict) -> dict[str, float]:
+    """The router's losses and the busiest / idlest expert's share, from a MoE model's ``last_stats``."""
+    out = {}
+    if "moe_aux" in stats:
+        out["moe/aux_loss"] = float(stats["moe_aux"])
+        out["moe/z_loss"] = float(stats["moe_z"])
+        load = stats["expert_load"].float()
+        out["moe/max_expert_load"] = float(load.max())
+        out["moe/min_expert_load"] = float(load.min())
+    return out
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The lines of ``metrics.jsonl``; for a step logged twice (a resumed run), the last one wins."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows: dict[tuple, dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[(row.get("kind", "train"), row["step"])] = row
+    return sorted(rows.values(), key=lambda r: (r["step"], r.get("kind", "train")))

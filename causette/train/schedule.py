@@ -44,3 +44,46 @@ def lr_at(
         progress = (step - decay_start) / max(total_steps - decay_start, 1)
         return lr + (min_lr - lr) * progress
     raise ValueError(f"unknown schedule {schedule!r} (cosine, wsd or constant)")
+
+
+class HorizonFit:
+    """Fits the schedule's horizon (``total_steps``) to a wall-clock deadline (``train.max_minutes``).
+
+    A time limit that cuts a run short would stop it mid-cosine, learning rate still high. So,
+    from the ``FIRST``-th step of a session (the first ones pay for compilation), every
+    ``EVERY`` steps: horizon = this step + 90 % of the time left / the median time of the last
+    ``EVERY`` steps (the 10 % for evaluations and checkpoints), never past ``max_steps`` nor
+    before this step. Early steps are often slower than later ones (caches, allocator), so the
+    estimate is refreshed until the step reaches 30 % of the horizon, then frozen: the cosine
+    has barely moved that early, so the refits do not disturb it.
+    """
+
+    FIRST, EVERY, FREEZE_AT = 20, 10, 0.3
+
+    def __init__(self, deadline: float, max_steps: int, warmup_steps: int):
+        self.deadline, self.max_steps, self.warmup_steps = deadline, max_steps, warmup_steps
+        self.recent: list[float] = []  # seconds of the last EVERY steps
+        self.steps_seen = 0
+        self.fitting = True
+
+    def due(self, seconds: float) -> bool:
+        """Record one step's duration; True when a new horizon should be proposed now."""
+        self.steps_seen += 1
+        self.recent = (self.recent + [seconds])[-self.EVERY :]
+        return self.fitting and self.steps_seen >= self.FIRST and self.steps_seen % self.EVERY == 0
+
+    def propose(self, step: int, now: float) -> int:
+        fits = step + int(0.9 * max(self.deadline - now, 0.0) / max(self.seconds_per_step, 1e-9))
+        return min(self.max_steps, max(fits, step, self.warmup_steps + 1))
+
+    def settle(self, step: int, horizon: int) -> bool:
+        """Freeze once ``step`` is far enough into ``horizon``; True when that happens now."""
+        if step >= self.FREEZE_AT * horizon:
+            self.fitting = False
+            return True
+        return False
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Median duration of the last ``EVERY`` steps."""
+        return sorted(self.recent)[len(self.recent) // 2]

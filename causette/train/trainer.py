@@ -21,11 +21,9 @@ an uninterrupted run would have done (bit for bit on CPU in fp32; see tests/test
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import signal
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +40,10 @@ from causette.model.transformer import IGNORE_INDEX
 from causette.train import checkpoint as ckpt
 from causette.train.config import TrainConfig
 from causette.train.distributed import DistInfo, all_mean
-from causette.train.logging import RunLogger
+from causette.train.logging import RunLogger, moe_scalars, weight_norms
 from causette.train.optim import build_optimizers, set_lr
-from causette.train.schedule import lr_at
+from causette.train.schedule import HorizonFit, lr_at
+from causette.train.stop import StopRequest
 from causette.utils.flops import matmul_peak
 
 BatchFn = Callable[[int, int, int, int], tuple[torch.Tensor, torch.Tensor]]
@@ -63,32 +62,6 @@ class TrainResult:
     best_val_loss: float = math.inf
     checkpoint: Path | None = None
     stopped: str = "done"  # done | interrupted | time limit
-
-
-class StopRequest:
-    """Turns SIGINT/SIGTERM into a flag checked between steps (a second SIGINT aborts)."""
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self._old: dict = {}
-
-    def __enter__(self) -> StopRequest:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not in the main thread: leave signals alone
-                pass
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.reason is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.reason = "interrupted"
-        tqdm.write("stopping at the end of this step and saving a checkpoint (Ctrl-C again to abort)")
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 class Trainer:
@@ -296,8 +269,7 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit=" step", disable=not self.progress, dynamic_ncols=True)
         result = TrainResult(steps=self.step, tokens=self.tokens_seen, seconds=0.0, last_loss=math.nan)
         train_time, window_tokens, window_start = 0.0, 0, time.time()
-        step_times: list[float] = []
-        fitting = True  # until the schedule's horizon is frozen (see _fit_schedule)
+        budget = HorizonFit(deadline, cfg.max_steps, cfg.warmup_steps) if deadline < math.inf and cfg.fit_schedule_to_time else None
         last_val: dict = {}
         self.raw_model.train()
         try:
@@ -310,9 +282,8 @@ class Trainer:
                         os.kill(os.getpid(), signal.SIGKILL)
                     dt = time.time() - t0
                     train_time += dt
-                    step_times.append(dt)
-                    if deadline < math.inf and cfg.fit_schedule_to_time:
-                        fitting = self._fit_schedule(step_times, deadline, bar, fitting)
+                    if budget is not None and budget.due(dt):
+                        self._fit_horizon(budget, bar)
                     window_tokens += self.tokens_per_step
                     result.last_loss = loss
                     if self._is_log_step(self.step):
@@ -330,8 +301,8 @@ class Trainer:
                                 "train/tokens_per_s": tps,
                                 "train/mfu": mfu,
                                 "train/tokens_seen": float(self.tokens_seen),
-                                **self._weight_norms(snapshot),
-                                **_moe_scalars(stats),
+                                **weight_norms(self.raw_model, snapshot),
+                                **moe_scalars(stats),
                             },
                         )
                         if "expert_load" in stats:
@@ -367,36 +338,18 @@ class Trainer:
         result.steps_run = self.step - start_step  # type: ignore[attr-defined]
         return result
 
-    def _fit_schedule(self, step_times: list[float], deadline: float, bar, fitting: bool) -> bool:
-        """Fit the LR schedule's horizon to the time left before ``deadline``; False once frozen.
-
-        From step ``_FIT_FIRST`` of a session (the first steps pay for compilation), every
-        ``_FIT_EVERY`` steps: horizon = this step + 90 % of the time left / the median time of
-        the last ``_FIT_EVERY`` steps (10 % margin for evaluations and checkpoints), at most
-        ``max_steps``. Early steps are often slower than later ones (caches, allocator), so the
-        estimate is refreshed until 30 % of the new horizon, then frozen — the cosine barely moves
-        that early, so the refits do not disturb it. Every rank takes the same decisions (the
-        horizon is averaged over ranks). The horizon is saved in checkpoints: a resumed run starts
-        from it and stays exact when no time budget is set; what depends on the machine's speed
-        is the decision itself.
-        """
-        done = len(step_times)
-        if not fitting or done < _FIT_FIRST or done % _FIT_EVERY:
-            return fitting
-        per_step = statistics.median(step_times[-_FIT_EVERY:])
-        fits = self.step + int(0.9 * max(deadline - time.time(), 0.0) / max(per_step, 1e-9))
-        fits = int(all_mean(float(fits), self.dist, self.device))
-        # never past max_steps; never before this step (no time left: this step is the last one)
-        self.total_steps = min(self.cfg.max_steps, max(fits, self.step, self.cfg.warmup_steps + 1))
+    def _fit_horizon(self, budget: HorizonFit, bar) -> None:
+        """Move the schedule's horizon to what fits the time left (schedule.HorizonFit); every rank
+        takes the same one. It is saved in checkpoints, so a resumed run starts from it."""
+        proposed = budget.propose(self.step, time.time())
+        self.total_steps = int(all_mean(float(proposed), self.dist, self.device))
         bar.total = self.total_steps
-        frozen = self.step >= 0.3 * self.total_steps
-        if frozen and self.total_steps < self.cfg.max_steps:
+        if budget.settle(self.step, self.total_steps) and self.total_steps < self.cfg.max_steps:
             self.echo(
-                f"time budget {self.cfg.max_minutes:g} min at {per_step:.2f} s/step: the LR schedule ends at step "
-                f"{self.total_steps:,} instead of {self.cfg.max_steps:,}, so it decays fully on time "
+                f"time budget {self.cfg.max_minutes:g} min at {budget.seconds_per_step:.2f} s/step: the LR schedule "
+                f"ends at step {self.total_steps:,} instead of {self.cfg.max_steps:,}, so it decays fully on time "
                 "(train.fit_schedule_to_time)"
             )
-        return not frozen
 
     def _is_log_step(self, step: int) -> bool:
         return step % self.cfg.log_every == 0 or step == self.total_steps
@@ -422,31 +375,6 @@ class Trainer:
             return None
         return [p.detach().clone() for p in self.raw_model.parameters()]
 
-    def _weight_norms(self, snapshot: list[torch.Tensor] | None) -> dict:
-        params = [p.detach() for p in self.raw_model.parameters()]
-        out = {"weights/norm": float(torch.linalg.vector_norm(torch.stack([p.float().norm() for p in params])))}
-        if snapshot is not None:
-            deltas = torch.stack([(p.float() - s.float()).norm() for p, s in zip(params, snapshot)])
-            out["weights/update_norm"] = float(torch.linalg.vector_norm(deltas))
-            out["weights/update_ratio"] = out["weights/update_norm"] / max(out["weights/norm"], 1e-12)
-        return out
-
-
-def _moe_scalars(stats: dict) -> dict:
-    out = {}
-    if "moe_aux" in stats:
-        out["moe/aux_loss"] = float(stats["moe_aux"])
-        out["moe/z_loss"] = float(stats["moe_z"])
-        load = stats["expert_load"].float()
-        out["moe/max_expert_load"] = float(load.max())
-        out["moe/min_expert_load"] = float(load.min())
-    return out
-
-
-# Fitting the schedule to train.max_minutes: first at the 20th step of a session (the first ones
-# include compilation), then every 10 steps until frozen (Trainer._fit_schedule).
-_FIT_FIRST, _FIT_EVERY = 20, 10
-
 
 class _MultiOptimizer:
     """Saves several optimisers' states as one list (Muon + AdamW)."""
@@ -456,16 +384,3 @@ class _MultiOptimizer:
 
     def state_dict(self) -> list[dict]:
         return [o.state_dict() for o in self.optimizers]
-
-
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The lines of ``metrics.jsonl``; for a step logged twice (a resumed run), the last one wins."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    rows: dict[tuple, dict] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            rows[(row.get("kind", "train"), row["step"])] = row
-    return sorted(rows.values(), key=lambda r: (r["step"], r.get("kind", "train")))

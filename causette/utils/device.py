@@ -85,3 +85,10 @@ def compile_supported() -> bool:
 def cpu_compile_supported() -> bool:
     """Whether Inductor can build CPU kernels here: not Windows, and a C++ compiler on the PATH."""
     return compile_supported() and any(shutil.which(cc) for cc in ("c++", "g++", "clang++"))
+
+
+def inductor_works_here() -> bool:
+    """Whether our small ``torch.compile``d CPU kernels can run: true while tracing under
+    torch.compile (then the answer is known, and asking would make Dynamo trace a file lookup),
+    else :func:`cpu_compile_supported`."""
+    return torch.compiler.is_compiling() or cpu_compile_supported()
