@@ -8,8 +8,9 @@ turn nested dicts into those dataclasses, and complains clearly when it cannot:
     configs/demo.yaml: unknown key 'corpus.min_char' (did you mean 'corpus.min_chars'?)
     --set corpus.min_chars=abc: expected an integer, got 'abc'
 
-A file may start from other files with ``extends: other.yaml`` (or a list of them, paths
-relative to the file); its own keys then override theirs, section by section.
+A file may start from other files with ``extends: other.yaml`` (or a list of them): a path
+relative to the file, or the name of a shipped config (``demo``, ``model/llama``), exactly as
+``--config`` accepts; its own keys then override theirs, section by section.
 """
 
 from __future__ import annotations
@@ -81,15 +82,30 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return from_dict(cls, data, where=where)
 
 
-def resolve_config_path(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_file():
-        return p
-    for candidate in (CONFIG_DIR / f"{path}.yaml", CONFIG_DIR / f"{path}"):
+def shipped_configs() -> list[str]:
+    """Names of the configs shipped in configs/ (``demo``, ``model/llama``...)."""
+    return sorted(str(f.relative_to(CONFIG_DIR).with_suffix("")) for f in CONFIG_DIR.rglob("*.yaml"))
+
+
+def _shipped(name: str | Path) -> Path | None:
+    for candidate in (CONFIG_DIR / f"{name}.yaml", CONFIG_DIR / f"{name}"):
         if candidate.is_file():
             return candidate
-    shipped = CONFIG_DIR / (str(path) if str(path).endswith((".yaml", ".yml")) else f"{path}.yaml")
-    raise ConfigError(f"{path}: config file not found (nor {shipped})")
+    return None
+
+
+def resolve_config_path(path: str | Path, relative_to: Path | None = None) -> Path:
+    """A config file: ``path`` itself (relative to ``relative_to`` when given), else a shipped name."""
+    p = Path(path) if relative_to is None else relative_to / path
+    for candidate in (p, p.with_name(p.name + ".yaml")):
+        if candidate.is_file():
+            return candidate
+    shipped = _shipped(path)
+    if shipped is not None:
+        return shipped
+    where = f"{p}" if relative_to is None else f"{p} (relative to {relative_to})"
+    raise ConfigError(f"{path}: config not found: neither a file {where} nor a shipped config "
+                      f"(shipped: {', '.join(shipped_configs())})")
 
 
 def _read_yaml_tree(file: Path, seen: tuple[Path, ...]) -> dict:
@@ -118,7 +134,11 @@ def _read_yaml_tree(file: Path, seen: tuple[Path, ...]) -> dict:
         parents = [parents]
     merged: dict = {}
     for parent in parents:
-        base = _read_yaml_tree((file.parent / parent), seen + (file,))
+        try:
+            parent_file = resolve_config_path(str(parent), relative_to=file.parent)
+        except ConfigError as e:
+            raise ConfigError(f"{file}: extends {e}") from None
+        base = _read_yaml_tree(parent_file, seen + (file,))
         merged = _deep_merge(merged, base)
     return _deep_merge(merged, _tag(data, file))
 

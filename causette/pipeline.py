@@ -10,12 +10,17 @@ corpus and everything does.
 
 Interrupted anywhere (Ctrl-C, a crash, a power cut), ``causette run`` again picks up where it
 stopped: finished stages are skipped, and training resumes from its last checkpoint (same key).
+
+``causette run my_texts/ livre.txt.gz --name perso`` runs the same pipeline, with the demo
+settings, on your own sources (files, folders, archives) instead of the demo corpus, fitted to
+the size of the text (see :func:`fit_vocab` and :func:`fit_batch`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -32,8 +37,12 @@ def register(sub) -> None:
     from causette.cli import add_config_args
 
     p = sub.add_parser("run", help="the whole pipeline: corpus → tokenizer → data → train → sft → eval → report",
-                       description="Run every stage, skipping those already up to date; resumable after an interruption.")
-    p.add_argument("run_config", nargs="?", metavar="CONFIG", help="config file or shipped name (default: demo)")
+                       description="Run every stage, skipping those already up to date; resumable after an interruption. "
+                       "`causette run CONFIG` runs a config file or shipped config (default: demo); "
+                       "`causette run SOURCE... [--name NAME]` runs the demo settings on your own texts "
+                       "(files, folders, .gz/.zip/.tar archives), fitted to their size.")
+    p.add_argument("run_args", nargs="*", metavar="CONFIG|SOURCE",
+                   help="one config file or shipped name, or your own text files/folders/archives")
     p.add_argument("--device", help="auto, cpu, cuda, mps, xpu")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_args(p)
@@ -42,13 +51,101 @@ def register(sub) -> None:
 
 def _cli(args) -> int:
     from causette.cli import config_from_args
+    from causette.corpus.config import SourceConfig
 
-    if args.run_config:
+    config, sources = split_run_args(args.run_args)
+    if config:
         if args.config:
             raise CausetteError("give the config either as CONFIG or with --config, not both")
-        args.config = args.run_config
-    run_pipeline(config_from_args(args), progress=not args.no_progress, device=args.device)
+        args.config = config
+    if not sources:
+        run_pipeline(config_from_args(args), progress=not args.no_progress, device=args.device)
+        return 0
+    if not args.name:
+        args.name = default_run_name(sources[0])
+    # your own texts: the demo settings, the epochs capped (unless you set them yourself)
+    user_keys = {o.partition("=")[0].strip() for o in args.overrides}
+    if "train.max_epochs" not in user_keys:
+        args.overrides = [f"train.max_epochs={OWN_TEXT_MAX_EPOCHS}", *args.overrides]
+    cfg = config_from_args(args)
+    cfg.corpus.sources = [SourceConfig(path=s) for s in sources]
+    fit = {"vocab": "tokenizer.vocab_size" not in user_keys, "batch": "train.batch_size" not in user_keys}
+    run_pipeline(cfg, progress=not args.no_progress, device=args.device, fit=fit)
     return 0
+
+
+# `causette run SOURCES`: at most this many passes over the train tokens (train.max_epochs).
+OWN_TEXT_MAX_EPOCHS = 2
+# ... and at most one vocabulary entry per this many characters of train text (tokenizer.vocab_size).
+CHARS_PER_VOCAB_ENTRY = 32
+# ... and a batch halved (down to MIN_FIT_BATCH) until those epochs make at least this many
+# steps: on little text, more and smaller updates learn more from the same tokens (bench/LOG.md).
+MIN_FIT_STEPS, MIN_FIT_BATCH = 400, 4
+
+
+def split_run_args(values: list[str]) -> tuple[str | None, list[str]]:
+    """``(config, sources)`` from ``causette run``'s positional arguments.
+
+    One argument that is a shipped config name or a ``.yaml`` file is a config; anything else
+    must be existing files or folders (your texts).
+    """
+    from causette.config import _shipped, shipped_configs
+
+    if not values:
+        return None, []
+    if len(values) == 1 and (str(values[0]).endswith((".yaml", ".yml")) or (_shipped(values[0]) and not Path(values[0]).exists())):
+        return values[0], []
+    missing = [v for v in values if not Path(v).exists()]
+    if missing:
+        raise CausetteError(
+            f"{missing[0]}: no such file or folder, nor a shipped config (shipped: {', '.join(shipped_configs())})"
+        )
+    configs = [v for v in values if str(v).endswith((".yaml", ".yml"))]
+    if configs:
+        raise CausetteError(f"{configs[0]}: give a config with --config when you also give sources")
+    return None, list(values)
+
+
+def default_run_name(source: str) -> str:
+    """``runs/<name>`` for your own text: the first source's name without suffixes (``livre.txt.gz`` → ``livre``)."""
+    name = Path(source).resolve().name
+    while Path(name).suffix and len(Path(name).suffix) <= 8:
+        name = Path(name).stem
+    return name or "perso"
+
+
+def fit_batch(cfg: Config, run: Path, echo: Callable[[str], None]) -> None:
+    """Halve ``train.batch_size`` (down to :data:`MIN_FIT_BATCH`) while ``train.max_epochs`` over
+    the train tokens would make fewer than :data:`MIN_FIT_STEPS` optimizer steps."""
+    from causette.data.prepare import read_meta
+
+    tc = cfg.train
+    if not tc.max_epochs:
+        return
+    tokens = int(read_meta(run / "data")["splits"]["train"]["tokens"])
+    per_sequence = tc.grad_accum * cfg.model.block_size
+    batch = tc.batch_size
+    while batch > MIN_FIT_BATCH and tc.max_epochs * tokens / (batch * per_sequence) < MIN_FIT_STEPS:
+        batch = max(batch // 2, MIN_FIT_BATCH)
+    if batch != tc.batch_size:
+        steps = math.ceil(tc.max_epochs * tokens / (batch * per_sequence))
+        echo(f"fit: train.batch_size {batch} instead of {tc.batch_size}, so that {tc.max_epochs:g} epochs of "
+             f"{tokens:,} train tokens make {steps:,} steps (more, smaller updates learn more from little text)")
+        tc.batch_size = batch
+
+
+def fit_vocab(cfg: Config, run: Path, echo: Callable[[str], None]) -> None:
+    """Size the vocabulary to the text: at most one entry per :data:`CHARS_PER_VOCAB_ENTRY`
+    characters of train text (a multiple of 128, at least 512), so that a small text fills it."""
+    from causette.corpus.store import read_manifest
+
+    chars = int(read_manifest(run / "corpus")["split"].get("characters", {}).get("train", 0))
+    fits = max(512, chars // CHARS_PER_VOCAB_ENTRY // 128 * 128)
+    if fits < cfg.tokenizer.vocab_size:
+        echo(f"fit: tokenizer.vocab_size {fits:,} instead of {cfg.tokenizer.vocab_size:,} for {chars:,} characters of "
+             f"train text (a vocabulary too large for the text has tokens seen too rarely to learn)")
+        cfg.tokenizer.vocab_size = fits
+        cfg.model.vocab_size = fits
 
 
 def _files_fingerprint(paths: list[str]) -> list:
@@ -103,8 +200,14 @@ def _clear(run: Path, stage: str) -> None:
             t.unlink()
 
 
-def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None] = print, device: str | None = None) -> dict:
+def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None] = print, device: str | None = None,
+                 fit: dict | None = None) -> dict:
+    """Run every stage of ``cfg``'s run. ``fit={"vocab": True}``: size the vocabulary to the
+    text once the corpus is built (:func:`fit_vocab` and :func:`fit_batch`), as ``causette run SOURCES`` does."""
     run = cfg.run.path
+    if cfg.corpus.sources and not cfg.sft.data:
+        echo("note: no conversations of yours (sft.data): the chat stage (sft) uses the demo conversations "
+             "shipped in data/sft_demo.jsonl.gz")
     run.mkdir(parents=True, exist_ok=True)
     record_file = run / "stages.json"
     try:
@@ -120,6 +223,11 @@ def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None]
         if up_to_date and stage != "report":
             echo(f"== {stage}: up to date, skipped")
             continue
+        # fitted to the text: a function of the corpus, so the same on every run of the same key
+        if stage == "tokenizer" and (fit or {}).get("vocab"):
+            fit_vocab(cfg, run, echo)
+        if stage == "train" and (fit or {}).get("batch"):
+            fit_batch(cfg, run, echo)
         from causette.train.checkpoint import list_checkpoints
 
         partial_train = (stage == "train" and done.get("train_started") == keys["train"]
@@ -144,6 +252,9 @@ def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None]
     echo(f"run: {run} complete in {total / 60:.1f} min ({', '.join(f'{k} {v:.0f}s' for k, v in timings.items()) or 'nothing to do'})")
     echo(f"report: {run / 'report.md'}")
     echo(f"talk to your model:  causette chat --checkpoint {sft_ckpt}")
+    if cfg.train.max_epochs:
+        echo(f"(pretraining saw at most {cfg.train.max_epochs:g} epochs of the text: train.max_epochs; "
+             f"more text, not more epochs, is what makes a model better)")
     return {"seconds": total, "timings": timings}
 
 

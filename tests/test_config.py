@@ -10,6 +10,7 @@ from causette.errors import ConfigError
 
 def write(tmp_path, name, text):
     p = tmp_path / name
+    p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text, encoding="utf-8")
     return p
 
@@ -101,8 +102,30 @@ def test_extends_loop_and_bad_yaml(tmp_path):
     bad = write(tmp_path, "bad.yaml", "corpus: [unclosed\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: line \d+: invalid YAML"):
         load_config(bad)
-    with pytest.raises(ConfigError, match="config file not found"):
+    with pytest.raises(ConfigError, match="config not found: neither a file .* nor a shipped config"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_extends_a_shipped_name_from_any_folder(tmp_path):
+    """A config of one's own, outside configs/, starts from `demo` exactly as --config demo does."""
+    mine = write(tmp_path / "elsewhere", "mine.yaml", "extends: demo\nrun: {name: perso}\ntrain: {max_steps: 7}\n")
+    cfg, demo = load_config(mine), load_config("demo")
+    assert cfg.run.name == "perso" and cfg.train.max_steps == 7
+    assert cfg.model == demo.model and cfg.corpus == demo.corpus and cfg.train.lr == demo.train.lr
+    # nested shipped names, lists, and a sibling file without its .yaml suffix
+    both = write(tmp_path / "elsewhere", "both.yaml", "extends: [mine, model/llama]\n")
+    cfg = load_config(both)
+    assert cfg.run.name == "perso" and cfg.model == load_config("model/llama").model
+    # a file beside the config wins over a shipped config of the same name
+    write(tmp_path / "local", "demo.yaml", "train: {max_steps: 3}\n")
+    local = write(tmp_path / "local", "top.yaml", "extends: demo\n")
+    assert load_config(local).train.max_steps == 3
+
+
+def test_extends_neither_file_nor_shipped_lists_the_shipped_names(tmp_path):
+    bad = write(tmp_path, "bad.yaml", "extends: demoo\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: extends demoo: config not found.*shipped: .*\bdemo\b.*model/llama"):
+        load_config(bad)
 
 
 def test_hash_changes_with_settings():

@@ -56,6 +56,7 @@ def sources(tmp_path: Path) -> Path:
 
 
 def build(src: Path, out: Path, **overrides):
+    overrides.setdefault("min_total_chars", 0)  # these corpora are tiny on purpose
     cfg = load_config(None, [f"corpus.{k}={v}" for k, v in overrides.items()])
     cfg.corpus.sources = [SourceConfig(path=str(src))]
     return build_corpus(cfg.corpus, out, progress=False, echo=lambda s: None)
@@ -126,9 +127,17 @@ def test_missing_source_is_immediate_error(tmp_path):
 def test_cli_build_and_errors(sources, tmp_path, capsys):
     runs = tmp_path / "runs"
     code = main(["corpus", "build", str(sources / "sub"), "--name", "t", "--no-progress", "--set", f"run.dir={runs}"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "only 4,331 characters of text kept" in err and "needs at least 10,000 (corpus.min_total_chars)" in err
+    assert not (runs / "t" / "corpus").exists()
+
+    code = main(["corpus", "build", str(sources / "sub"), "--name", "t", "--no-progress", "--set", f"run.dir={runs}",
+                 "--set", "corpus.min_total_chars=1000"])
     assert code == 0
     out = capsys.readouterr().out
     assert "corpus: 1 documents" in out and str(runs / "t" / "corpus") in out
+    assert "split: val = the last 10% of 1 of 1 document(s)" in out
     assert (runs / "t" / "corpus" / "manifest.json").is_file()
 
     code = main(["corpus", "build", str(tmp_path / "missing"), "--no-progress", "--set", f"run.dir={runs}"])

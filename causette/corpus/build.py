@@ -23,7 +23,7 @@ import multiprocessing as mp
 import os
 import platform
 import time
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from contextlib import closing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -41,7 +41,7 @@ from causette.corpus.document import Document, Report
 from causette.corpus.language import french_ratio
 from causette.corpus.normalize import normalize
 from causette.corpus.sources import read_source
-from causette.corpus.split import split_ids
+from causette.corpus.split import DocInfo, plan_split
 from causette.corpus.store import DOCS, MANIFEST
 from causette.errors import CausetteError
 from causette.utils.io import atomic_dir
@@ -109,7 +109,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, 
     by_source: dict[str, Tally] = defaultdict(Tally)
     by_kind: dict[str, Tally] = defaultdict(Tally)
     ids: set[str] = set()
-    kept_meta: list[tuple[str, str]] = []  # (id, kind) of kept documents, for the split
+    kept_meta: list[DocInfo] = []  # what the split needs of each kept document
 
     with atomic_dir(out_dir) as tmp:
         with (
@@ -135,13 +135,19 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, 
                     kept.add(text)
                     by_source[src.path].add(text)
                     by_kind[doc.kind].add(text)
-                    kept_meta.append((doc_id, doc.kind))
+                    kept_meta.append(DocInfo.of(doc_id, doc.kind, text, cfg.val_fraction))
                 bar.update(1)
                 bar.set_postfix(kept=kept.documents, dropped=seen.documents - kept.documents, refresh=False)
             bar.close()
 
-        train, val = split_ids(kept_meta, cfg.val_fraction, cfg.seed)
-        manifest = _manifest(cfg, sources, report, seen, kept, dropped, dropped_docs, by_source, by_kind, train, val)
+        if kept.characters < cfg.min_total_chars:
+            raise CausetteError(
+                f"corpus: only {kept.characters:,} characters of text kept ({kept.documents} document(s) of "
+                f"{seen.documents} read, {seen.characters:,} characters); training needs at least "
+                f"{cfg.min_total_chars:,} (corpus.min_total_chars): add text"
+            )
+        plan = plan_split(kept_meta, cfg.val_fraction, cfg.seed)
+        manifest = _manifest(cfg, sources, report, seen, kept, dropped, dropped_docs, by_source, by_kind, plan)
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
     result = BuildResult(out_dir, manifest, time.time() - start)
@@ -308,7 +314,7 @@ def _unique_id(doc_id: str, ids: set[str]) -> str:
     return candidate
 
 
-def _manifest(cfg, sources, report, seen, kept, dropped, dropped_docs, by_source, by_kind, train, val) -> dict:
+def _manifest(cfg, sources, report, seen, kept, dropped, dropped_docs, by_source, by_kind, plan) -> dict:
     return {
         "format": "causette-corpus",
         "version": MANIFEST_VERSION,
@@ -331,7 +337,7 @@ def _manifest(cfg, sources, report, seen, kept, dropped, dropped_docs, by_source
         "by_source": {k: dataclasses.asdict(v) for k, v in by_source.items()},
         "by_kind": {k: dataclasses.asdict(v) for k, v in sorted(by_kind.items())},
         "dropped_documents": dropped_docs,
-        "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "train": train, "val": val},
+        "split": plan.to_manifest(cfg.seed, cfg.val_fraction),
     }
 
 
@@ -353,15 +359,25 @@ def summary_table(manifest: dict) -> list[str]:
     d = manifest["documents"]
     drops = ", ".join(f"{r} {n}" for r, n in d["dropped"].items() if n) or "none"
     lines.append(f"seen {d['seen']:,} documents, kept {d['kept']:,}, dropped: {drops}")
-    lines.append(f"split: train {len(manifest['split']['train']):,} documents, val {len(manifest['split']['val']):,}")
+    lines.append(split_line(manifest["split"]))
     if manifest["problems"]:
         lines.append(f"{len(manifest['problems'])} unreadable input(s) or record(s): see 'problems' in the manifest")
     return lines
 
 
+def split_line(split: dict) -> str:
+    """One line saying how the corpus was split, and why."""
+    chars = split.get("characters", {})
+    n_train, n_val = len(split["train"]), len(split["val"])
+    c_train, c_val = chars.get("train", 0), chars.get("val", 0)
+    if split.get("mode") == "tail":
+        return (f"split: val = the last {split['val_fraction']:.0%} of {n_val} of {n_train} document(s), "
+                f"{c_val:,} characters (train {c_train:,}); {split['reason']}")
+    if split.get("mode") == "none":
+        return f"split: train {n_train:,} documents, no val split ({split['reason']})"
+    return f"split: train {n_train:,} documents ({c_train:,} characters), val {n_val:,} ({c_val:,} characters)"
+
+
 def _short(path: str, width: int = 48) -> str:
     return path if len(path) <= width else "…" + path[-(width - 1) :]
 
-
-def dropped_counts(manifest: dict) -> Counter:
-    return Counter(manifest["documents"]["dropped"])

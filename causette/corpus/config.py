@@ -88,7 +88,12 @@ class CorpusConfig:
     near_dup_threshold: float = 0.8
     minhash_perms: int = 128
     shingle_words: int = 5
-    val_fraction: float = 0.1  # share of documents (not characters) in the validation split
+    # Share held out for validation: whole documents when there are enough of them (>= 20, and
+    # their characters near this share), else the last val_fraction of each long document
+    # (see causette/corpus/split.py). 0: no val split (training then needs train.eval_tokens=0).
+    val_fraction: float = 0.1
+    # A corpus with fewer kept characters is refused at build time: too little to train on.
+    min_total_chars: int = 10_000
     seed: int = 1337
     strict: bool = False  # any unreadable input aborts the build (exit code 1)
     # Processes cleaning and hashing documents (0: one per core; 1: all in this process, no pool).
@@ -108,5 +113,7 @@ class CorpusConfig:
             raise ValueError("shingle_words must be >= 1")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError("val_fraction must be within [0, 1)")
+        if self.min_total_chars < 0:
+            raise ValueError("min_total_chars must be >= 0")
         if self.workers < 0:
             raise ValueError("workers must be >= 0 (0: one per core)")

@@ -2,8 +2,10 @@
 
 ``docs.jsonl.gz`` holds one JSON document a line: ``{"id", "text", "source", "title", "kind"}``.
 ``manifest.json`` says, among the rest, which ids form the train and the val split
-(``manifest["split"]["train"]`` and ``manifest["split"]["val"]``). Later stages read the
-corpus only through these functions.
+(``manifest["split"]["train"]`` and ``manifest["split"]["val"]``) and how: whole documents
+(``mode: document``), or the end of each long document held out (``mode: tail``, with
+``cuts``: id → first character of its val part). Later stages read the corpus only through
+these functions, which hand out the train or val *part* of each document.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Iterator, Literal
 
+from causette.corpus.split import split_text
 from causette.errors import CausetteError
 
 DOCS = "docs.jsonl.gz"
@@ -32,14 +35,20 @@ def read_manifest(corpus_dir: str | Path) -> dict:
 
 
 def iter_documents(corpus_dir: str | Path, split: Split = "all") -> Iterator[dict]:
-    """Yield the documents of ``split`` as dicts, streaming (memory stays flat)."""
+    """Yield the documents of ``split`` as dicts, streaming (memory stays flat).
+
+    In a ``tail`` split, a cut document appears in both: its ``text`` is its beginning in
+    ``train`` and its end in ``val``; ``all`` gives every document whole.
+    """
     corpus_dir = Path(corpus_dir)
     wanted: set[str] | None = None
+    cuts: dict[str, int] = {}
     if split != "all":
         manifest = read_manifest(corpus_dir)
         try:
             wanted = set(manifest["split"][split])
-        except (KeyError, TypeError):
+            cuts = dict(manifest["split"].get("cuts", {})) if manifest["split"].get("mode") == "tail" else {}
+        except (KeyError, TypeError, AttributeError, ValueError):
             raise CausetteError(f"{corpus_dir / MANIFEST}: no '{split}' split recorded") from None
     path = corpus_dir / DOCS
     if not path.is_file():
@@ -52,6 +61,10 @@ def iter_documents(corpus_dir: str | Path, split: Split = "all") -> Iterator[dic
                 except json.JSONDecodeError as e:
                     raise CausetteError(f"{path}:{n}: corrupt corpus line ({e.msg})") from None
                 if wanted is None or doc["id"] in wanted:
+                    cut = cuts.get(doc["id"])
+                    if cut is not None:
+                        head, tail = split_text(doc["text"], cut)
+                        doc["text"] = head if split == "train" else tail
                     yield doc
     except (OSError, EOFError) as e:
         raise CausetteError(f"{path}: unreadable corpus file ({e})") from None

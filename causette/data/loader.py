@@ -22,14 +22,28 @@ import torch
 from causette.errors import CausetteError
 
 
+def open_tokens(path: str | Path, dtype: str) -> np.ndarray:
+    """Memory-map a ``.bin`` token file; a clear error when it is missing, empty or truncated."""
+    path = Path(path)
+    if not path.is_file():
+        raise CausetteError(f"{path}: token file not found (run `causette prepare`)")
+    size, width = path.stat().st_size, np.dtype(dtype).itemsize
+    if size == 0:
+        raise CausetteError(
+            f"{path}: empty token file (its corpus split has no text; an older Causette could write one from "
+            f"a corpus of few documents): run `causette corpus build` and `causette prepare` again"
+        )
+    if size % width:
+        raise CausetteError(f"{path}: {size} bytes is not a whole number of {dtype} tokens (truncated file?)")
+    return np.memmap(path, dtype=np.dtype(dtype), mode="r")
+
+
 class TokenWindows:
     """Random-order, epoch-based windows over one ``.bin`` token file (memory-mapped)."""
 
     def __init__(self, path: str | Path, dtype: str, block_size: int, seed: int = 0):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise CausetteError(f"{self.path}: token file not found (run `causette prepare`)")
-        self.tokens = np.memmap(self.path, dtype=np.dtype(dtype), mode="r")
+        self.tokens = open_tokens(self.path, dtype)
         self.block_size = block_size
         self.seed = seed
         if len(self.tokens) < 2 * (block_size + 1):
@@ -73,9 +87,12 @@ def eval_windows(path: str | Path, dtype: str, block_size: int, max_tokens: int)
 
     Always the same windows, so validation losses are comparable between steps and runs.
     """
-    tokens = np.memmap(Path(path), dtype=np.dtype(dtype), mode="r")
+    tokens = open_tokens(path, dtype)
     n = min(max(max_tokens // block_size, 1), len(tokens) // (block_size + 1))
     if n == 0:
-        raise CausetteError(f"{path}: fewer than block_size+1 = {block_size + 1} tokens for validation")
+        raise CausetteError(
+            f"{path}: the val split has {len(tokens):,} tokens, fewer than one window of model.block_size+1 = "
+            f"{block_size + 1}: lower model.block_size, or raise corpus.val_fraction and rebuild the corpus"
+        )
     rows = np.asarray(tokens[: n * (block_size + 1)], dtype=np.int64).reshape(n, block_size + 1)
     return torch.from_numpy(rows)

@@ -11,7 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Measure a checkpoint on text files, a corpus folder (its val split) or, "
                        "by default, the val split of its own run; --sft adds BLEU/chrF on instruction data.")
     e.add_argument("--checkpoint", required=True, help="run dir, checkpoints dir or step dir")
-    e.add_argument("--data", nargs="+", help="text files (.txt, .gz) or corpus folders")
+    e.add_argument("--data", nargs="+", help="text files or folders (cleaned like the run's corpus), or corpus folders")
+    e.add_argument("--raw", action="store_true", help="score the --data files' bytes as given, without cleaning")
     e.add_argument("--sft", nargs="+", help="instruction JSONL files: SFT loss, BLEU and chrF")
     e.add_argument("--max-tokens", type=int, default=131072, help="tokens of text to evaluate at most")
     e.add_argument("--device", default="auto")
@@ -28,7 +29,8 @@ def run_eval_cli(args: argparse.Namespace) -> int:
     from causette.eval.evaluate import format_eval, run_eval
     from causette.utils.io import write_json
 
-    result = run_eval(args.checkpoint, data=args.data, sft=args.sft, max_tokens=args.max_tokens, device=args.device)
+    result = run_eval(args.checkpoint, data=args.data, sft=args.sft, max_tokens=args.max_tokens, device=args.device,
+                      raw=args.raw)
     for line in format_eval(result):
         print(line)
     if args.json:

@@ -4,9 +4,16 @@
     causette eval --checkpoint runs/demo --data livre.txt   # any text file(s) or a corpus folder
     causette eval --checkpoint runs/demo/sft --sft data/sft_demo.jsonl.gz   # + BLEU / chrF
 
+Text files and folders given with ``--data`` are read as the corpus stage reads its sources
+(so a Project Gutenberg header is dropped, a TEI play rendered) and cleaned with the *run's own*
+corpus settings (``NBSP`` → space, ``’`` → ``'``, NFC…, as recorded in its corpus manifest):
+the model is scored on text written the way it was trained on, and the val documents give the
+trainer's own val bits per byte. ``--raw`` scores the files' bytes as given.
+
 Texts are tokenised with the checkpoint's own tokenizer, each document starting with
 ``<|bos|>`` as in training, and cut into windows of the model's context; the numbers are the
-same as the trainer's (causette/eval/metrics.py), so they compare with its curves.
+same as the trainer's (causette/eval/metrics.py), so they compare with its curves. Bits per
+byte always divide by the UTF-8 bytes actually scored (after cleaning, unless ``--raw``).
 """
 
 from __future__ import annotations
@@ -23,25 +30,76 @@ from causette.eval.metrics import evaluate_windows, token_byte_lengths
 DEFAULT_PROMPTS = ["Il était une fois", "La marquise sortit", "ALCESTE.\n", "Le soleil se levait sur"]
 
 
-def _read_texts(paths: list[str | Path]) -> list[str]:
-    texts = []
+def _read_texts(paths: list[str | Path], normalize_cfg=None) -> tuple[list[str], dict]:
+    """The texts of ``paths``, and how they were read: ``{"text": "normalised"|"raw"|"corpus val split", ...}``.
+
+    A corpus folder gives its val split (already clean). A file or folder is read by the corpus
+    readers and cleaned with ``normalize_cfg`` (a :class:`NormalizeConfig`); with None, each
+    file's bytes are decoded as UTF-8 and scored as they are (``--raw``).
+    """
+    from causette.corpus.store import iter_texts
+
+    texts: list[str] = []
+    kinds: set[str] = set()
+    input_bytes = 0
     for p in map(Path, paths):
         if p.is_dir() and (p / "manifest.json").is_file():
-            from causette.corpus.store import iter_texts
-
             texts += list(iter_texts(p, "val"))
-        elif p.is_file():
+            kinds.add("corpus val split")
+        elif not p.exists():
+            raise CausetteError(f"{p}: no such file or corpus folder")
+        elif normalize_cfg is None:
+            if not p.is_file():
+                raise CausetteError(f"{p}: --raw reads files, not folders")
             opener = gzip.open if p.suffix == ".gz" else open
             try:
                 with opener(p, "rt", encoding="utf-8") as f:
                     texts.append(f.read())
-            except (OSError, UnicodeDecodeError) as e:
+            except (OSError, UnicodeDecodeError, EOFError) as e:
                 raise CausetteError(f"{p}: cannot read as UTF-8 text ({e})") from None
+            input_bytes += len(texts[-1].encode("utf-8"))
+            kinds.add("raw")
         else:
-            raise CausetteError(f"{p}: no such file or corpus folder")
+            from causette.corpus.config import SourceConfig
+            from causette.corpus.document import Report
+            from causette.corpus.normalize import normalize
+            from causette.corpus.sources import read_source
+
+            for doc in read_source(SourceConfig(path=str(p)), Report(strict=True)):
+                input_bytes += len(doc.text.encode("utf-8"))
+                texts.append(normalize(doc.text, normalize_cfg, doc.kind))
+            kinds.add("normalised")
     if not any(t.strip() for t in texts):
         raise CausetteError(f"{', '.join(map(str, paths))}: no text to evaluate")
-    return texts
+    info = {"text": " + ".join(sorted(kinds))}
+    if input_bytes:
+        info["input_bytes"] = input_bytes
+    return texts, info
+
+
+def run_normalize_config(ckpt: Path, run: Path | None):
+    """The corpus cleaning settings the model was trained with, and where they were found.
+
+    The run's corpus manifest first (what the data was built with), else the config saved in
+    the checkpoint's ``state.json``, else the defaults.
+    """
+    from causette.config import from_dict
+    from causette.corpus.config import NormalizeConfig
+    from causette.corpus.store import read_manifest
+
+    if run is not None and (run / "corpus" / "manifest.json").is_file():
+        settings = read_manifest(run / "corpus").get("config", {}).get("normalize")
+        if isinstance(settings, dict):
+            return from_dict(NormalizeConfig, settings, where=str(run / "corpus" / "manifest.json")), str(run / "corpus")
+    try:
+        from causette.train.checkpoint import read_state
+
+        settings = read_state(ckpt).get("config", {}).get("corpus", {}).get("normalize")
+    except (CausetteError, AttributeError):
+        settings = None
+    if isinstance(settings, dict):
+        return from_dict(NormalizeConfig, settings, where=str(ckpt / "state.json")), str(ckpt / "state.json")
+    return NormalizeConfig(), "the default corpus settings"
 
 
 def text_windows(tokenizer, texts: list[str], block_size: int, max_tokens: int) -> torch.Tensor:
@@ -86,20 +144,28 @@ def chat_samples(model, tokenizer, questions: list[str], max_new_tokens: int = 6
 
 
 def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[str] | None = None,
-             max_tokens: int = 131072, prompts: list[str] | None = None, device: str = "auto") -> dict:
-    """Everything ``causette eval`` prints, as a dict (also used by ``causette run``)."""
+             max_tokens: int = 131072, prompts: list[str] | None = None, device: str = "auto",
+             raw: bool = False) -> dict:
+    """Everything ``causette eval`` prints, as a dict (also used by ``causette run``).
+
+    ``raw``: score the ``data`` files as given instead of cleaning them like the run's corpus.
+    """
     from causette.inference.loading import load_checkpoint
 
     loaded = load_checkpoint(checkpoint, device=device, precision="fp32")
     model, tok = loaded.model, loaded.tokenizer
     out: dict = {"checkpoint": str(loaded.path), "stage": loaded.stage}
+    run = _run_dir_of(loaded.path)
     if data:
         sources = data
     else:  # the val split of the run that produced this checkpoint
-        run = _run_dir_of(loaded.path)
-        sources = [run / "corpus"] if run is not None and (run / "corpus" / "manifest.json").is_file() else []
+        sources = [run / "corpus"] if run is not None and _has_val(run / "corpus") else []
     if sources:
-        out["text"] = {"sources": [str(s) for s in sources], **evaluate_text(model, tok, _read_texts(sources), max_tokens)}
+        norm, norm_from = (None, "") if raw else run_normalize_config(loaded.path, run)
+        texts, info = _read_texts(sources, norm)
+        if norm is not None and "normalised" in info["text"]:
+            info["normalize_from"] = norm_from
+        out["text"] = {"sources": [str(s) for s in sources], **info, **evaluate_text(model, tok, texts, max_tokens)}
     if sft:
         from causette.data.sft import load_conversations
         from causette.train.finetune import answer_scores, sft_loss
@@ -118,6 +184,14 @@ def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[st
     return out
 
 
+def _has_val(corpus: Path) -> bool:
+    if not (corpus / "manifest.json").is_file():
+        return False
+    from causette.corpus.store import read_manifest
+
+    return bool(read_manifest(corpus).get("split", {}).get("val"))
+
+
 def _run_dir_of(ckpt: Path) -> Path | None:
     """``runs/<name>`` for ``runs/<name>/checkpoints/step_…`` or ``runs/<name>/sft/checkpoints/step_…``."""
     for parent in ckpt.resolve().parents:
@@ -130,9 +204,15 @@ def format_eval(result: dict) -> list[str]:
     lines = [f"checkpoint {result['checkpoint']} (stage {result['stage']})"]
     if "text" in result:
         t = result["text"]
+        scored = int(round(t["tokens"] * t["bytes_per_token"]))
+        what = {"raw": "the raw bytes of the files (--raw)",
+                "normalised": f"the text cleaned like the run's corpus ({t.get('normalize_from', '')})",
+                "corpus val split": "the corpus val split"}.get(t.get("text", ""), t.get("text", "the text"))
         lines.append(f"text: loss {t['loss']:.4f} nats/token, perplexity {t['perplexity']:.1f}, "
                      f"{t['bits_per_byte']:.4f} bits/byte over {int(t['tokens']):,} tokens "
                      f"({t['bytes_per_token']:.2f} bytes/token)")
+        lines.append(f"  bytes scored: {scored:,} UTF-8 bytes of {what}"
+                     + (f"; the input had {t['input_bytes']:,} bytes" if t.get("input_bytes") else ""))
     if "sft" in result:
         s = result["sft"]
         lines.append(f"sft: loss {s['loss']:.4f}, perplexity {s['perplexity']:.1f}, "

@@ -72,6 +72,19 @@ def _throughput(run: Path) -> tuple[float, float]:
     return statistics.median(r["train/tokens_per_s"] for r in tail), statistics.median(r.get("train/mfu", 0) for r in tail)
 
 
+def _split_sentence(split: dict) -> str:
+    """How the corpus was split, in French, for the report."""
+    chars = split.get("characters", {})
+    n_train, n_val = len(split["train"]), len(split["val"])
+    if split.get("mode") == "tail":
+        return (f"Val : la fin ({split['val_fraction']:.0%} des caractères) de {n_val} document(s) sur {n_train}, "
+                f"soit {chars.get('val', 0):,} caractères (train {chars.get('train', 0):,}) — trop peu de documents "
+                f"pour en réserver des entiers.")
+    if split.get("mode") == "none":
+        return f"Train {n_train} documents, pas de val (`corpus.val_fraction` = 0)."
+    return f"Train {n_train} documents, val {n_val}."
+
+
 def write_report(run: str | Path) -> Path:
     run = Path(run)
     if not run.is_dir():
@@ -85,7 +98,7 @@ def write_report(run: str | Path) -> Path:
         lines += ["## Corpus", "",
                   f"{d['kept']:,} documents gardés sur {d['seen']:,} vus (écartés : {drops}) ; "
                   f"{manifest['characters']['kept']:,} caractères, {manifest['bytes']['kept']:,} octets ; "
-                  f"train {len(manifest['split']['train'])} documents, val {len(manifest['split']['val'])}.", "",
+                  f"{_split_sentence(manifest['split'])}", "",
                   "| genre | documents | caractères |", "|---|---:|---:|"]
         lines += [f"| {k} | {v['documents']:,} | {v['characters']:,} |" for k, v in manifest["by_kind"].items()]
         lines.append("")

@@ -76,7 +76,8 @@ def train_tokenizer(
             print(
                 f"warning: only {len(merges)} of {cfg.num_merges} merges found a pair seen at least"
                 f" {cfg.min_frequency} times; the vocabulary has {tok.vocab_size} tokens,"
-                f" not {cfg.vocab_size}",
+                f" not {cfg.vocab_size} ({source} is too small to fill it; the model will use"
+                f" {tok.vocab_size}: lower tokenizer.vocab_size to silence this)",
                 file=sys.stderr,
             )
     tok.metadata.update(

@@ -29,6 +29,9 @@ class TrainConfig:
     batch_size: int = 16  # sequences per micro-batch and per process
     grad_accum: int = 1  # micro-batches per optimizer step
     max_steps: int = 1000  # optimizer steps
+    # At most this many passes over the train tokens (0 = no cap): on a small text, max_steps is
+    # lowered so that the model does not learn the text by heart (`causette run SOURCES` sets 2).
+    max_epochs: float = 0.0
     max_minutes: float = 0.0  # stop (and save) after this much wall-clock time; 0 = no limit
     # When max_minutes would cut the run short, shorten the LR schedule once, early (from the
     # measured speed), so that it still warms up and decays fully within the time (docs/entrainement.md).
@@ -50,7 +53,7 @@ class TrainConfig:
 
     # --- evaluation, logging, checkpoints
     eval_every: int = 100  # steps between evaluations (0 = only at the end)
-    eval_tokens: int = 32768  # size of the fixed validation set, in tokens
+    eval_tokens: int = 32768  # size of the fixed validation set, in tokens (0: no validation at all)
     log_every: int = 10
     sample_tokens: int = 40  # tokens generated from each prompt at every evaluation (0 = none)
     prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
@@ -68,6 +71,8 @@ class TrainConfig:
             raise ValueError(f"need 0 <= min_lr <= lr and lr > 0 (lr {self.lr}, min_lr {self.min_lr})")
         if self.warmup_steps < 0:
             raise ValueError("warmup_steps must be >= 0")
+        if self.max_epochs < 0:
+            raise ValueError("max_epochs must be >= 0 (0: no cap)")
         if not 0.0 < self.decay_frac <= 1.0:
             raise ValueError("decay_frac must be within (0, 1]")
         if self.keep_last < 1:

@@ -125,7 +125,7 @@ def train(
     torch.manual_seed(tc.seed)  # same initial weights on every rank
     model = Transformer(model_cfg)
     windows = TokenWindows(paths.data / "train.bin", meta["dtype"], model_cfg.block_size, seed=tc.seed)
-    val_rows = eval_windows(paths.data / "val.bin", meta["dtype"], model_cfg.block_size, tc.eval_tokens)
+    val_rows = _val_rows(paths.data, meta, model_cfg.block_size, tc.eval_tokens)
     byte_lengths = token_byte_lengths(tok)
 
     def batch_fn(step: int, micro: int, rank: int, world: int):
@@ -141,6 +141,9 @@ def train(
     def eval_fn(m: torch.nn.Module) -> dict:
         return evaluate_windows(m, val_rows, byte_lengths, batch_size=tc.batch_size, device=device, autocast=autocast())
 
+    if val_rows is None:
+        eval_fn = None  # train.eval_tokens=0: no validation
+
     sample_fn = None
     if tc.sample_tokens > 0 and tc.prompts:
         from causette.inference.engine import sample_texts
@@ -153,6 +156,7 @@ def train(
     fpt = flops_per_token(model_cfg)
     peak = tc.peak_flops or matmul_peak(device, dtype)
     tokens_per_step = tc.batch_size * tc.grad_accum * info.world * model_cfg.block_size
+    tc, epoch_note = cap_epochs(tc, int(meta["splits"]["train"]["tokens"]), tokens_per_step)
 
     trainer = Trainer(
         model,
@@ -196,8 +200,14 @@ def train(
             f"{f', {info.world} processes' if info.enabled else ''}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
             f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak / 1e9:,.0f} GFLOP/s measured"
         )
-        uni = unigram_bits_per_byte(windows.tokens, np.asarray(val_rows).reshape(-1), byte_lengths)
-        echo(f"baseline: a unigram model (token frequencies only) scores {uni:.3f} bits/byte on val")
+        if epoch_note:
+            echo(epoch_note)
+        uni = math.nan
+        if val_rows is not None:
+            uni = unigram_bits_per_byte(windows.tokens, np.asarray(val_rows).reshape(-1), byte_lengths)
+            echo(f"baseline: a unigram model (token frequencies only) scores {uni:.3f} bits/byte on val")
+        else:
+            echo("no validation (train.eval_tokens=0): no val loss will be measured")
         trainer.state_extra["unigram_bits_per_byte"] = uni
 
     t0 = time.time()
@@ -214,6 +224,35 @@ def train(
             f"val bits/byte {bpb:.3f} (unigram {trainer.state_extra['unigram_bits_per_byte']:.3f}) → {result.checkpoint}"
         )
     return result
+
+
+def cap_epochs(tc, train_tokens: int, tokens_per_step: int):
+    """``tc`` with ``max_steps`` lowered to ``max_epochs`` passes over the data, and a line saying so.
+
+    Warmup shrinks with it (at most a tenth of the steps), so a short run still spends most of
+    its steps learning. Unchanged (and no line) when the cap does not bite.
+    """
+    if tc.max_epochs <= 0:
+        return tc, ""
+    steps = max(math.ceil(tc.max_epochs * train_tokens / tokens_per_step), 1)
+    if steps >= tc.max_steps:
+        return tc, ""
+    warmup = min(tc.warmup_steps, max(steps // 10, 1))
+    note = (f"steps: {steps:,} instead of {tc.max_steps:,} = {tc.max_epochs:g} epochs of {train_tokens:,} train tokens "
+            f"(train.max_epochs: more passes over so little text would teach it by heart), warmup {warmup}")
+    return dataclasses.replace(tc, max_steps=steps, warmup_steps=warmup), note
+
+
+def _val_rows(data: Path, meta: dict, block_size: int, eval_tokens: int) -> torch.Tensor | None:
+    """The fixed validation windows, None when ``train.eval_tokens`` is 0; clear errors otherwise."""
+    if eval_tokens == 0:
+        return None
+    if int(meta["splits"]["val"]["tokens"]) == 0:
+        raise CausetteError(
+            f"{data / 'val.bin'}: the val split is empty (corpus built with corpus.val_fraction=0): rebuild the "
+            f"corpus with corpus.val_fraction > 0, or train without validation with --set train.eval_tokens=0"
+        )
+    return eval_windows(data / "val.bin", meta["dtype"], block_size, eval_tokens)
 
 
 def dist_rank() -> int:
