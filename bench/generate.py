@@ -16,7 +16,7 @@ configurations are interleaved, each is timed ``--repeat`` times and the best is
 ratios, which come from the same run.
 
 Our rows: the default (fp32, eager), without cache, bf16 weights, int8 weights
-(``--quantize int8``, causette/inference/quantize.py), the compiled decoding step
+(``--quantize int8``, causette/model/quantize.py), the compiled decoding step
 (``--compile``, causette/inference/compiled.py) and both together. The last column checks that
 ours and HF's produce the same greedy tokens; where a row differs it also gives the share of
 tokens generated before the first difference. Compiled rows compile during the warm-up call;
@@ -54,10 +54,12 @@ import torch  # noqa: E402
 
 from causette.config import load_config  # noqa: E402
 from causette.inference.engine import Engine  # noqa: E402
-from causette.inference.quantize import quantize_model  # noqa: E402
 from causette.inference.sampling import SamplingParams  # noqa: E402
-from causette.model import Transformer  # noqa: E402
-from causette.model import hf_reference  # noqa: E402
+from causette.model import (
+    Transformer,  # noqa: E402
+    hf_reference,  # noqa: E402
+)
+from causette.model.quantize import quantize_model  # noqa: E402
 from causette.tokenizer import train_tokenizer  # noqa: E402
 from causette.tokenizer.config import TokenizerConfig  # noqa: E402
 

@@ -55,11 +55,11 @@ QUESTIONS = [
 def make_checkpoint(root: Path) -> Path:
     import torch
 
+    from causette.checkpoint.steps import save_checkpoint
     from causette.config import load_config
     from causette.model import Transformer
     from causette.tokenizer import train_tokenizer
     from causette.tokenizer.config import TokenizerConfig
-    from causette.train.checkpoint import save_checkpoint
 
     text = gzip.decompress((ROOT / "data" / "demo_fr_pd.txt.gz").read_bytes()).decode("utf-8")[:200_000]
     tok = train_tokenizer(TokenizerConfig(vocab_size=1024, workers=1), [text], out_dir=root / "tokenizer")

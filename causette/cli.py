@@ -10,46 +10,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from causette import __version__
 from causette.errors import CausetteError
 
 
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    """The options every stage shares: which config, which overrides, which run."""
-    p.add_argument("-c", "--config", help="YAML config file or shipped config name (default: demo)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting, e.g. --set corpus.min_chars=200 (repeatable)",
-    )
-    p.add_argument("--name", help="run name: artefacts go to runs/<name>/ (overrides run.name)")
-
-
-def config_from_args(args: argparse.Namespace):
-    """Load the config named by ``--config`` (default: the shipped demo) with ``--set`` overrides."""
-    from causette.config import load_config
-
-    overrides = list(getattr(args, "overrides", []) or [])
-    if getattr(args, "name", None):
-        overrides.append(f"run.name={args.name}")
-    return load_config(getattr(args, "config", None) or "demo", overrides)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from causette.corpus import cli as corpus_cli
     from causette import pipeline
+    from causette.corpus import cli as corpus_cli
     from causette.data import cli as data_cli
     from causette.eval import cli as eval_cli
     from causette.export import cli as export_cli
     from causette.inference import cli as inference_cli
+    from causette.sft import cli as sft_cli
     from causette.tokenizer import cli as tokenizer_cli
     from causette.train import cli as train_cli
-    from causette.train import sft_cli
 
     parser = argparse.ArgumentParser(
         prog="causette",
@@ -79,14 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `causette ... | head`
         return 0
-
-
-def existing_path(value: str) -> Path:
-    """argparse type: a path that must exist (clear error otherwise)."""
-    p = Path(value)
-    if not p.exists():
-        raise argparse.ArgumentTypeError(f"{value}: no such file or directory")
-    return p
 
 
 if __name__ == "__main__":

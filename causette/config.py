@@ -332,7 +332,3 @@ def config_hash(cfg: Any) -> str:
     """Stable short hash of a config section: same settings → same hash."""
     blob = json.dumps(to_dict(cfg), sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
-
-
-def dump_yaml(cfg: Any) -> str:
-    return yaml.safe_dump(to_dict(cfg), allow_unicode=True, sort_keys=False)

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from causette.cli_args import add_config_args, config_from_args
 from causette.config import Config, to_dict
 from causette.errors import CausetteError
 from causette.utils.io import write_json
@@ -34,8 +35,6 @@ STAGES = ("corpus", "tokenizer", "prepare", "train", "sft", "eval", "report")
 
 
 def register(sub) -> None:
-    from causette.cli import add_config_args
-
     p = sub.add_parser("run", help="the whole pipeline: corpus → tokenizer → data → train → sft → eval → report",
                        description="Run every stage, skipping those already up to date; resumable after an interruption. "
                        "`causette run CONFIG` runs a config file or shipped config (default: demo); "
@@ -50,7 +49,6 @@ def register(sub) -> None:
 
 
 def _cli(args) -> int:
-    from causette.cli import config_from_args
     from causette.corpus.config import SourceConfig
 
     config, sources = split_run_args(args.run_args)
@@ -159,7 +157,7 @@ def _files_fingerprint(paths: list[str]) -> list:
 def stage_keys(cfg: Config) -> dict[str, str]:
     """The key of every stage (each one chains the previous one's)."""
     from causette.corpus.build import DEMO_CORPUS
-    from causette.train.finetune import DEMO_SFT
+    from causette.sft.finetune import DEMO_SFT
 
     sources = [s.path for s in cfg.corpus.sources] or [str(DEMO_CORPUS)]
     parts = {
@@ -228,7 +226,7 @@ def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None]
             fit_vocab(cfg, run, echo)
         if stage == "train" and (fit or {}).get("batch"):
             fit_batch(cfg, run, echo)
-        from causette.train.checkpoint import list_checkpoints
+        from causette.checkpoint.steps import list_checkpoints
 
         partial_train = (stage == "train" and done.get("train_started") == keys["train"]
                          and bool(list_checkpoints(run / "checkpoints")))
@@ -282,7 +280,7 @@ def _run_stage(stage: str, cfg: Config, run: Path, progress: bool, echo, device,
         if result.stopped == "interrupted":
             raise KeyboardInterrupt
     elif stage == "sft":
-        from causette.train.finetune import finetune
+        from causette.sft.finetune import finetune
 
         result, _ = finetune(cfg, device_name=device, progress=progress, echo=echo)
         if result.stopped == "interrupted":

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import torch
 
+from causette.checkpoint.steps import save_checkpoint
 from causette.config import Config, load_config
-from causette.model import Transformer
-from causette.tokenizer.config import TokenizerConfig
-from causette.train.checkpoint import save_checkpoint
 from causette.corpus.build import build_corpus
 from causette.corpus.config import SourceConfig
-from causette.data.prepare import prepare
-from causette.tokenizer.train import train_tokenizer
 from causette.corpus.store import iter_texts
+from causette.data.prepare import prepare
+from causette.model import Transformer
+from causette.tokenizer.config import TokenizerConfig
+from causette.tokenizer.train import train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo_fr_pd.txt.gz"

@@ -132,3 +132,15 @@ def test_hash_changes_with_settings():
     a, b = load_config(), load_config(None, ["corpus.min_chars=201"])
     assert config_hash(a.corpus) != config_hash(b.corpus)
     assert config_hash(a.corpus) == config_hash(load_config().corpus)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("sft.val_fraction=2", "sft.val_fraction must be within [0, 1)"),
+    ("sft.lora.r=-1", "sft.lora.r must be >= 0"),
+    ("sft.lora.targets=[nope]", "sft.lora.targets: unknown layer(s)"),
+    ("train.max_steps=0", "train.max_steps must be >= 1"),
+])
+def test_validation_errors_name_the_key_once(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config("demo", [override])
+    assert message in str(e.value) and "sft.sft." not in str(e.value) and "lora.lora." not in str(e.value)

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from causette import explain
-from causette.explain import run
+from causette.explain.cli import build_parser, run
+from causette.tokenizer.io import save_tokenizer
 
 
 def numbers(line: str) -> list[float]:
@@ -68,7 +69,7 @@ def test_attention_rows_sum_to_one_and_match_the_fused_kernel():
 def test_attention_by_hand_equals_the_model_for_every_family():
     for overrides in ([], ["model.pos=learned", "model.norm=layernorm", "model.mlp=gelu", "model.bias=true"],
                       ["model.qk_norm=true", "model.n_kv_head=1"]):
-        args = explain.build_parser().parse_args(["attention", *sum((["--set", o] for o in overrides), [])])
+        args = build_parser().parse_args(["attention", *sum((["--set", o] for o in overrides), [])])
         s = explain.build(args)
         ids = explain.encode(s.tok, "Il était une fois un roi.")
         attn = s.model.blocks[2].attn
@@ -181,9 +182,9 @@ def test_deterministic():
 
 
 def test_checkpoint_is_used(tmp_path):
-    from causette.model.persist import save_model
-    from causette.model.transformer import Transformer
+    from causette.checkpoint.weights import save_model
     from causette.model.config import ModelConfig
+    from causette.model.transformer import Transformer
 
     tok = explain.demo_tokenizer()
     torch.manual_seed(3)
@@ -191,7 +192,7 @@ def test_checkpoint_is_used(tmp_path):
                                     pos="learned", norm="layernorm", mlp="gelu"))
     ckpt = tmp_path / "step_0000001"
     save_model(model, ckpt)
-    tok.save(ckpt)
+    save_tokenizer(tok, ckpt)
     (ckpt / "state.json").write_text(json.dumps({"stage": "pretrain", "step": 1}))
     out = run(["attention", "Le chat dort.", "--checkpoint", str(ckpt), "--head", "1"])
     assert str(ckpt) in out and "head 1 (of 2), head size 16" in out

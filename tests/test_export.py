@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from causette.checkpoint.weights import save_model
 from causette.cli import main as cli_main
 from causette.config import load_config
 from causette.data.chat_template import CHAT_TEMPLATE_JINJA, render_chat
@@ -26,9 +27,9 @@ from causette.errors import CausetteError
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
 from causette.model import Transformer
-from causette.model.persist import save_model
 from causette.tokenizer import train_tokenizer
 from causette.tokenizer.config import TokenizerConfig
+from causette.tokenizer.io import save_tokenizer
 from causette.utils.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def make_checkpoint(path: Path, tok, preset: str = "llama", overrides=(), stage:
             if p.dim() == 1:
                 p.uniform_(0.5, 1.5)
     save_model(model, path)
-    tok.save(path)
+    save_tokenizer(tok, path)
     write_json(path / "state.json", {"stage": stage, "step": 0})
     return model
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from causette.checkpoint.load import load_checkpoint
 from causette.cli import main as cli_main
 from causette.errors import CausetteError
 from causette.export.importer import import_hf
 from causette.inference.engine import Engine
-from causette.inference.loading import load_checkpoint
 from causette.inference.sampling import SamplingParams
 from causette.tokenizer.io import byte_to_unicode
 
@@ -160,9 +160,9 @@ def test_import_gives_same_logits_and_greedy_generation(imported, hf_model_dir):
 
 def test_round_trip_through_our_export(tmp_path):
     """export hf → import hf gives back our tokenizer, weights and stage."""
-    from tests.test_export import make_checkpoint, FRENCH
     from causette.tokenizer import train_tokenizer
     from causette.tokenizer.config import TokenizerConfig
+    from tests.test_export import FRENCH, make_checkpoint
 
     tok = train_tokenizer(TokenizerConfig(vocab_size=400, workers=1), [french_text(8000)])
     model = make_checkpoint(tmp_path / "ckpt", tok, overrides=["model.n_kv_head=2"])

@@ -8,10 +8,10 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
+from causette.checkpoint.weights import save_model
 from causette.errors import CausetteError
 from causette.model.config import LoRAConfig, ModelConfig
 from causette.model.lora import LoRALinear, adapter_state, apply_lora, load_adapter_state, merge_lora
-from causette.model.persist import save_model
 from causette.model.transformer import Transformer
 
 # Merged and unmerged outputs differ only by float32 rounding: W x + s·B(A x) against (W + s·B A) x.

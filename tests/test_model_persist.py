@@ -10,7 +10,8 @@ from safetensors.torch import load_file, save_file
 
 from causette.config import load_config
 from causette.errors import CausetteError
-from causette.model import Transformer, load_model, save_model
+from causette.checkpoint.weights import load_model, save_model
+from causette.model import Transformer
 
 SIZE = ["model.n_layer=2", "model.n_embd=32", "model.n_head=4", "model.vocab_size=64", "model.block_size=16"]
 

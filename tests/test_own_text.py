@@ -11,12 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import TINY_MODEL, TINY_TRAIN, demo_excerpt, make_tiny_run, tiny_config
 
 from causette.cli import main
 from causette.corpus.store import iter_texts
 from causette.eval.evaluate import run_eval
 from causette.train.pretrain import train
-from helpers import TINY_MODEL, TINY_TRAIN, demo_excerpt, make_tiny_run, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Weight-only int8 quantisation (causette/inference/quantize.py): the rounding of one matrix,
+"""Weight-only int8 quantisation (causette/model/quantize.py): the rounding of one matrix,
 the Int8Linear layer on both its paths (the int8 kernel and the dequantising fallback), a whole
 quantised model against its float original, the options of ``load_checkpoint`` and
 ``causette generate``, and the refusals."""
@@ -14,16 +14,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from causette.checkpoint.load import load_checkpoint
 from causette.config import load_config
 from causette.errors import CausetteError
 from causette.inference.cli import register
 from causette.inference.engine import Engine
-from causette.inference.loading import load_checkpoint
-from causette.inference.quantize import Int8Linear, is_quantized, quantize_model, quantize_weight_int8
 from causette.inference.sampling import SamplingParams
 from causette.model import Transformer
 from causette.model.config import LoRAConfig
 from causette.model.lora import apply_lora
+from causette.model.quantize import Int8Linear, is_quantized, quantize_model, quantize_weight_int8
 
 
 def tiny_model(init_std: float = 0.1, extra: tuple[str, ...] = (), seed: int = 0) -> Transformer:
@@ -162,9 +162,9 @@ def test_refusals():
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
+    from causette.checkpoint.steps import save_checkpoint
     from causette.tokenizer import train_tokenizer
     from causette.tokenizer.config import TokenizerConfig
-    from causette.train.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("run")
     tok = train_tokenizer(

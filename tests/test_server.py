@@ -19,11 +19,13 @@ pytest.importorskip("uvicorn")
 openai = pytest.importorskip("openai")
 httpx = pytest.importorskip("httpx")
 
-from causette.data.chat_template import render_chat  # noqa: E402
-from causette.inference.loading import load_checkpoint  # noqa: E402
-from causette.inference.server import Limits, ServerThread, create_app  # noqa: E402
 from helpers import REPO as ROOT  # noqa: E402
 from server_helpers import SlowEngine, make_checkpoints  # noqa: E402
+
+from causette.checkpoint.load import load_checkpoint  # noqa: E402
+from causette.data.chat_template import render_chat  # noqa: E402
+from causette.inference.server import Limits, ServerThread, create_app  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:

@@ -16,10 +16,10 @@ from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-from causette.inference.loading import load_checkpoint  # noqa: E402
-from causette.inference.server import ServerThread, create_app  # noqa: E402
 from server_helpers import SlowEngine, make_checkpoints  # noqa: E402
+
+from causette.checkpoint.load import load_checkpoint  # noqa: E402
+from causette.inference.server import ServerThread, create_app  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

@@ -13,22 +13,23 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import make_tiny_run, tiny_config
 from safetensors.torch import load_file
 
+from causette.checkpoint import steps as ckpt
+from causette.checkpoint.adapters import load_adapted
+from causette.checkpoint.weights import load_model
 from causette.cli import main
 from causette.data.chat_template import render_chat
-from causette.data.sft import SFTBatches, check_file, collate, example, split_conversations, to_messages
-from causette.data.sft_convert import SHARED_SFT, SHARED_SOURCES
-from causette.data.sft_demo import build_demo
 from causette.model.config import LoRAConfig, ModelConfig
 from causette.model.lora import apply_lora, load_adapter_state
-from causette.model.persist import load_model
 from causette.model.transformer import IGNORE_INDEX, Transformer, lm_loss
+from causette.sft.convert import SHARED_SFT, SHARED_SOURCES
+from causette.sft.data import SFTBatches, check_file, collate, example, split_conversations, to_messages
+from causette.sft.demo import build_demo
+from causette.sft.finetune import DEMO_SFT, finetune
 from causette.tokenizer.io import load_tokenizer
-from causette.train import checkpoint as ckpt
-from causette.train.finetune import DEMO_SFT, finetune, load_adapted
 from causette.train.pretrain import train
-from helpers import make_tiny_run, tiny_config
 
 BLOCK = 64  # the tiny model's context here: room for short conversations
 
@@ -403,7 +404,7 @@ def test_lora_resume_is_exact_and_merge_matches(base, tmp_path, capsys):
     assert ckpt.read_state(merged_dir)["stage"] == "sft" and (merged_dir / "tokenizer.json").is_file()
 
     # generation and chat load a LoRA checkpoint directly (base + adapter, merged on the fly)
-    from causette.inference.loading import load_checkpoint
+    from causette.checkpoint.load import load_checkpoint
 
     loaded = load_checkpoint(tmp_path / "straight" / "sft", device="cpu", precision="fp32")
     assert loaded.is_chat_model and loaded.path == straight
@@ -412,9 +413,9 @@ def test_lora_resume_is_exact_and_merge_matches(base, tmp_path, capsys):
 
 
 def test_a_fine_tuned_tiny_model_answers_in_chat(base, tmp_path):
+    from causette.checkpoint.load import load_checkpoint
     from causette.inference.chat import ChatSession
     from causette.inference.engine import Engine
-    from causette.inference.loading import load_checkpoint
     from causette.inference.sampling import SamplingParams
 
     data = write_jsonl(tmp_path / "chats.jsonl", [conv(u, a) for u, a in CHATS])

@@ -9,6 +9,7 @@ import gzip
 import json
 
 import pytest
+from helpers import demo_excerpt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,6 @@ from causette.corpus.config import SourceConfig
 from causette.corpus.split import MIN_DOCS_FOR_DOCUMENT_SPLIT, DocInfo, plan_split, split_text, tail_cut
 from causette.corpus.store import iter_documents, iter_texts, read_manifest
 from causette.errors import CausetteError
-from helpers import demo_excerpt
 
 
 def build(tmp_path, paths, **overrides):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from causette.tokenizer import BPETokenizer, load_tokenizer, train_tokenizer
 from causette.tokenizer.config import TokenizerConfig
+from causette.tokenizer.io import save_tokenizer
 from causette.tokenizer.pattern import PATTERNS, split_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +101,7 @@ def test_whole_demo_corpus_agrees(trio):
 
 def test_trained_demo_tokenizer_reloads_identically(trio, tmp_path):
     tok, _, _ = trio
-    tok.save(tmp_path)
+    save_tokenizer(tok, tmp_path)
     again = load_tokenizer(tmp_path)
     text = demo_text()[:200_000]
     assert again.encode(text) == tok.encode(text) and again.hash == tok.hash

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO, TINY_MODEL, TINY_TRAIN, make_tiny_run, tiny_config
 from safetensors.torch import load_file
 
+from causette.checkpoint.steps import list_checkpoints
 from causette.errors import CausetteError
-from causette.train.checkpoint import list_checkpoints
-from causette.train.pretrain import train
 from causette.train.logging import read_metrics
-from helpers import REPO, TINY_MODEL, TINY_TRAIN, make_tiny_run, tiny_config
+from causette.train.pretrain import train
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +177,9 @@ def test_data_and_tokenizer_mismatches_are_clear_errors(base_run, tmp_path):
     # a tokenizer retrained after `prepare`: the data no longer matches it
     tok = json.loads((root / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8"))
     tok_path = root / "tokenizer" / "tokenizer.json"
+    from causette.corpus.store import iter_texts
     from causette.tokenizer.io import load_tokenizer
     from causette.tokenizer.train import train_tokenizer
-    from causette.corpus.store import iter_texts
 
     cfg = tiny_config(tmp_path, "m", ["tokenizer.vocab_size=380"])
     train_tokenizer(cfg.tokenizer, iter_texts(root / "corpus", "train"), out_dir=root / "tokenizer")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from causette.cli_args import add_config_args, config_from_args
+
 FORMATS = ["auto", "text", "gutenberg", "tei", "jsonl", "parquet", "hf"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from causette.cli import add_config_args
-
     corpus = sub.add_parser("corpus", help="gather, clean, deduplicate and split French text")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", metavar="<command>")
     corpus.set_defaults(func=lambda args: (corpus.print_help(), 2)[1])
@@ -33,7 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from causette.cli import config_from_args
     from causette.corpus.build import build_corpus
     from causette.corpus.config import SourceConfig
 

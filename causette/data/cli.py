@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from causette.cli_args import add_config_args, config_from_args
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from causette.cli import add_config_args
-
     p = sub.add_parser(
         "prepare",
         help="tokenise the corpus into runs/<name>/data/{train,val}.bin + meta.json",
@@ -24,7 +24,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from causette.cli import config_from_args
     from causette.data.prepare import prepare
 
     cfg = config_from_args(args)

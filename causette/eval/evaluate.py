@@ -92,7 +92,7 @@ def run_normalize_config(ckpt: Path, run: Path | None):
         if isinstance(settings, dict):
             return from_dict(NormalizeConfig, settings, where=str(run / "corpus" / "manifest.json")), str(run / "corpus")
     try:
-        from causette.train.checkpoint import read_state
+        from causette.checkpoint.steps import read_state
 
         settings = read_state(ckpt).get("config", {}).get("corpus", {}).get("normalize")
     except (CausetteError, AttributeError):
@@ -129,18 +129,10 @@ def samples(model, tokenizer, prompts: list[str], max_new_tokens: int = 60, seed
 
 def chat_samples(model, tokenizer, questions: list[str], max_new_tokens: int = 60) -> list[tuple[str, str]]:
     """Greedy answers of a chat model to single questions (for reports)."""
-    from causette.data.chat_template import render_chat
-    from causette.inference.engine import Engine
-    from causette.inference.sampling import SamplingParams
+    from causette.sft.metrics import greedy_answers
 
-    engine = Engine(model, tokenizer)
-    block = model.cfg.block_size
-    max_new_tokens = min(max_new_tokens, block // 2)
-    params = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens, stop_token_ids=engine.special_ids)
-    # a question longer than the context keeps its end (with the <|assistant|> that asks for a reply)
-    prompts = [render_chat(tokenizer, [{"role": "user", "content": q}], add_generation_prompt=True)[0][-(block - max_new_tokens):]
-               for q in questions]
-    return [(q, g.text.strip()) for q, g in zip(questions, engine.generate(prompts, params))]
+    answers = greedy_answers(model, tokenizer, [[{"role": "user", "content": q}] for q in questions], max_new_tokens)
+    return list(zip(questions, answers))
 
 
 def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[str] | None = None,
@@ -150,7 +142,7 @@ def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[st
 
     ``raw``: score the ``data`` files as given instead of cleaning them like the run's corpus.
     """
-    from causette.inference.loading import load_checkpoint
+    from causette.checkpoint.load import load_checkpoint
 
     loaded = load_checkpoint(checkpoint, device=device, precision="fp32")
     model, tok = loaded.model, loaded.tokenizer
@@ -167,14 +159,11 @@ def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[st
             info["normalize_from"] = norm_from
         out["text"] = {"sources": [str(s) for s in sources], **info, **evaluate_text(model, tok, texts, max_tokens)}
     if sft:
-        from causette.data.sft import load_conversations
-        from causette.train.finetune import answer_scores, sft_loss
-        from causette.data.sft import collate, example
+        from causette.sft.data import eval_batches, load_conversations
+        from causette.sft.metrics import answer_scores, sft_loss
 
         convs = load_conversations(sft)
-        block = model.cfg.block_size
-        ex = [tuple(t[:block] for t in example(tok, c)) for c in convs]
-        batches = [collate(ex[i : i + 8], tok.pad_id) for i in range(0, len(ex), 8)]
+        batches = eval_batches(tok, convs, model.cfg.block_size, 8)
         out["sft"] = {**sft_loss(model, batches, next(model.parameters()).device),
                       **answer_scores(model, tok, convs[:64], max_new_tokens=48)}
     if loaded.is_chat_model:

@@ -115,7 +115,7 @@ def write_report(run: str | Path) -> Path:
                              f"({s['bytes'] / max(s['tokens'], 1):.2f} octets par token), {s['documents']} documents")
         lines.append("")
 
-    from causette.train.checkpoint import find_checkpoint, list_checkpoints, read_state
+    from causette.checkpoint.steps import find_checkpoint, list_checkpoints, read_state
 
     ckpts = list_checkpoints(run / "checkpoints")
     if ckpts:
@@ -149,7 +149,7 @@ def write_report(run: str | Path) -> Path:
 
     sft_eval = _json(run / "sft" / "eval.json")
     if sft_eval:
-        from causette.train.finetune import eval_table
+        from causette.sft.metrics import eval_table
 
         lines += ["## Affinage conversationnel (SFT)", "",
                   f"{sft_eval.get('steps', '?')} pas à partir de `{sft_eval.get('base', '?')}`"

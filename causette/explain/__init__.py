@@ -1,5 +1,7 @@
 """See the concepts of docs/ at work on a real model: python -m causette.explain TOPIC [TEXT].
 
+(The first line is also ``--help``'s description: ``explain.cli.DESCRIPTION``.)
+
     python -m causette.explain tokens "Qu'est-ce que c'est ?"       # BPE, byte by byte
     python -m causette.explain attention "Le chat dort."             # scores, causal mask, softmax
     python -m causette.explain attention "Le chat dort." --checkpoint runs/demo   # a trained model
@@ -18,7 +20,7 @@ topic or family of topics (``tokens``, ``embeddings``, ``attention`` with ``head
 """
 
 # Importing a topic's module registers it in TOPICS; --help lists the topics in this order.
-from causette.explain import (  # noqa: F401
+from causette.explain import (  # noqa: F401  # isort: skip (this order is --help's order)
     tokens,
     embeddings,
     attention,
@@ -32,7 +34,6 @@ from causette.explain import (  # noqa: F401
     evaluation,
 )
 from causette.explain.attention import attention_by_hand
-from causette.explain.cli import NEEDS_NO_MODEL, build_parser, main, run
 from causette.explain.common import (
     TOPICS,
     Setup,
@@ -50,21 +51,17 @@ from causette.explain.common import (
 from causette.explain.tokens import bpe_steps
 
 __all__ = [
-    "NEEDS_NO_MODEL",
     "TOPICS",
     "Setup",
     "attention_by_hand",
     "bpe_steps",
     "build",
-    "build_parser",
     "capture",
     "demo_text",
     "demo_tokenizer",
     "encode",
     "label",
-    "main",
     "matrix",
-    "run",
     "table",
     "topic",
     "visible",

@@ -8,10 +8,10 @@ import sys
 from causette.errors import CausetteError
 from causette.explain.common import TOPICS, build
 
+DESCRIPTION = "See the concepts of docs/ at work on a real model: python -m causette.explain TOPIC [TEXT]."
+
 
 def build_parser() -> argparse.ArgumentParser:
-    from causette import explain  # the package: the first line of its docstring describes the command
-
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--checkpoint", help="a run, checkpoints or step folder (default: a random demo model)")
     common.add_argument(
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--head", type=int, default=0, help="which attention head (default 0)")
     common.add_argument("--top", type=int, default=6, help="how many neighbours or candidates to show")
 
-    ap = argparse.ArgumentParser(prog="python -m causette.explain", description=explain.__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m causette.explain", description=DESCRIPTION)
     sub = ap.add_subparsers(dest="topic", metavar="<topic>", required=True)
     for name, (_fn, help_, takes_text) in TOPICS.items():
         p = sub.add_parser(name, help=help_, description=help_, parents=[common])

@@ -59,7 +59,7 @@ def build(args, config: str = "model/demo") -> Setup:
     from causette.model.transformer import Transformer
 
     if args.checkpoint:
-        from causette.inference.loading import load_checkpoint
+        from causette.checkpoint.load import load_checkpoint
 
         if args.set or args.config or args.tokenizer:
             raise CausetteError("--set, --config and --tokenizer describe the random model: not with --checkpoint")

@@ -26,12 +26,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from causette.checkpoint.weights import save_model
 from causette.errors import CausetteError
 from causette.export.hf_tokenizer import convert_tokenizer
 from causette.export.source import prepare_out_dir
 from causette.model.config import ModelConfig
-from causette.model.persist import save_model
 from causette.model.transformer import Transformer
+from causette.tokenizer.io import save_tokenizer
 from causette.utils.io import write_json
 
 # A few sentences to check that the converted tokenizer cuts text as the original does.
@@ -236,7 +237,7 @@ def import_hf(
     assert set(DEFAULT_SPECIALS) <= set(tok.special_tokens)
     out = prepare_out_dir(out, force)
     save_model(model, out)
-    tok.save(out)
+    save_tokenizer(tok, out)
     write_json(
         out / "state.json",
         {

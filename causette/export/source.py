@@ -16,7 +16,7 @@ def open_checkpoint(path: str | Path):
 
     LoRA checkpoints come back with their adapter merged: exports are always plain models.
     """
-    from causette.inference.loading import load_checkpoint
+    from causette.checkpoint.load import load_checkpoint
 
     loaded = load_checkpoint(path, device="cpu", precision="fp32")
     if loaded.tokenizer.kind != "bpe":

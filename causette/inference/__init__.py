@@ -1,16 +1,32 @@
-"""Generation: sampling filters, the KV-cache engine, the terminal chat.
+"""Generation: sampling filters, the KV-cache engine, the terminal chat, the server.
 
     from causette.inference import Engine, SamplingParams
     engine = Engine(model, tokenizer)
     [g] = engine.generate([engine.encode_prompt("Il était une fois")], SamplingParams(seed=0))
 
 Modules: ``sampling`` (settings and filters), ``engine`` (batched generation, streaming,
-``sample_texts`` for the trainer), ``chat`` (conversation and REPL), ``loading`` (checkpoints),
-``cli`` (``causette generate`` and ``causette chat``), and for speed on a CPU ``quantize``
-(int8 weights) and ``compiled`` (a ``torch.compile``d decoding step).
+``sample_texts`` for the trainer), ``chat`` (conversation and REPL), ``compiled`` (a
+``torch.compile``d decoding step), ``server*`` (``causette serve``), ``cli`` (``causette
+generate`` and ``causette chat``). Checkpoints are opened by causette/checkpoint/load.py.
+
+Attributes are imported on first use, so that ``causette --help`` does not import PyTorch.
 """
 
-from causette.inference.engine import Engine, Generation, TextStream, sample_texts
-from causette.inference.sampling import SamplingParams
+from __future__ import annotations
 
-__all__ = ["Engine", "Generation", "TextStream", "SamplingParams", "sample_texts"]
+import importlib
+
+_LAZY = {
+    "Engine": "engine",
+    "Generation": "engine",
+    "TextStream": "engine",
+    "sample_texts": "engine",
+    "SamplingParams": "sampling",
+}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"causette.inference.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'causette.inference' has no attribute {name!r}")

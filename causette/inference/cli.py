@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from causette.errors import CausetteError
-from causette.inference.sampling import SamplingParams
+from causette.inference.config import SamplingParams
 
 
 def register(sub) -> None:
@@ -114,7 +114,7 @@ def _params(args: argparse.Namespace, **extra) -> SamplingParams:
 
 
 def _load(args):
-    from causette.inference.loading import load_checkpoint
+    from causette.checkpoint.load import load_checkpoint
 
     return load_checkpoint(
         args.checkpoint,

@@ -21,8 +21,8 @@ import json
 import threading
 import time
 import uuid
-from importlib import resources
 from contextlib import asynccontextmanager
+from importlib import resources
 from typing import AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -54,7 +54,7 @@ def _usage(prompt: list[int], result: Generation) -> dict:
 
 def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
                defaults: SamplingParams | None = None, model_name: str = "causette", compile: bool = False):
-    """The FastAPI application serving ``loaded`` (a :class:`~causette.inference.loading.LoadedCheckpoint`).
+    """The FastAPI application serving ``loaded`` (a :class:`~causette.checkpoint.load.LoadedCheckpoint`).
 
     ``mode``: ``"chat"`` (the chat template), ``"continue"`` (continue the last user message),
     ``"auto"``: chat for an SFT checkpoint, continuation for a base one. ``defaults``: the

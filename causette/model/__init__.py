@@ -1,8 +1,9 @@
 """The Transformer (GPT-2 and Llama families, Mixture-of-Experts) and what goes with it.
 
-    from causette.model import Transformer, ModelConfig, save_model, load_model
+    from causette.model import Transformer, ModelConfig
     model = Transformer(load_config("model/llama").model)
 
+Saving and loading a model is the checkpoint format's job (causette/checkpoint/weights.py).
 Attributes are imported on first use, so that reading a config (which needs only
 ``ModelConfig``) does not import PyTorch.
 """
@@ -25,11 +26,6 @@ _LAZY = {
     "count_params": "counting",
     "numel": "counting",
     "flops_per_token": "counting",
-    "save_model": "persist",
-    "load_model": "persist",
-    "save_weights": "persist",
-    "load_weights": "persist",
-    "read_config": "persist",
 }
 
 __all__ = ["ModelConfig", *_LAZY]

@@ -133,12 +133,12 @@ class LoRAConfig:
 
     def validate(self) -> None:
         if self.r < 0:
-            raise ValueError("lora.r must be >= 0 (0: full fine-tuning)")
+            raise ValueError("r must be >= 0 (0: full fine-tuning)")
         unknown = [t for t in self.targets if t not in LORA_TARGETS]
         if unknown:
-            raise ValueError(f"lora.targets: unknown layer(s) {unknown} (known: {', '.join(LORA_TARGETS)})")
+            raise ValueError(f"targets: unknown layer(s) {unknown} (known: {', '.join(LORA_TARGETS)})")
         if self.r and not self.targets:
-            raise ValueError("lora.targets must name at least one layer")
+            raise ValueError("targets must name at least one layer")
 
     @property
     def enabled(self) -> bool:

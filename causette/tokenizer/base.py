@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Iterable, Sequence
 
 from causette.errors import CausetteError
@@ -134,13 +133,7 @@ class Tokenizer:
     def end_id(self) -> int:
         return self.special_id("<|end|>")
 
-    # ----------------------------------------------------------------- files
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``tokenizer.json`` (and the Hugging Face export when there is one) atomically."""
-        from causette.tokenizer.io import save_tokenizer
-
-        return save_tokenizer(self, directory)
-
+    # ----------------------------------------------------------------- identity
     @property
     def hash(self) -> str:
         """Short SHA-256 of what defines the ids (not of training metadata): two tokenizers with

@@ -16,12 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+from causette.cli_args import add_config_args, config_from_args
 from causette.errors import CausetteError
 
 
 def register(subparsers) -> None:
-    from causette.cli import add_config_args
-
     parser = subparsers.add_parser("tokenizer", help="train a tokenizer, or measure one")
     sub = parser.add_subparsers(dest="tokenizer_command", metavar="<command>")
     parser.set_defaults(func=lambda args: _usage(parser))
@@ -82,7 +81,6 @@ def _inputs(args, cfg, split: str):
 
 
 def run_train(args) -> int:
-    from causette.cli import config_from_args
     from causette.tokenizer.train import train_tokenizer
 
     cfg = config_from_args(args)
@@ -117,7 +115,6 @@ def _bytes_per_token(tok, corpus) -> str:
 
 
 def run_stats(args) -> int:
-    from causette.cli import config_from_args
     from causette.tokenizer.io import load_tokenizer
     from causette.tokenizer.stats import compute_stats, format_report
 

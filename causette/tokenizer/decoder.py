@@ -15,7 +15,6 @@ can never form a character still become "�").
 from __future__ import annotations
 
 import codecs
-from typing import Iterable
 
 
 class IncrementalDecoder:
@@ -29,9 +28,6 @@ class IncrementalDecoder:
     def push(self, token_id: int) -> str:
         """The text completed by this token (the bytes of an unfinished character wait)."""
         return self._utf8.decode(self.tokenizer.token_bytes(int(token_id)))
-
-    def push_many(self, ids: Iterable[int]) -> str:
-        return "".join(self.push(i) for i in ids)
 
     @property
     def pending(self) -> bytes:

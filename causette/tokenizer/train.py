@@ -24,6 +24,7 @@ from typing import Iterable, Iterator
 from causette.errors import CausetteError
 from causette.tokenizer.base import Tokenizer, valid_unicode
 from causette.tokenizer.config import TokenizerConfig
+from causette.tokenizer.io import save_tokenizer
 from causette.tokenizer.pattern import check_pattern, compile_pattern, resolve_pattern
 from causette.tokenizer.special import special_token_list, split_specials
 
@@ -87,7 +88,7 @@ def train_tokenizer(
         causette_version=__version__,
     )
     if out_dir is not None:
-        tok.save(out_dir)
+        save_tokenizer(tok, out_dir)
     return tok
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from causette.cli_args import add_config_args, config_from_args
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from causette.cli import add_config_args
-
     p = sub.add_parser(
         "train",
         help="pretrain the model on runs/<name>/data → runs/<name>/checkpoints",
@@ -22,7 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from causette.cli import config_from_args
     from causette.train.pretrain import train
 
     cfg = config_from_args(args)

@@ -113,6 +113,6 @@ class SFTConfig:
 
     def validate(self) -> None:
         if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError("sft.val_fraction must be within [0, 1)")
+            raise ValueError("val_fraction must be within [0, 1)")
         if self.eval_answers < 0 or self.eval_max_new_tokens < 1:
-            raise ValueError("sft.eval_answers must be >= 0 and sft.eval_max_new_tokens >= 1")
+            raise ValueError("eval_answers must be >= 0 and eval_max_new_tokens >= 1")

@@ -22,16 +22,16 @@ from typing import Callable
 import numpy as np
 import torch
 
+from causette.checkpoint import steps as ckpt
+from causette.checkpoint.weights import read_config
 from causette.config import Config, to_dict
 from causette.data.loader import TokenWindows, eval_windows
 from causette.data.prepare import read_meta
 from causette.errors import CausetteError
 from causette.eval.metrics import evaluate_windows, token_byte_lengths, unigram_bits_per_byte
 from causette.model.counting import count_params, flops_per_token
-from causette.model.persist import read_config
 from causette.model.transformer import Transformer
 from causette.tokenizer.io import load_tokenizer
-from causette.train import checkpoint as ckpt
 from causette.train import distributed
 from causette.train.trainer import Trainer, TrainResult
 from causette.utils.device import compile_supported, cpu_compile_supported, pick_device, resolve_dtype

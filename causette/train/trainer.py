@@ -15,7 +15,7 @@ returning ``(inputs, targets)``, and optionally an ``eval_fn(model)`` returning 
 
 Because batches and learning rates are functions of the step, and a checkpoint holds the
 weights, the optimiser state and the RNG state, resuming from step ``k`` replays exactly what
-an uninterrupted run would have done (bit for bit on CPU in fp32; see tests/test_train_resume.py).
+an uninterrupted run would have done (bit for bit on CPU in fp32; see tests/test_train.py).
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from causette.checkpoint import steps as ckpt
+from causette.checkpoint.weights import load_weights as load_weights_file
 from causette.errors import CausetteError
 from causette.model import chunked_loss, cpu_attention
-from causette.model.persist import load_weights as load_weights_file
 from causette.model.transformer import IGNORE_INDEX
-from causette.train import checkpoint as ckpt
 from causette.train.config import TrainConfig
 from causette.train.distributed import DistInfo, all_mean
 from causette.train.logging import RunLogger, moe_scalars, weight_norms

@@ -9,7 +9,7 @@ Accepted records, one JSON object a line (gzip or xz allowed):
 
 Every written line is ``{"id", "source", "messages"}``; a record that cannot be converted is
 skipped and reported with its file and line. The output is checked again with
-:func:`causette.data.sft.check_file` before the command reports success.
+:func:`causette.sft.data.check_file` before the command reports success.
 
 The two French sets in the data repository (``../shared/data/sft``) are CC BY-NC 4.0
 (non-commercial): :data:`SHARED_SOURCES` says so, and the command prints it.
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from causette.data.sft import _open_text, to_messages
 from causette.errors import CausetteError
+from causette.sft.data import _open_text, to_messages
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_SFT = REPO_ROOT.parent / "shared" / "data" / "sft"

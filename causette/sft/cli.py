@@ -14,10 +14,10 @@ import json
 import sys
 from pathlib import Path
 
+from causette.cli_args import add_config_args, config_from_args
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from causette.cli import add_config_args
-
     p = sub.add_parser(
         "sft",
         help="instruction-tune a checkpoint into a chat model (and check, convert, show, merge data)",
@@ -73,8 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_sft(args: argparse.Namespace) -> int:
-    from causette.cli import config_from_args
-    from causette.train.finetune import finetune
+    from causette.sft.finetune import finetune
 
     if args.lora_r is not None:
         args.overrides = [*args.overrides, f"sft.lora.r={args.lora_r}"]
@@ -85,7 +84,7 @@ def run_sft(args: argparse.Namespace) -> int:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    from causette.train.finetune import merge_checkpoint
+    from causette.checkpoint.adapters import merge_checkpoint
 
     out = merge_checkpoint(args.checkpoint, args.out)
     print(f"merged: {out} (a full checkpoint; `causette chat --checkpoint {out}` needs no base)")
@@ -128,7 +127,7 @@ def format_stats(stats: dict) -> list[str]:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from causette.data.sft import check_file
+    from causette.sft.data import check_file
     from causette.tokenizer.io import load_tokenizer
 
     tokenizer, block = None, args.block_size
@@ -153,11 +152,11 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from causette.data.sft import check_file
-    from causette.data.sft_convert import NON_COMMERCIAL, SHARED_SFT, convert, shared_inputs
-    from causette.data.sft_demo import write_demo
     from causette.errors import CausetteError
-    from causette.train.finetune import DEMO_SFT
+    from causette.sft.convert import NON_COMMERCIAL, SHARED_SFT, convert, shared_inputs
+    from causette.sft.data import check_file
+    from causette.sft.demo import write_demo
+    from causette.sft.finetune import DEMO_SFT
 
     if args.demo:
         if args.inputs:
@@ -211,9 +210,8 @@ def highlight(tokenizer, messages: list[dict], color: bool) -> tuple[str, int, i
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from causette.cli import config_from_args
-    from causette.data.sft import check_file
     from causette.errors import CausetteError
+    from causette.sft.data import check_file
     from causette.tokenizer.io import load_tokenizer
 
     where = args.tokenizer or config_from_args(args).run.path

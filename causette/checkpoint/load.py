@@ -1,6 +1,6 @@
 """Open a checkpoint for generation: the model, its tokenizer, and whether it is a chat model.
 
-A checkpoint directory is self-contained (causette/train/checkpoint.py): ``config.json`` and
+A checkpoint directory is self-contained (causette/checkpoint/steps.py): ``config.json`` and
 ``model.safetensors`` for the model, a copy of ``tokenizer.json``, and ``state.json`` whose
 ``"stage"`` says how it was trained: ``"sft"`` makes a chat model, anything else (``"pretrain"``)
 a base model that can only continue text.
@@ -68,10 +68,10 @@ def load_checkpoint(
     ``quantize``: ``none`` or ``int8`` (CPU only: weight-only int8 linear layers, faster at
     batch 1, logits within a few tenths of a percent; see quantize.py).
     """
-    from causette.inference.quantize import QUANTIZE_MODES, quantize_model
-    from causette.model.persist import load_model
+    from causette.checkpoint.steps import STATE_FILE, TOKENIZER_FILE, find_checkpoint
+    from causette.checkpoint.weights import load_model
+    from causette.model.quantize import QUANTIZE_MODES, quantize_model
     from causette.tokenizer.io import load_tokenizer
-    from causette.train.checkpoint import STATE_FILE, TOKENIZER_FILE, find_checkpoint
     from causette.utils.device import pick_device, resolve_dtype
 
     ckpt = find_checkpoint(path)
@@ -84,7 +84,7 @@ def load_checkpoint(
     dev = pick_device(device)
     dtype = default_dtype(dev) if precision == "auto" else resolve_dtype(precision, dev)
     if (ckpt / "adapter.json").is_file():  # a LoRA checkpoint (causette sft): its base + the adapter, merged
-        from causette.train.finetune import load_adapted
+        from causette.checkpoint.adapters import load_adapted
 
         model = load_adapted(ckpt, device=dev, dtype=dtype, expected_vocab=tokenizer.vocab_size)
     else:

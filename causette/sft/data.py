@@ -1,6 +1,6 @@
 """Instruction data for SFT: reading, checking, and batching with the right loss mask.
 
-Two JSONL formats are accepted, one conversation per line (DESIGN.md):
+Two JSONL formats are accepted, one conversation per line (docs/sft.md):
 
     {"messages": [{"role": "system|user|assistant", "content": "..."}, ...]}
     {"instruction": "...", "input": "...", "output": "..."}          (Alpaca; input may be empty)
@@ -202,6 +202,12 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int, length: in
         x[i, : len(inp)] = torch.tensor(inp[:length])
         y[i, : len(lab)] = torch.tensor(lab[:length])
     return x, y
+
+
+def eval_batches(tokenizer, conversations: list[list[dict]], block_size: int, batch_size: int) -> list:
+    """Held-out conversations as padded ``(inputs, targets)`` batches, each cut to the context."""
+    examples = [tuple(t[:block_size] for t in example(tokenizer, c)) for c in conversations]
+    return [collate(examples[i : i + batch_size], tokenizer.pad_id) for i in range(0, len(examples), batch_size)]
 
 
 class SFTBatches:

@@ -2,7 +2,7 @@
 
     runs/<name>/checkpoints/
         step_0000200/
-            config.json         the model config (causette.model.persist)
+            config.json         the model config (causette.checkpoint.weights)
             model.safetensors   the weights (never pickled)
             tokenizer.json      a copy of the tokenizer: a checkpoint is self-contained
             optimizer.pt        optimizer state (loaded with weights_only=True: tensors only)
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
+from causette.checkpoint.weights import CONFIG_FILE, MODEL_FILE, save_model
 from causette.errors import CausetteError
-from causette.model.persist import CONFIG_FILE, MODEL_FILE, save_model
 from causette.utils.io import atomic_dir, atomic_write, write_json
 
 CHECKPOINTS = "checkpoints"

@@ -159,7 +159,7 @@ def _one(rng: random.Random, templates: list[str], answer: str, **fields) -> lis
 
 def build_demo(corpus: Path = DEMO_CORPUS, seed: int = DEMO_SEED, small_talk: Path = SMALL_TALK) -> list[dict]:
     """Every conversation of the demo set, as records ``{"id", "task", "messages"}``."""
-    from causette.data.sft import iter_jsonl, to_messages
+    from causette.sft.data import iter_jsonl, to_messages
 
     rng = random.Random(seed)
     works = read_works(corpus)
@@ -210,6 +210,6 @@ def build_demo(corpus: Path = DEMO_CORPUS, seed: int = DEMO_SEED, small_talk: Pa
 
 def write_demo(out: str | Path, corpus: Path = DEMO_CORPUS, seed: int = DEMO_SEED) -> int:
     """Build the demo set and write it to ``out`` (``.gz``: reproducible bytes); returns its size."""
-    from causette.data.sft_convert import write_jsonl
+    from causette.sft.convert import write_jsonl
 
     return write_jsonl(out, build_demo(corpus, seed))

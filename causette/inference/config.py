@@ -1,0 +1,75 @@
+"""The sampling settings (``SamplingParams``): plain data, no PyTorch, so that ``causette --help``
+can show their defaults without importing it. The filters that apply them are in sampling.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from causette.errors import CausetteError
+
+
+@dataclass
+class SamplingParams:
+    """How to generate: the filters, when to stop, and the seed.
+
+    * ``temperature``: divides the logits; < 1 sharpens, > 1 flattens, 0 = greedy.
+    * ``top_k``: keep the ``k`` most probable tokens (0 = off).
+    * ``top_p``: keep the smallest set of most probable tokens whose probabilities sum to at
+      least ``p`` (1.0 = off).
+    * ``min_p``: keep the tokens at least ``min_p`` times as probable as the best one (0 = off).
+    * ``repetition_penalty``: > 1 makes tokens already present (prompt or reply) less likely.
+    * ``max_new_tokens``: at most this many generated tokens (per sequence).
+    * ``stop_token_ids``: generating one of these ends the sequence (it is not part of the reply).
+    * ``stop_strings``: the reply ends just before the first of these strings (not shown).
+    * ``seed``: the same seed, prompt and settings give the same text; None = a fresh random seed.
+    """
+
+    temperature: float = 0.8
+    top_k: int = 50
+    top_p: float = 1.0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    max_new_tokens: int = 200
+    stop_token_ids: tuple[int, ...] = ()
+    stop_strings: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self):
+        self.stop_token_ids = tuple(int(i) for i in self.stop_token_ids)
+        self.stop_strings = tuple(self.stop_strings)
+
+    def validate(self) -> "SamplingParams":
+        """Raise a :class:`CausetteError` naming the bad setting; return self."""
+        if not self.temperature >= 0:
+            raise CausetteError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if self.top_k < 0:
+            raise CausetteError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise CausetteError(f"top_p must be in (0, 1] (1 = off), got {self.top_p}")
+        if not 0 <= self.min_p <= 1:
+            raise CausetteError(f"min_p must be in [0, 1] (0 = off), got {self.min_p}")
+        if not self.repetition_penalty > 0:
+            raise CausetteError(f"repetition_penalty must be > 0 (1 = off), got {self.repetition_penalty}")
+        if self.max_new_tokens < 1:
+            raise CausetteError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if any(not s for s in self.stop_strings):
+            raise CausetteError("stop strings must not be empty")
+        return self
+
+    def with_(self, **changes) -> "SamplingParams":
+        """A copy with some settings changed (and checked)."""
+        return replace(self, **changes).validate()
+
+    def describe(self) -> str:
+        """One line for the user, e.g. ``temperature 0.8, top-k 50, top-p off, ...``."""
+        return ", ".join(
+            [
+                f"temperature {self.temperature:g}" + (" (greedy)" if self.temperature == 0 else ""),
+                f"top-k {self.top_k or 'off'}",
+                f"top-p {'off' if self.top_p >= 1 else format(self.top_p, 'g')}",
+                f"min-p {'off' if self.min_p == 0 else format(self.min_p, 'g')}",
+                f"repetition penalty {'off' if self.repetition_penalty == 1 else format(self.repetition_penalty, 'g')}",
+                f"max new tokens {self.max_new_tokens}",
+            ]
+        )

@@ -1,0 +1,125 @@
+"""``causette sft``: instruction-tune a pretrained checkpoint with the same training loop.
+
+    base checkpoint (runs/<name>/checkpoints/…) + conversations (JSONL)
+        ──▶ runs/<name>/sft/checkpoints/step_…/   (stage "sft": a chat model)
+            runs/<name>/sft/eval.json             (held-out loss, BLEU and chrF, before / after)
+
+Full fine-tuning trains every weight. With ``sft.lora.r > 0`` the base stays frozen and only
+low-rank adapters train (causette/model/lora.py); checkpoints then hold the adapter only
+(causette/checkpoint/adapters.py), and ``causette sft merge`` bakes it into a full, ordinary
+checkpoint. Generation and chat load either kind. The held-out metrics are in metrics.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from causette.checkpoint import steps as ckpt
+from causette.checkpoint.adapters import ADAPTER_JSON, adapter_base, adapter_loader, adapter_saver
+from causette.checkpoint.weights import load_model
+from causette.config import Config, to_dict
+from causette.errors import CausetteError
+from causette.model.lora import apply_lora, merge_lora
+from causette.sft.data import SFTBatches, eval_batches, load_conversations, split_conversations
+from causette.sft.metrics import eval_table, evaluate_sft, sft_loss
+from causette.tokenizer.io import load_tokenizer
+from causette.train.trainer import Trainer, TrainResult
+from causette.utils.device import pick_device, resolve_dtype
+from causette.utils.io import write_json
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_SFT = REPO_ROOT / "data" / "sft_demo.jsonl.gz"
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def finetune(
+    cfg: Config,
+    base: str | None = None,
+    data: list[str] | None = None,
+    resume: bool = False,
+    device_name: str | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> tuple[TrainResult, dict]:
+    """Fine-tune ``base`` (default: ``sft.base``, else this run's latest checkpoint) on ``data``
+    (default: ``sft.data``, else the demo set); returns the training result and the eval report."""
+    sc = cfg.sft
+    tc = sc.train
+    out = cfg.run.path / "sft"
+    base_dir = ckpt.find_checkpoint(base or sc.base or cfg.run.path, warn=lambda s: echo(f"warning: {s}"))
+    if (base_dir / ADAPTER_JSON).is_file():
+        raise CausetteError(f"{base_dir}: a LoRA checkpoint cannot be a base; merge it first (`causette sft merge`)")
+    tok_file = base_dir / ckpt.TOKENIZER_FILE
+    if not tok_file.is_file():
+        raise CausetteError(f"{base_dir}: no {ckpt.TOKENIZER_FILE} in the base checkpoint")
+    tokenizer = load_tokenizer(tok_file)
+    paths = data or sc.data or [str(DEMO_SFT)]
+    conversations = load_conversations(paths)
+    train_convs, val_convs = split_conversations(conversations, sc.val_fraction, tc.seed)
+
+    existing = ckpt.list_checkpoints(out / ckpt.CHECKPOINTS)
+    if existing and not resume:
+        raise CausetteError(f"{out / ckpt.CHECKPOINTS}: SFT already has checkpoints; "
+                            "continue with --resume or use another --name")
+    if resume and existing and (existing[-1] / ADAPTER_JSON).is_file():
+        _, saved_base = adapter_base(existing[-1])
+        if saved_base.resolve() != base_dir.resolve():
+            raise CausetteError(f"{existing[-1]}: this adapter was trained on {saved_base}, not on {base_dir}: "
+                                f"resume with --base {saved_base}")
+
+    device = pick_device(device_name or tc.device)
+    dtype = resolve_dtype(tc.precision, device)
+    model = load_model(base_dir, expected_vocab=tokenizer.vocab_size).train()
+    block = model.cfg.block_size
+    batches = SFTBatches(tokenizer, train_convs, block, seed=tc.seed)
+    val_batches = eval_batches(tokenizer, val_convs, block, tc.batch_size)
+    cut = f", {batches.truncated} cut to the context of {block}" if batches.truncated else ""
+    cut += f", {batches.dropped} dropped (no answer left within the context)" if batches.dropped else ""
+    echo(f"sft: {len(batches)} conversations to train ({batches.trained_tokens:,} trained tokens), "
+         f"{len(val_convs)} held out{cut}; base {base_dir}")
+    model = model.to(device)
+    before = evaluate_sft(model, tokenizer, val_batches, val_convs, sc, device) if val_convs else {}
+
+    torch.manual_seed(tc.seed)  # LoRA's random A and dropout masks: the same run gives the same adapter
+    save_weights = load_weights = None
+    if sc.lora.enabled:
+        wrapped = apply_lora(model, sc.lora)
+        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        n_all = sum(p.numel() for p in model.parameters())
+        echo(f"lora: r={sc.lora.r}, alpha={sc.lora.alpha:g} on {len(wrapped)} layers: "
+             f"{n_train:,} trainable parameters ({100 * n_train / n_all:.2f}% of {n_all:,})")
+        save_weights, load_weights = adapter_saver(sc.lora, base_dir), adapter_loader
+
+    def eval_fn(m: torch.nn.Module) -> dict:
+        return sft_loss(m, val_batches, device) if val_batches else {}
+
+    trainer = Trainer(
+        model, tc, out, lambda s, mi, r, w: batches.batch(s, tc.batch_size, mi, tc.grad_accum, r, w),
+        device=device, dtype=dtype, eval_fn=eval_fn,
+        state_extra={"stage": "sft", "tokenizer_hash": tokenizer.hash, "base": str(base_dir), "config": to_dict(cfg)},
+        tokenizer_file=tok_file, tokens_per_step=int(tc.batch_size * tc.grad_accum * batches.mean_length),
+        progress=progress, echo=echo, save_weights=save_weights, load_weights=load_weights,
+    )
+    if resume and existing:
+        echo(f"resuming from {trainer.resume(out)} (step {trainer.step})")
+    t0 = time.time()
+    result = trainer.fit()
+    after = {}
+    if val_convs:
+        tuned = merge_lora(copy.deepcopy(trainer.raw_model)) if sc.lora.enabled else trainer.raw_model
+        after = evaluate_sft(tuned, tokenizer, val_batches, val_convs, sc, device)
+    report = {"before": before, "after": after, "steps": result.steps, "seconds": time.time() - t0,
+              "base": str(base_dir), "checkpoint": str(result.checkpoint), "lora": to_dict(sc.lora),
+              "data": [str(p) for p in paths], "train_conversations": len(batches), "val_conversations": len(val_convs)}
+    write_json(out / "eval.json", report)
+    for line in eval_table(report):
+        echo(line)
+    echo(f"sft: {result.steps} steps in {time.time() - t0:.0f}s → {result.checkpoint}")
+    return result, report
