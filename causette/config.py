@@ -32,11 +32,11 @@ from causette.model.config import ModelConfig
 from causette.tokenizer.config import TokenizerConfig
 from causette.train.config import SFTConfig, TrainConfig
 from causette.errors import ConfigError
+from causette.utils.paths import CONFIG_DIR  # the shipped configs, inside the package
 
 T = TypeVar("T")
 
-# Where the YAML configs shipped with Causette live (configs/ at the repository root).
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
 
 
 @dataclass

@@ -30,6 +30,7 @@ from causette.cli_args import add_config_args, config_from_args
 from causette.config import Config, to_dict
 from causette.errors import CausetteError
 from causette.utils.io import write_json
+from causette.utils.paths import DEMO_CORPUS, DEMO_SFT, RunLayout
 
 STAGES = ("corpus", "tokenizer", "prepare", "train", "sft", "eval", "report")
 
@@ -120,7 +121,7 @@ def fit_batch(cfg: Config, run: Path, echo: Callable[[str], None]) -> None:
     tc = cfg.train
     if not tc.max_epochs:
         return
-    tokens = int(read_meta(run / "data")["splits"]["train"]["tokens"])
+    tokens = int(read_meta(RunLayout(run).data)["splits"]["train"]["tokens"])
     per_sequence = tc.grad_accum * cfg.model.block_size
     batch = tc.batch_size
     while batch > MIN_FIT_BATCH and tc.max_epochs * tokens / (batch * per_sequence) < MIN_FIT_STEPS:
@@ -137,7 +138,7 @@ def fit_vocab(cfg: Config, run: Path, echo: Callable[[str], None]) -> None:
     characters of train text (a multiple of 128, at least 512), so that a small text fills it."""
     from causette.corpus.store import read_manifest
 
-    chars = int(read_manifest(run / "corpus")["split"].get("characters", {}).get("train", 0))
+    chars = int(read_manifest(RunLayout(run).corpus)["split"].get("characters", {}).get("train", 0))
     fits = max(512, chars // CHARS_PER_VOCAB_ENTRY // 128 * 128)
     if fits < cfg.tokenizer.vocab_size:
         echo(f"fit: tokenizer.vocab_size {fits:,} instead of {cfg.tokenizer.vocab_size:,} for {chars:,} characters of "
@@ -156,9 +157,6 @@ def _files_fingerprint(paths: list[str]) -> list:
 
 def stage_keys(cfg: Config) -> dict[str, str]:
     """The key of every stage (each one chains the previous one's)."""
-    from causette.corpus.build import DEMO_CORPUS
-    from causette.sft.finetune import DEMO_SFT
-
     sources = [s.path for s in cfg.corpus.sources] or [str(DEMO_CORPUS)]
     parts = {
         "corpus": [to_dict(cfg.corpus), _files_fingerprint(sources)],
@@ -176,21 +174,21 @@ def stage_keys(cfg: Config) -> dict[str, str]:
     return keys
 
 
-def _outputs(run: Path) -> dict[str, list[Path]]:
+def _outputs(run: RunLayout) -> dict[str, list[Path]]:
     return {
-        "corpus": [run / "corpus" / "manifest.json"],
-        "tokenizer": [run / "tokenizer" / "tokenizer.json"],
-        "prepare": [run / "data" / "meta.json"],
-        "train": [run / "checkpoints"],
-        "sft": [run / "sft" / "eval.json"],
-        "eval": [run / "eval.json"],
-        "report": [run / "report.md"],
+        "corpus": [run.corpus_manifest],
+        "tokenizer": [run.tokenizer_file],
+        "prepare": [run.data_meta],
+        "train": [run.checkpoints],
+        "sft": [run.sft.eval_json],
+        "eval": [run.eval_json],
+        "report": [run.report],
     }
 
 
-def _clear(run: Path, stage: str) -> None:
+def _clear(run: RunLayout, stage: str) -> None:
     """Remove a stage's outputs before it reruns with another key."""
-    targets = {"train": [run / "checkpoints", run / "metrics.jsonl", run / "tb"], "sft": [run / "sft"]}.get(stage, [])
+    targets = {"train": [run.checkpoints, run.metrics, run.tensorboard], "sft": [run.sft.root]}.get(stage, [])
     for t in targets:
         if t.is_dir():
             shutil.rmtree(t)
@@ -202,18 +200,19 @@ def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None]
                  fit: dict | None = None) -> dict:
     """Run every stage of ``cfg``'s run. ``fit={"vocab": True}``: size the vocabulary to the
     text once the corpus is built (:func:`fit_vocab` and :func:`fit_batch`), as ``causette run SOURCES`` does."""
-    run = cfg.run.path
+    layout = RunLayout(cfg.run.path)
+    run = layout.root
     if cfg.corpus.sources and not cfg.sft.data:
         echo("note: no conversations of yours (sft.data): the chat stage (sft) uses the demo conversations "
              "shipped in data/sft_demo.jsonl.gz")
     run.mkdir(parents=True, exist_ok=True)
-    record_file = run / "stages.json"
+    record_file = layout.stages
     try:
         done: dict = json.loads(record_file.read_text(encoding="utf-8")) if record_file.is_file() else {}
     except ValueError:
         done = {}
     keys = stage_keys(cfg)
-    outputs = _outputs(run)
+    outputs = _outputs(layout)
     timings: dict[str, float] = {}
     t_start = time.time()
     for stage in STAGES:
@@ -229,15 +228,15 @@ def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None]
         from causette.checkpoint.steps import list_checkpoints
 
         partial_train = (stage == "train" and done.get("train_started") == keys["train"]
-                         and bool(list_checkpoints(run / "checkpoints")))
+                         and bool(list_checkpoints(layout.checkpoints)))
         if not partial_train and stage in ("train", "sft"):
-            _clear(run, stage)
+            _clear(layout, stage)
         echo(f"== {stage}")
         t = time.time()
         if stage == "train":
             done["train_started"] = keys["train"]
             write_json(record_file, done)
-        _run_stage(stage, cfg, run, progress, echo, device, resume=partial_train)
+        _run_stage(stage, cfg, layout, progress, echo, device, resume=partial_train)
         timings[stage] = time.time() - t
         done[stage] = {"key": keys[stage], "seconds": round(timings[stage], 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
         # anything after a rerun stage must run again
@@ -246,9 +245,9 @@ def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None]
                 done.pop(later, None)
         write_json(record_file, done)
     total = time.time() - t_start
-    sft_ckpt = run / "sft"
+    sft_ckpt = layout.sft.root
     echo(f"run: {run} complete in {total / 60:.1f} min ({', '.join(f'{k} {v:.0f}s' for k, v in timings.items()) or 'nothing to do'})")
-    echo(f"report: {run / 'report.md'}")
+    echo(f"report: {layout.report}")
     echo(f"talk to your model:  causette chat --checkpoint {sft_ckpt}")
     if cfg.train.max_epochs:
         echo(f"(pretraining saw at most {cfg.train.max_epochs:g} epochs of the text: train.max_epochs; "
@@ -256,23 +255,23 @@ def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None]
     return {"seconds": total, "timings": timings}
 
 
-def _run_stage(stage: str, cfg: Config, run: Path, progress: bool, echo, device, resume: bool) -> None:
+def _run_stage(stage: str, cfg: Config, run: RunLayout, progress: bool, echo, device, resume: bool) -> None:
     if stage == "corpus":
         from causette.corpus.build import build_corpus
 
-        result = build_corpus(cfg.corpus, run / "corpus", progress=progress)
+        result = build_corpus(cfg.corpus, run.corpus, progress=progress)
         for line in result.summary_lines[-3:]:
             echo(line)
     elif stage == "tokenizer":
         from causette.corpus.store import iter_texts
         from causette.tokenizer.train import train_tokenizer
 
-        tok = train_tokenizer(cfg.tokenizer, iter_texts(run / "corpus", "train"), out_dir=run / "tokenizer", progress=progress)
-        echo(f"tokenizer: {tok.vocab_size:,} tokens → {run / 'tokenizer'}")
+        tok = train_tokenizer(cfg.tokenizer, iter_texts(run.corpus, "train"), out_dir=run.tokenizer, progress=progress)
+        echo(f"tokenizer: {tok.vocab_size:,} tokens → {run.tokenizer}")
     elif stage == "prepare":
         from causette.data.prepare import prepare
 
-        prepare(run / "corpus", run / "tokenizer", run / "data", progress=progress, echo=echo)
+        prepare(run.corpus, run.tokenizer, run.data, progress=progress, echo=echo)
     elif stage == "train":
         from causette.train.pretrain import train
 
@@ -288,15 +287,15 @@ def _run_stage(stage: str, cfg: Config, run: Path, progress: bool, echo, device,
     elif stage == "eval":
         from causette.eval.evaluate import run_eval
 
-        base = run_eval(run, device=device or "auto")
-        chat = run_eval(run / "sft", device=device or "auto") if (run / "sft" / "checkpoints").is_dir() else {}
-        write_json(run / "eval.json", {"base": base, "chat": chat})
+        base = run_eval(run.root, device=device or "auto")
+        chat = run_eval(run.sft.root, device=device or "auto") if run.sft.checkpoints.is_dir() else {}
+        write_json(run.eval_json, {"base": base, "chat": chat})
         t = base.get("text")
         if t:
             echo(f"eval: base model {t['bits_per_byte']:.3f} bits/byte on the val split")
     elif stage == "report":
         from causette.eval.report import write_report
 
-        write_report(run)
+        write_report(run.root)
     else:  # pragma: no cover - STAGES and this function are edited together
         raise CausetteError(f"unknown stage {stage}")

@@ -11,7 +11,8 @@ import pytest
 
 from causette.cli import main
 from causette.config import load_config
-from causette.corpus.build import DEMO_CORPUS, build_corpus
+from causette.corpus.build import build_corpus
+from causette.utils.paths import DEMO_CORPUS
 from causette.corpus.config import SourceConfig
 from causette.corpus.store import iter_documents, read_manifest
 from causette.errors import CausetteError, ConfigError

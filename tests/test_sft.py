@@ -27,7 +27,8 @@ from causette.model.transformer import IGNORE_INDEX, Transformer, lm_loss
 from causette.sft.convert import SHARED_SFT, SHARED_SOURCES
 from causette.sft.data import SFTBatches, check_file, collate, example, split_conversations, to_messages
 from causette.sft.demo import build_demo
-from causette.sft.finetune import DEMO_SFT, finetune
+from causette.sft.finetune import finetune
+from causette.utils.paths import DEMO_SFT
 from causette.tokenizer.io import load_tokenizer
 from causette.train.pretrain import train
 

@@ -24,9 +24,9 @@ import os
 import platform
 import time
 from collections import defaultdict, deque
-from contextlib import closing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -45,11 +45,9 @@ from causette.corpus.split import DocInfo, plan_split
 from causette.corpus.store import DOCS, MANIFEST
 from causette.errors import CausetteError
 from causette.utils.io import atomic_dir
+from causette.utils.paths import DEMO_CORPUS
 
 MANIFEST_VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# The demo corpus shipped with Causette (see data/README.md): used when no source is given.
-DEMO_CORPUS = REPO_ROOT / "data" / "demo_fr_pd.txt.gz"
 
 # Why a document can be dropped (the manifest counts each of them).
 REASONS = ("empty", "too_short", "not_french", "exact_duplicate", "near_duplicate")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from causette.cli_args import add_config_args, config_from_args
+from causette.utils.paths import RunLayout
 
 FORMATS = ["auto", "text", "gutenberg", "tei", "jsonl", "parquet", "hf"]
 
@@ -44,7 +45,7 @@ def run_build(args: argparse.Namespace) -> int:
         ]
     if args.strict:
         corpus_cfg.strict = True
-    out = args.out or cfg.run.path / "corpus"
+    out = args.out or RunLayout(cfg.run.path).corpus
     result = build_corpus(corpus_cfg, out, progress=not args.no_progress)
     for line in result.summary_lines:
         print(line)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from causette.cli_args import add_config_args, config_from_args
+from causette.utils.paths import RunLayout
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,11 +28,11 @@ def run_prepare(args: argparse.Namespace) -> int:
     from causette.data.prepare import prepare
 
     cfg = config_from_args(args)
-    run = cfg.run.path
+    run = RunLayout(cfg.run.path)
     prepare(
-        args.corpus or run / "corpus",
-        args.tokenizer or run / "tokenizer",
-        args.out or run / "data",
+        args.corpus or run.corpus,
+        args.tokenizer or run.tokenizer,
+        args.out or run.data,
         workers=args.workers or None,
         progress=not args.no_progress,
     )

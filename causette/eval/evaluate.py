@@ -26,6 +26,7 @@ import torch
 
 from causette.errors import CausetteError
 from causette.eval.metrics import evaluate_windows, token_byte_lengths
+from causette.utils.paths import RunLayout
 
 DEFAULT_PROMPTS = ["Il était une fois", "La marquise sortit", "ALCESTE.\n", "Le soleil se levait sur"]
 
@@ -87,10 +88,11 @@ def run_normalize_config(ckpt: Path, run: Path | None):
     from causette.corpus.config import NormalizeConfig
     from causette.corpus.store import read_manifest
 
-    if run is not None and (run / "corpus" / "manifest.json").is_file():
-        settings = read_manifest(run / "corpus").get("config", {}).get("normalize")
+    if run is not None and RunLayout(run).corpus_manifest.is_file():
+        layout = RunLayout(run)
+        settings = read_manifest(layout.corpus).get("config", {}).get("normalize")
         if isinstance(settings, dict):
-            return from_dict(NormalizeConfig, settings, where=str(run / "corpus" / "manifest.json")), str(run / "corpus")
+            return from_dict(NormalizeConfig, settings, where=str(layout.corpus_manifest)), str(layout.corpus)
     try:
         from causette.checkpoint.steps import read_state
 
@@ -151,7 +153,7 @@ def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[st
     if data:
         sources = data
     else:  # the val split of the run that produced this checkpoint
-        sources = [run / "corpus"] if run is not None and _has_val(run / "corpus") else []
+        sources = [RunLayout(run).corpus] if run is not None and _has_val(RunLayout(run).corpus) else []
     if sources:
         norm, norm_from = (None, "") if raw else run_normalize_config(loaded.path, run)
         texts, info = _read_texts(sources, norm)
@@ -183,10 +185,8 @@ def _has_val(corpus: Path) -> bool:
 
 def _run_dir_of(ckpt: Path) -> Path | None:
     """``runs/<name>`` for ``runs/<name>/checkpoints/step_…`` or ``runs/<name>/sft/checkpoints/step_…``."""
-    for parent in ckpt.resolve().parents:
-        if (parent / "corpus").is_dir() or (parent / "data" / "meta.json").is_file():
-            return parent
-    return None
+    layout = RunLayout.find(ckpt)
+    return layout.root if layout is not None else None
 
 
 def format_eval(result: dict) -> list[str]:

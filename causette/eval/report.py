@@ -16,6 +16,7 @@ from pathlib import Path
 from causette.errors import CausetteError
 from causette.train.logging import read_metrics
 from causette.utils.io import atomic_write
+from causette.utils.paths import RunLayout
 
 
 def _json(path: Path) -> dict | None:
@@ -87,11 +88,12 @@ def _split_sentence(split: dict) -> str:
 
 def write_report(run: str | Path) -> Path:
     run = Path(run)
+    layout = RunLayout(run)
     if not run.is_dir():
         raise CausetteError(f"{run}: no such run directory")
     lines = [f"# Rapport du run `{run.name}`", ""]
 
-    manifest = _json(run / "corpus" / "manifest.json")
+    manifest = _json(layout.corpus_manifest)
     if manifest:
         d = manifest["documents"]
         drops = ", ".join(f"{k} {v}" for k, v in d["dropped"].items() if v) or "aucun"
@@ -103,8 +105,8 @@ def write_report(run: str | Path) -> Path:
         lines += [f"| {k} | {v['documents']:,} | {v['characters']:,} |" for k, v in manifest["by_kind"].items()]
         lines.append("")
 
-    meta = _json(run / "data" / "meta.json")
-    tok = _json(run / "tokenizer" / "tokenizer.json")
+    meta = _json(layout.data_meta)
+    tok = _json(layout.tokenizer_file)
     if tok or meta:
         lines += ["## Tokeniseur et données", ""]
         if tok:
@@ -117,7 +119,7 @@ def write_report(run: str | Path) -> Path:
 
     from causette.checkpoint.steps import find_checkpoint, list_checkpoints, read_state
 
-    ckpts = list_checkpoints(run / "checkpoints")
+    ckpts = list_checkpoints(layout.checkpoints)
     if ckpts:
         ck = find_checkpoint(run, warn=lambda s: None)
         state = read_state(ck)
@@ -142,12 +144,12 @@ def write_report(run: str | Path) -> Path:
             lines.append(f"Validation : perte {val.get('loss', float('nan')):.3f} nats/token, perplexité "
                          f"{val.get('perplexity', float('nan')):.1f}, **{val.get('bits_per_byte', float('nan')):.3f} bits par octet**"
                          + (f" (modèle unigramme : {uni:.3f})." if uni else "."))
-        png = plot_curves(run, run / "report" / "pretrain.png", "pretraining")
+        png = plot_curves(run, layout.report_dir / "pretrain.png", "pretraining")
         if png:
             lines += ["", f"![courbes du pré-entraînement](report/{png})"]
         lines.append("")
 
-    sft_eval = _json(run / "sft" / "eval.json")
+    sft_eval = _json(layout.sft.eval_json)
     if sft_eval:
         from causette.sft.metrics import eval_table
 
@@ -155,12 +157,12 @@ def write_report(run: str | Path) -> Path:
                   f"{sft_eval.get('steps', '?')} pas à partir de `{sft_eval.get('base', '?')}`"
                   + (f", LoRA r={sft_eval['lora']['r']}" if sft_eval.get("lora", {}).get("r") else ", tous les poids") + ".",
                   "", "```", *eval_table(sft_eval), "```"]
-        png = plot_curves(run / "sft", run / "report" / "sft.png", "SFT")
+        png = plot_curves(layout.sft.root, layout.report_dir / "sft.png", "SFT")
         if png:
             lines += ["", f"![courbes du SFT](report/{png})"]
         lines.append("")
 
-    ev = _json(run / "eval.json")
+    ev = _json(layout.eval_json)
     if ev:
         lines += ["## Évaluation et exemples", ""]
         for key, label in (("base", "modèle de base"), ("chat", "modèle conversationnel")):
@@ -178,7 +180,7 @@ def write_report(run: str | Path) -> Path:
             lines += [f"- **{q}** — {a}" for q, a in chat]
         lines.append("")
 
-    out = run / "report.md"
+    out = layout.report
     with atomic_write(out) as f:
         f.write("\n".join(lines).rstrip() + "\n")
     return out

@@ -10,14 +10,13 @@ from __future__ import annotations
 import functools
 import gzip
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from causette.errors import CausetteError
+from causette.utils.paths import DEMO_CORPUS
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_TEXT = REPO / "data" / "demo_fr_pd.txt.gz"
+DEMO_TEXT = DEMO_CORPUS
 DEMO_CHARS = 400_000  # characters of the demo corpus the in-memory tokenizer learns from
 DEMO_VOCAB = 2048
 

@@ -156,7 +156,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from causette.sft.convert import NON_COMMERCIAL, SHARED_SFT, convert, shared_inputs
     from causette.sft.data import check_file
     from causette.sft.demo import write_demo
-    from causette.sft.finetune import DEMO_SFT
+    from causette.utils.paths import DEMO_SFT
 
     if args.demo:
         if args.inputs:

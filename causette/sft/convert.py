@@ -25,9 +25,9 @@ from typing import Iterable
 
 from causette.errors import CausetteError
 from causette.sft.data import _open_text, to_messages
+from causette.utils.paths import SHARED_DATA
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_SFT = REPO_ROOT.parent / "shared" / "data" / "sft"
+SHARED_SFT = SHARED_DATA / "sft"
 SHARED_SOURCES = {
     "oasst": "oasst1_fr_top1_vigogne.jsonl.gz",  # 256 conversations, human-written (OASST1)
     "vigogne": "vigogne_seed_tasks_fr.jsonl.gz",  # 175 French self-instruct seed tasks

@@ -23,9 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEMO_CORPUS = REPO_ROOT / "data" / "demo_fr_pd.txt.gz"
-SMALL_TALK = REPO_ROOT / "data" / "sft_smalltalk.jsonl"  # written by hand for this project
+from causette.utils.paths import DEMO_CORPUS, SMALL_TALK
+
 DEMO_SEED = 2024
 
 # Title line of each work in the corpus → (title as written in French, author, kind).

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -31,10 +30,7 @@ from causette.tokenizer.io import load_tokenizer
 from causette.train.trainer import Trainer, TrainResult
 from causette.utils.device import pick_device, resolve_dtype
 from causette.utils.io import write_json
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEMO_SFT = REPO_ROOT / "data" / "sft_demo.jsonl.gz"
-
+from causette.utils.paths import DEMO_SFT, RunLayout
 
 # ----------------------------------------------------------------------------- the command
 
@@ -52,7 +48,7 @@ def finetune(
     (default: ``sft.data``, else the demo set); returns the training result and the eval report."""
     sc = cfg.sft
     tc = sc.train
-    out = cfg.run.path / "sft"
+    out = RunLayout(cfg.run.path).sft.root
     base_dir = ckpt.find_checkpoint(base or sc.base or cfg.run.path, warn=lambda s: echo(f"warning: {s}"))
     if (base_dir / ADAPTER_JSON).is_file():
         raise CausetteError(f"{base_dir}: a LoRA checkpoint cannot be a base; merge it first (`causette sft merge`)")
@@ -118,7 +114,7 @@ def finetune(
     report = {"before": before, "after": after, "steps": result.steps, "seconds": time.time() - t0,
               "base": str(base_dir), "checkpoint": str(result.checkpoint), "lora": to_dict(sc.lora),
               "data": [str(p) for p in paths], "train_conversations": len(batches), "val_conversations": len(val_convs)}
-    write_json(out / "eval.json", report)
+    write_json(RunLayout(out).eval_json, report)
     for line in eval_table(report):
         echo(line)
     echo(f"sft: {result.steps} steps in {time.time() - t0:.0f}s → {result.checkpoint}")

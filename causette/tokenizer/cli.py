@@ -18,6 +18,7 @@ from pathlib import Path
 
 from causette.cli_args import add_config_args, config_from_args
 from causette.errors import CausetteError
+from causette.utils.paths import RunLayout
 
 
 def register(subparsers) -> None:
@@ -75,7 +76,7 @@ def _inputs(args, cfg, split: str):
         return read_text_files(args.files), ", ".join(args.files), None
     from causette.corpus.store import iter_texts, read_manifest
 
-    corpus = Path(args.corpus) if args.corpus else cfg.run.path / "corpus"
+    corpus = Path(args.corpus) if args.corpus else RunLayout(cfg.run.path).corpus
     read_manifest(corpus)  # a clear error now if the corpus is missing
     return iter_texts(corpus, split), f"{corpus} ({split} split)", corpus
 
@@ -85,7 +86,7 @@ def run_train(args) -> int:
 
     cfg = config_from_args(args)
     texts, source, corpus = _inputs(args, cfg, "train")
-    out = Path(args.out) if args.out else cfg.run.path / "tokenizer"
+    out = Path(args.out) if args.out else RunLayout(cfg.run.path).tokenizer
     start = time.perf_counter()
     tok = train_tokenizer(cfg.tokenizer, texts, out_dir=out, progress=True, source=source)
     seconds = time.perf_counter() - start
@@ -119,7 +120,7 @@ def run_stats(args) -> int:
     from causette.tokenizer.stats import compute_stats, format_report
 
     cfg = config_from_args(args)
-    tok = load_tokenizer(Path(args.tokenizer) if args.tokenizer else cfg.run.path / "tokenizer")
+    tok = load_tokenizer(Path(args.tokenizer) if args.tokenizer else RunLayout(cfg.run.path).tokenizer)
     texts, source, _ = _inputs(args, cfg, args.split)
     stats = compute_stats(tok, texts)
     if stats["tokens"] == 0:
