@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from causette.model import chunked_loss
 from causette.model.config import ModelConfig
-from causette.model.transformer import IGNORE_INDEX, Transformer
+from causette.model.loss import IGNORE_INDEX
+from causette.model.transformer import Transformer
 from causette.utils.device import cpu_compile_supported
 
 pytestmark = pytest.mark.skipif(not cpu_compile_supported(), reason="needs a C++ compiler for torch.compile")

@@ -16,7 +16,8 @@ from causette.model.config import ModelConfig
 
 _LAZY = {
     "Transformer": "transformer",
-    "IGNORE_INDEX": "transformer",
+    "IGNORE_INDEX": "loss",
+    "lm_loss": "loss",
     "KVCache": "kvcache",
     "MoE": "moe",
     "MLP": "mlp",

@@ -37,9 +37,10 @@ from causette.model.positions import apply_rope
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg: ModelConfig, layer_idx: int):
+    def __init__(self, cfg: ModelConfig, layer_idx: int, cpu_kernels: bool = False):
         super().__init__()
         self.layer_idx = layer_idx  # which slot of the KV cache is ours
+        self.cpu_kernels = cpu_kernels  # our attention backward for bf16 CPU training (Transformer's choice)
         self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.kv_heads, cfg.head_dim
         # Queries, keys and values in one matrix product: rows [q | k | v].
         n_qkv = (self.n_head + 2 * self.n_kv_head) * self.head_dim
@@ -89,7 +90,7 @@ class CausalSelfAttention(nn.Module):
                 k_pos = torch.arange(past + T, device=x.device)[None, :]
                 mask, is_causal = k_pos <= q_pos, False
 
-        if is_causal and past == 0 and not (self.training and self.attn_dropout) and cpu_attention.usable(q):
+        if self.cpu_kernels and is_causal and past == 0 and not (self.training and self.attn_dropout) and cpu_attention.usable(q):
             y = cpu_attention.causal_attention(q, k, v)  # bf16 CPU training: a faster backward
         else:
             y = self._sdpa(q, k, v, mask, is_causal)

@@ -25,13 +25,10 @@ import functools
 
 import torch
 
+from causette.model.loss import IGNORE_INDEX
 from causette.utils.device import inductor_works_here
 
-IGNORE_INDEX = -100  # targets with this value do not count (SFT masks prompts this way)
 ROWS_PER_CHUNK = 512  # 512 × 8,192 logits: 8 MB in bf16, mostly cache-resident (bench/LOG.md)
-
-
-ENABLED = True  # switch for comparisons (bench/train.py's "stock kernels" mode)
 
 
 def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -41,8 +38,7 @@ def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     compared with, and what the exact-resume tests run).
     """
     return (
-        ENABLED
-        and x.device.type == "cpu"
+        x.device.type == "cpu"
         and torch.is_grad_enabled()
         and weight.requires_grad
         and torch.is_autocast_enabled("cpu")

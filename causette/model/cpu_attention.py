@@ -38,12 +38,9 @@ from causette.utils.device import inductor_works_here
 PAIRS_PER_TILE = 8
 
 
-ENABLED = True  # switch for comparisons (bench/train.py's "stock kernels" mode)
-
-
 def usable(q: torch.Tensor) -> bool:
     """Whether this path applies: bf16 training on CPU with a working ``torch.compile``."""
-    return ENABLED and q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.requires_grad and inductor_works_here()
+    return q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.requires_grad and inductor_works_here()
 
 
 @functools.cache

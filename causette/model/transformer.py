@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from causette.errors import CausetteError
 from causette.model import chunked_loss
@@ -31,21 +30,21 @@ from causette.model.attention import CausalSelfAttention
 from causette.model.config import ModelConfig
 from causette.model.init import init_weights
 from causette.model.kvcache import KVCache
+from causette.model.loss import lm_loss
 from causette.model.mlp import MLP
 from causette.model.moe import MoE
 from causette.model.norms import make_norm
 from causette.model.positions import LearnedPositions, Rotary, SinusoidalPositions
 
-IGNORE_INDEX = chunked_loss.IGNORE_INDEX  # targets with this value (-100) do not count in the loss
 
 
 class Block(nn.Module):
     """One pre-norm Transformer block: attention then MLP, each added to the residual stream."""
 
-    def __init__(self, cfg: ModelConfig, layer_idx: int):
+    def __init__(self, cfg: ModelConfig, layer_idx: int, cpu_kernels: bool = False):
         super().__init__()
         self.norm1 = make_norm(cfg)
-        self.attn = CausalSelfAttention(cfg, layer_idx)
+        self.attn = CausalSelfAttention(cfg, layer_idx, cpu_kernels)
         self.norm2 = make_norm(cfg)
         self.mlp = MoE(cfg) if cfg.n_experts else MLP(cfg)
 
@@ -60,10 +59,14 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     """A decoder-only language model configured by a :class:`ModelConfig`."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, cpu_kernels: bool = False):
+        """``cpu_kernels``: for bf16 training on a CPU with ``torch.compile``, use Causette's own
+        attention backward (cpu_attention.py) and chunked LM-head loss (chunked_loss.py), chosen
+        here once; off, the model is the plain reference computation everywhere."""
         super().__init__()
         cfg.validate()
         self.cfg = cfg
+        self.cpu_kernels = cpu_kernels
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         # Absolute positions are added to the embeddings; RoPE acts inside attention instead.
         self.positions = None
@@ -73,7 +76,7 @@ class Transformer(nn.Module):
             self.positions = SinusoidalPositions(cfg)
         self.rotary = Rotary(cfg) if cfg.pos == "rope" else None
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg, i, cpu_kernels) for i in range(cfg.n_layer))
         self.norm_f = make_norm(cfg)
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
@@ -127,7 +130,8 @@ class Transformer(nn.Module):
             targets is not None
             and not return_logits
             and self.cfg.logit_softcap is None
-            and type(self.lm_head) is nn.Linear  # not a LoRA-wrapped head
+            and self.cpu_kernels
+            and type(self.lm_head) is nn.Linear  # a plain head: the fused loss reads its weight directly
             and chunked_loss.usable(x, self.lm_head.weight)
         ):
             logits, loss = None, chunked_loss.lm_head_loss(x, self.lm_head.weight, targets)
@@ -175,15 +179,3 @@ class Transformer(nn.Module):
         return KVCache(
             cfg.n_layer, batch_size, cfg.kv_heads, max_len, cfg.head_dim, dtype or p.dtype, device or p.device
         )
-
-
-def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the targets that are not ``IGNORE_INDEX``, in float32.
-
-    Written as a sum divided by the number of counted targets (at least 1), so that a batch whose
-    targets are all masked gives 0 instead of NaN.
-    """
-    flat = logits.reshape(-1, logits.shape[-1]).float()
-    targets = targets.reshape(-1)
-    total = F.cross_entropy(flat, targets, ignore_index=IGNORE_INDEX, reduction="sum")
-    return total / (targets != IGNORE_INDEX).sum().clamp(min=1)

@@ -37,7 +37,7 @@ from causette.checkpoint import steps as ckpt
 from causette.checkpoint.weights import load_weights as load_weights_file
 from causette.errors import CausetteError
 from causette.model import chunked_loss, cpu_attention
-from causette.model.transformer import IGNORE_INDEX
+from causette.model.loss import IGNORE_INDEX
 from causette.train.config import TrainConfig
 from causette.train.distributed import DistInfo, all_mean
 from causette.train.logging import RunLogger, moe_scalars, weight_norms
