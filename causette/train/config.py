@@ -29,9 +29,10 @@ class TrainConfig:
     batch_size: int = 16  # sequences per micro-batch and per process
     grad_accum: int = 1  # micro-batches per optimizer step
     max_steps: int = 1000  # optimizer steps
-    max_minutes: float = 0.0  # stop (and save) after this much wall-clock time; 0 = no limit
-    # When max_minutes would cut the run short, shorten the LR schedule once, early (from the
-    # measured speed), so that it still warms up and decays fully within the time (docs/entrainement.md).
+    max_minutes: float = 0.0  # wall-clock budget of the run (resumes included); 0 = no limit
+    # With max_minutes, the LR schedule follows the clock: the run ends on time (±3 %) with its
+    # learning rate at min_lr, whatever the speed does (docs/entrainement.md). false: the step
+    # schedule, cut short by the budget.
     fit_schedule_to_time: bool = True
 
     # --- optimisation

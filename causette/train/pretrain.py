@@ -196,6 +196,12 @@ def train(
             f"{f', {info.world} processes' if info.enabled else ''}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
             f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak / 1e9:,.0f} GFLOP/s measured"
         )
+        if tc.max_minutes > 0:
+            echo(
+                f"time budget: {tc.max_minutes:g} min"
+                + (" (resumes included): the LR schedule follows the clock, to end on time at min_lr"
+                   if tc.fit_schedule_to_time else ", then training stops (train.fit_schedule_to_time=false)")
+            )
         uni = unigram_bits_per_byte(windows.tokens, np.asarray(val_rows).reshape(-1), byte_lengths)
         echo(f"baseline: a unigram model (token frequencies only) scores {uni:.3f} bits/byte on val")
         trainer.state_extra["unigram_bits_per_byte"] = uni
@@ -209,11 +215,20 @@ def train(
         val = result.val or {}
         bpb = val.get("bits_per_byte", math.nan)
         echo(
-            f"train: {result.steps} steps ({result.stopped}), {result.tokens:,} tokens in {time.time() - t0:.0f}s, "
-            f"last loss {result.last_loss:.3f}, val loss {val.get('loss', math.nan):.3f}, "
+            f"train: {result.steps} steps ({result.stopped}), {result.tokens:,} tokens in {time.time() - t0:.0f}s"
+            f"{budget_note(result)}, last loss {result.last_loss:.3f}, val loss {val.get('loss', math.nan):.3f}, "
             f"val bits/byte {bpb:.3f} (unigram {trainer.state_extra['unigram_bits_per_byte']:.3f}) → {result.checkpoint}"
         )
     return result
+
+
+def budget_note(result: TrainResult) -> str:
+    """", 7.9 of 8 min budget used": how much of train.max_minutes the run used (resumes included)."""
+    if not result.budget_seconds:
+        return ""
+    used = result.budget_used / result.budget_seconds
+    flag = " (under 95 %: the run ended by max_steps or was stopped)" if used < 0.95 else ""
+    return f", {result.budget_used / 60:.1f} of {result.budget_seconds / 60:g} min budget used{flag}"
 
 
 def dist_rank() -> int:
