@@ -26,6 +26,7 @@ import statistics
 import tempfile
 import time
 
+import causette  # noqa: F401  (first: OpenMP's thread settings before torch starts, causette/utils/threads.py)
 import torch
 
 from causette.config import load_config

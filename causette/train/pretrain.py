@@ -193,7 +193,7 @@ def train(
         )
         echo(
             f"run: {device.type} {str(dtype).removeprefix('torch.')}{' + compile' if use_compile else ''}"
-            f"{f', {info.world} processes' if info.enabled else ''}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
+            f"{f', {info.world} processes' if info.enabled else ''}{threads_note(device)}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
             f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak / 1e9:,.0f} GFLOP/s measured"
         )
         if tc.max_minutes > 0:
@@ -220,6 +220,14 @@ def train(
             f"val bits/byte {bpb:.3f} (unigram {trainer.state_extra['unigram_bits_per_byte']:.3f}) → {result.checkpoint}"
         )
     return result
+
+
+def threads_note(device: torch.device) -> str:
+    """On CPU, the threads of each process (causette/utils/threads.py chose them)."""
+    if device.type != "cpu":
+        return ""
+    n = torch.get_num_threads()
+    return f" × {n} thread{'s' if n > 1 else ''}"
 
 
 def budget_note(result: TrainResult) -> str:
