@@ -233,3 +233,12 @@ def test_step_schedule_while_max_steps_fits_then_the_clock_when_it_slows():
     assert [s for _, s in plan[:900]] == want[:900]  # the first 100 s: 1,000 steps at 0.1 s
     assert steps < 2000
     check_spent_exactly(end, plan)
+
+
+def test_a_slow_first_step_and_a_guessed_evaluation_do_not_end_the_run_early():
+    """The first step of a session pays for compilation; until an evaluation is timed, its cost is
+    a guess (here 78 steps' worth). Neither may stop a 30-second run after a couple of steps."""
+    budget = TimeBudget(30.0, 1000.0, schedule="cosine", min_scale=MIN, warmup_steps=5, eval_in_steps=78)
+    end, steps, plan = simulate(budget, lambda t: 0.4 if t == 0 else 0.01, final_eval=0.5)
+    assert steps > 2000 and abs(end - 30.0) <= 0.03 * 30.0
+    assert plan[-1][1] == pytest.approx(MIN)

@@ -114,12 +114,18 @@ class TimeBudget:
 
     @property
     def step_seconds(self) -> float:
-        """Median duration of the recent steps (0 before the first one)."""
-        return sorted(self.recent)[len(self.recent) // 2] if self.recent else 0.0
+        """Median duration of the recent steps, the lower one of an even count (0 before the first
+        step): the session's first step, which pays for compilation, does not count after the second."""
+        return sorted(self.recent)[(len(self.recent) - 1) // 2] if self.recent else 0.0
 
     @property
     def reserve(self) -> float:
-        evaluation = self.eval_seconds if self.eval_seconds is not None else self.eval_in_steps * self.step_seconds
+        """Seconds kept for what follows the last step. A guessed evaluation (none timed yet) is
+        capped at 10 % of the budget, so that a wrong guess cannot end a run early."""
+        if self.eval_seconds is not None:
+            evaluation = self.eval_seconds
+        else:
+            evaluation = min(self.eval_in_steps * self.step_seconds, 0.1 * self.seconds)
         return evaluation + self.save_seconds
 
     def steps_left(self, step: int, now: float) -> int:
