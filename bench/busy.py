@@ -11,8 +11,8 @@ set-ups:
               (spin a while, then sleep), all cores — what every entry point did before issue 14
     causette  the default now (causette/utils/threads.py): OMP_WAIT_POLICY=PASSIVE, all cores
     1 thread  CAUSETTE_THREADS=1 (one thread, passive), for reference       (``--modes`` adds these)
-    spin 3k, spin 30k   passive, but spinning GOMP_SPINCOUNT iterations before sleeping: tried
-              to win back quiet batch-1 generation speed, not kept (bench/LOG.md)
+    spin 1k … spin 30k  passive, but spinning 1,000 to 30,000 iterations before sleeping
+              (GOMP_SPINCOUNT): tried to win back quiet batch-1 generation speed, not kept (bench/LOG.md)
 
 Workloads, one fresh process per workload and thread set-up (OpenMP reads its settings when it
 starts), which times the three conditions in turn:
@@ -45,8 +45,7 @@ MODES = {
     "before": {"torch_first": True, "env": {}},
     "causette": {"torch_first": False, "env": {}},
     "1 thread": {"torch_first": False, "env": {"CAUSETTE_THREADS": "1"}},
-    "spin 3k": {"torch_first": False, "env": {"GOMP_SPINCOUNT": "3000"}},
-    "spin 30k": {"torch_first": False, "env": {"GOMP_SPINCOUNT": "30000"}},
+    **{f"spin {k}k": {"torch_first": False, "env": {"GOMP_SPINCOUNT": str(k * 1000)}} for k in (1, 3, 10, 30)},
 }
 SPIN = "while True: pass"
 
@@ -232,9 +231,12 @@ def main() -> None:
     print(f"({minutes:.1f} min, {os.cpu_count()} cores)")
     if args.no_log:
         return
-    command = "python bench/busy.py" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in (("train_steps", args.train_steps), ("gen_tokens", args.gen_tokens))
-        if v != ap.get_default(k))
+    command = "python bench/busy.py"
+    for k in ("workloads", "modes", "competitors", "train_steps", "train_warmup", "gen_tokens", "gen_repeat"):
+        v = getattr(args, k)
+        if v != ap.get_default(k):
+            values = v if isinstance(v, list) else [v]
+            command += f" --{k.replace('_', '-')} " + " ".join(f'"{x}"' if " " in str(x) else str(x) for x in values)
     stamp = time.strftime("%Y-%m-%d %H:%M")
     log = ROOT / "bench" / "LOG.md"
     text = log.read_text(encoding="utf-8")
