@@ -61,11 +61,13 @@ class TimeBudget:
     - ``wsd``: the decay starts when the time left equals the decay length (``decay_frac`` of the
       run's expected length) and follows the clock linearly down to ``min_lr``;
     - ``cosine``: half a cosine of the share of the expected length already spent;
+    - while ``max_steps`` fits in the time left, the step schedule (:func:`lr_at`) exactly, so a
+      budget that does not bind changes nothing (resuming stays bit for bit);
     - the last step always runs at ``min_lr``; warmup stays a number of steps; once decaying, the
       scale never rises again (a run that slows down does not warm back up).
 
-    Only elapsed time counts, not steps, so a faster or slower second half, or a pause, just moves
-    the decay on the clock. ``spent`` is the budget used by earlier sessions of the same run
+    When the clock binds, only elapsed time counts, not steps, so a faster or slower second half,
+    or a pause, just moves the decay on the clock. ``spent`` is the budget used by earlier sessions of the same run
     (resuming keeps it). All times are seconds of ``clock`` (any monotonic clock).
     """
 
