@@ -242,3 +242,15 @@ def test_a_slow_first_step_and_a_guessed_evaluation_do_not_end_the_run_early():
     end, steps, plan = simulate(budget, lambda t: 0.4 if t == 0 else 0.01, final_eval=0.5)
     assert steps > 2000 and abs(end - 30.0) <= 0.03 * 30.0
     assert plan[-1][1] == pytest.approx(MIN)
+
+
+def test_the_summary_line_gives_minutes_used_and_flags_under_95_percent():
+    from causette.train.pretrain import budget_note
+    from causette.train.trainer import TrainResult
+
+    def note(used, allowed):
+        return budget_note(TrainResult(1, 1, used, 0.0, budget_seconds=allowed, budget_used=used))
+
+    assert note(478.0, 480.0) == ", 8.0 of 8 min budget used"
+    assert "under 95 %" in note(400.0, 480.0)
+    assert note(10.0, 0.0) == ""  # no budget, nothing to say
