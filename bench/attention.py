@@ -14,6 +14,7 @@ import argparse
 import statistics
 import time
 
+import causette  # noqa: F401  (first: OpenMP's thread settings before torch starts, causette/utils/threads.py)
 import torch
 import torch.nn.functional as F
 

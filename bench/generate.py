@@ -50,6 +50,7 @@ if "--warm-compile-cache" not in sys.argv:  # must be set before torch looks at 
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = _cold_cache
     atexit.register(shutil.rmtree, _cold_cache, ignore_errors=True)
 
+import causette  # noqa: E402,F401  (first: OpenMP's thread settings before torch starts)
 import torch  # noqa: E402
 
 from causette.config import load_config  # noqa: E402

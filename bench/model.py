@@ -24,9 +24,10 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import causette  # noqa: E402,F401  (first: OpenMP's thread settings before torch starts)
+import torch  # noqa: E402
 
 from causette.config import load_config  # noqa: E402
 from causette.model import Transformer, count_params, flops_per_token  # noqa: E402

@@ -26,10 +26,10 @@ import statistics
 import tempfile
 import time
 
+import causette  # noqa: F401  (first: OpenMP's thread settings before torch starts, causette/utils/threads.py)
 import torch
 
 from causette.config import load_config
-from causette.model import chunked_loss, cpu_attention
 from causette.model.counting import count_params, flops_per_token
 from causette.model.transformer import Transformer
 from causette.train.config import TrainConfig
@@ -46,15 +46,11 @@ MODES = {
 }
 
 
-def fast_paths(on: bool) -> None:
-    cpu_attention.ENABLED = chunked_loss.ENABLED = on
-
-
 def make_step(preset: str, mode: str, batch: int, tmp: str):
     """A function running one optimizer step of ``mode`` (and its tokens per step)."""
     cfg = load_config(preset).model
     torch.manual_seed(0)
-    model = Transformer(cfg)
+    model = Transformer(cfg, cpu_kernels=mode == "bf16+compile")  # "stock": PyTorch's kernels only
     if MODES[mode] is None:
         return matmul_step(model, batch * cfg.block_size), batch * cfg.block_size
     tc = TrainConfig(batch_size=batch, max_steps=10_000, warmup_steps=10, tensorboard=False)
@@ -68,11 +64,7 @@ def make_step(preset: str, mode: str, batch: int, tmp: str):
     if mode == "reference":  # nanoGPT uses fused AdamW on CUDA only: plain (foreach) AdamW on CPU
         trainer.optimizers = build_optimizers(model, tc, fused=False)
 
-    def step():
-        fast_paths(mode == "bf16+compile")
-        trainer.train_step()
-
-    return step, batch * cfg.block_size
+    return trainer.train_step, batch * cfg.block_size
 
 
 def matmul_step(model: torch.nn.Module, tokens: int):
@@ -122,7 +114,6 @@ def main() -> None:
                     step()
                     times[mode].append(time.perf_counter() - t)
                 peak_bf16 = max(peak_bf16, matmul_peak("cpu", torch.bfloat16, seconds=0.3))  # best seen in the run
-        fast_paths(True)
         tps = {mode: steps[mode][1] / statistics.median(times[mode]) for mode in steps}
         ref = tps.get("reference")
         for mode in steps:

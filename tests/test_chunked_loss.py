@@ -15,11 +15,6 @@ from causette.utils.device import cpu_compile_supported
 pytestmark = pytest.mark.skipif(not cpu_compile_supported(), reason="needs a C++ compiler for torch.compile")
 
 
-@pytest.fixture(autouse=True)
-def _enabled(monkeypatch):
-    monkeypatch.setattr(chunked_loss, "ENABLED", True)  # a Trainer built with compile=False turns it off
-
-
 def _reference(x, w, targets):
     """What nn.Linear + F.cross_entropy compute, in float64 from the same bf16-rounded inputs."""
     xd, wd = x.to(torch.bfloat16).double(), w.to(torch.bfloat16).double()
@@ -68,7 +63,7 @@ def test_only_for_bf16_training():
 def test_model_training_loss_without_logits():
     cfg = ModelConfig(n_layer=1, n_head=2, n_embd=32, block_size=16, vocab_size=64, mlp_hidden=64)
     torch.manual_seed(0)
-    model = Transformer(cfg)
+    model = Transformer(cfg, cpu_kernels=True)
     idx = torch.randint(0, 64, (2, 16))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits, plain = model(idx, idx)
@@ -89,3 +84,12 @@ def test_custom_op_registration_is_consistent():
     w = torch.randn(10, 8, requires_grad=True)
     targets = torch.tensor([1, 2, IGNORE_INDEX, 3, 4, 5])
     torch.library.opcheck(torch.ops.causette.chunked_lm_loss.default, (x, w, targets, torch.bfloat16))
+
+
+def test_a_model_built_without_cpu_kernels_keeps_the_logits():
+    cfg = ModelConfig(n_layer=1, n_head=2, n_embd=32, block_size=16, vocab_size=64, mlp_hidden=64)
+    model = Transformer(cfg)
+    idx = torch.randint(0, 64, (2, 16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, _ = model(idx, idx, return_logits=False)
+    assert logits is not None and logits.shape == (2, 16, 64)

@@ -14,11 +14,6 @@ from causette.utils.device import cpu_compile_supported
 pytestmark = pytest.mark.skipif(not cpu_compile_supported(), reason="needs a C++ compiler for torch.compile")
 
 
-@pytest.fixture(autouse=True)
-def _enabled(monkeypatch):
-    monkeypatch.setattr(cpu_attention, "ENABLED", True)  # a Trainer built with compile=False turns it off
-
-
 def _qkv(B, H, KV, T, D, seed=0):
     g = torch.Generator().manual_seed(seed)
 
@@ -68,7 +63,7 @@ def test_not_used_outside_bf16_training():
 def test_model_gradients_with_and_without_the_path(monkeypatch):
     cfg = ModelConfig(n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=24, vocab_size=64, mlp_hidden=64)
     torch.manual_seed(0)
-    model = Transformer(cfg)
+    model = Transformer(cfg, cpu_kernels=True)
     idx = torch.randint(0, 64, (3, 24))
 
     def grads():
@@ -91,16 +86,22 @@ def test_model_gradients_with_and_without_the_path(monkeypatch):
         assert float((a - b).norm()) <= 2e-2 * float(b.norm()) + 1e-6
 
 
-def test_train_compile_false_turns_the_path_off(tmp_path):
-    from causette.train.config import TrainConfig
-    from causette.train.trainer import Trainer
-
-    q, _, _, _ = _qkv(1, 2, 2, 4, 4)
-    model = Transformer(ModelConfig(n_layer=1, n_head=2, n_embd=8, block_size=4, vocab_size=16, mlp_hidden=16))
-    Trainer(model, TrainConfig(), tmp_path, None, device=torch.device("cpu"), dtype=torch.bfloat16, compile=False)
-    assert not cpu_attention.usable(q)
-    Trainer(model, TrainConfig(), tmp_path, None, device=torch.device("cpu"), dtype=torch.bfloat16, compile=True)
-    assert cpu_attention.usable(q)
+def test_the_path_is_chosen_when_the_model_is_built():
+    """Only a model built with cpu_kernels=True (pretraining with train.compile on) takes the path."""
+    idx = torch.randint(0, 16, (2, 4))
+    for flag in (False, True):
+        torch.manual_seed(0)
+        model = Transformer(ModelConfig(n_layer=1, n_head=2, n_embd=8, block_size=4, vocab_size=16, mlp_hidden=16),
+                            cpu_kernels=flag)
+        calls = []
+        real = cpu_attention.causal_attention
+        cpu_attention.causal_attention = lambda *a: calls.append(1) or real(*a)
+        try:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                model(idx, idx)[1].backward()
+        finally:
+            cpu_attention.causal_attention = real
+        assert len(calls) == (1 if flag else 0)
 
 
 def test_custom_op_registration_is_consistent():

@@ -32,9 +32,10 @@ class TrainConfig:
     # At most this many passes over the train tokens (0 = no cap): on a small text, max_steps is
     # lowered so that the model does not learn the text by heart (`causette run SOURCES` sets 2).
     max_epochs: float = 0.0
-    max_minutes: float = 0.0  # stop (and save) after this much wall-clock time; 0 = no limit
-    # When max_minutes would cut the run short, shorten the LR schedule once, early (from the
-    # measured speed), so that it still warms up and decays fully within the time (docs/entrainement.md).
+    max_minutes: float = 0.0  # wall-clock budget of the run (resumes included); 0 = no limit
+    # With max_minutes, the LR schedule follows the clock: the run ends on time (±3 %) with its
+    # learning rate at min_lr, whatever the speed does (docs/entrainement.md). false: the step
+    # schedule, cut short by the budget.
     fit_schedule_to_time: bool = True
 
     # --- optimisation

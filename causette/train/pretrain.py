@@ -123,7 +123,9 @@ def train(
     use_compile = decide_compile(tc.compile, device)
 
     torch.manual_seed(tc.seed)  # same initial weights on every rank
-    model = Transformer(model_cfg)
+    # Our compiled CPU kernels for bf16 training (attention backward, chunked LM-head loss)
+    # follow the compile switch: train.compile=false means "no torch.compile at all".
+    model = Transformer(model_cfg, cpu_kernels=use_compile)
     windows = TokenWindows(paths.data / "train.bin", meta["dtype"], model_cfg.block_size, seed=tc.seed)
     val_rows = _val_rows(paths.data, meta, model_cfg.block_size, tc.eval_tokens)
     byte_lengths = token_byte_lengths(tok)
@@ -197,11 +199,17 @@ def train(
         )
         echo(
             f"run: {device.type} {str(dtype).removeprefix('torch.')}{' + compile' if use_compile else ''}"
-            f"{f', {info.world} processes' if info.enabled else ''}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
+            f"{f', {info.world} processes' if info.enabled else ''}{threads_note(device)}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
             f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak / 1e9:,.0f} GFLOP/s measured"
         )
         if epoch_note:
             echo(epoch_note)
+        if tc.max_minutes > 0:
+            echo(
+                f"time budget: {tc.max_minutes:g} min"
+                + (" (resumes included): the LR schedule follows the clock, to end on time at min_lr"
+                   if tc.fit_schedule_to_time else ", then training stops (train.fit_schedule_to_time=false)")
+            )
         uni = math.nan
         if val_rows is not None:
             uni = unigram_bits_per_byte(windows.tokens, np.asarray(val_rows).reshape(-1), byte_lengths)
@@ -219,8 +227,8 @@ def train(
         val = result.val or {}
         bpb = val.get("bits_per_byte", math.nan)
         echo(
-            f"train: {result.steps} steps ({result.stopped}), {result.tokens:,} tokens in {time.time() - t0:.0f}s, "
-            f"last loss {result.last_loss:.3f}, val loss {val.get('loss', math.nan):.3f}, "
+            f"train: {result.steps} steps ({result.stopped}), {result.tokens:,} tokens in {time.time() - t0:.0f}s"
+            f"{budget_note(result)}, last loss {result.last_loss:.3f}, val loss {val.get('loss', math.nan):.3f}, "
             f"val bits/byte {bpb:.3f} (unigram {trainer.state_extra['unigram_bits_per_byte']:.3f}) → {result.checkpoint}"
         )
     return result
@@ -253,6 +261,23 @@ def _val_rows(data: Path, meta: dict, block_size: int, eval_tokens: int) -> torc
             f"corpus with corpus.val_fraction > 0, or train without validation with --set train.eval_tokens=0"
         )
     return eval_windows(data / "val.bin", meta["dtype"], block_size, eval_tokens)
+
+
+def threads_note(device: torch.device) -> str:
+    """On CPU, the threads of each process (causette/utils/threads.py chose them)."""
+    if device.type != "cpu":
+        return ""
+    n = torch.get_num_threads()
+    return f" × {n} thread{'s' if n > 1 else ''}"
+
+
+def budget_note(result: TrainResult) -> str:
+    """", 7.9 of 8 min budget used": how much of train.max_minutes the run used (resumes included)."""
+    if not result.budget_seconds:
+        return ""
+    used = result.budget_used / result.budget_seconds
+    flag = " (under 95 %: the run ended by max_steps or was stopped)" if used < 0.95 else ""
+    return f", {result.budget_used / 60:.1f} of {result.budget_seconds / 60:g} min budget used{flag}"
 
 
 def dist_rank() -> int:

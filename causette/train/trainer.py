@@ -4,7 +4,9 @@ What the loop needs from its caller is small: a model, a ``batch_fn(step, micro,
 returning ``(inputs, targets)``, and optionally an ``eval_fn(model)`` returning metrics and a
 ``sample_fn(model)`` returning generated texts. Everything else lives here:
 
-* the learning rate of every step comes from the schedule (a function of the step);
+* the learning rate of every step comes from the schedule: a function of the step, or, under a
+  time budget (``train.max_minutes``), of the time left (schedule.TimeBudget), so that the run
+  ends on time with its learning rate at ``min_lr`` whatever the machine's speed does;
 * ``grad_accum`` micro-batches are summed into one update, gradients clipped, then the
   optimiser(s) step;
 * a non-finite loss stops training at once, before the broken update reaches a checkpoint;
@@ -36,13 +38,12 @@ from tqdm import tqdm
 from causette.checkpoint import steps as ckpt
 from causette.checkpoint.weights import load_weights as load_weights_file
 from causette.errors import CausetteError
-from causette.model import chunked_loss, cpu_attention
 from causette.model.loss import IGNORE_INDEX
 from causette.train.config import TrainConfig
-from causette.train.distributed import DistInfo, all_mean
+from causette.train.distributed import DistInfo, all_mean, all_mean_many
 from causette.train.logging import RunLogger, moe_scalars, weight_norms
 from causette.train.optim import build_optimizers, set_lr
-from causette.train.schedule import HorizonFit, lr_at
+from causette.train.schedule import TimeBudget, lr_at
 from causette.train.stop import StopRequest
 from causette.utils.flops import matmul_peak
 
@@ -62,6 +63,8 @@ class TrainResult:
     best_val_loss: float = math.inf
     checkpoint: Path | None = None
     stopped: str = "done"  # done | interrupted | time limit
+    budget_seconds: float = 0.0  # train.max_minutes in seconds (0: no budget)
+    budget_used: float = 0.0  # seconds of it used, earlier sessions of a resumed run included
 
 
 class Trainer:
@@ -88,8 +91,10 @@ class Trainer:
         echo: Callable[[str], None] = print,
         save_weights: Callable[[nn.Module, Path], None] | None = None,
         load_weights: Callable[[nn.Module, Path], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.cfg = cfg
+        self.clock = clock  # seconds; the tests inject a fake one to play slow, fast and paused machines
         # How weights go into and out of a checkpoint directory (LoRA saves its adapter only).
         self.save_weights_fn = save_weights
         self.load_weights_fn = load_weights or (lambda m, d: load_weights_file(m, d / "model.safetensors"))
@@ -114,9 +119,6 @@ class Trainer:
         # fused AdamW: one kernel for all parameters (~25% faster steps on CPU, bench/LOG.md)
         self.optimizers = build_optimizers(self.raw_model, cfg, fused=device.type in ("cpu", "cuda"))
         self.model: nn.Module = self.raw_model
-        # Our compiled CPU kernels for bf16 training (attention backward, chunked LM-head loss)
-        # follow the compile switch: train.compile=false means "no torch.compile at all".
-        cpu_attention.ENABLED = chunked_loss.ENABLED = compile
         if compile:
             self.model = torch.compile(self.model)
         if self.dist.enabled:
@@ -127,7 +129,9 @@ class Trainer:
         self.step = 0
         self.tokens_seen = 0
         self.best_val = math.inf
-        self.total_steps = cfg.max_steps  # the LR schedule's horizon; may shrink to fit max_minutes
+        self.budget_spent = 0.0  # seconds of train.max_minutes used by earlier sessions (resume)
+        self.recent_step_seconds: list[float] = []  # the speed a resumed run starts from
+        self.budget: TimeBudget | None = None
 
     # ------------------------------------------------------------------ state
     def autocast(self):
@@ -163,8 +167,9 @@ class Trainer:
         self.tokens_seen = int(state.get("tokens_seen", 0))
         best = state.get("best_val_loss")
         self.best_val = math.inf if best is None else float(best)
-        if "fitted_total_steps" in state:  # the schedule was fitted to a time budget: keep its horizon
-            self.total_steps = min(int(state["fitted_total_steps"]), self.cfg.max_steps)
+        budget = state.get("time_budget") or {}
+        self.budget_spent = float(budget.get("spent_seconds", 0.0))
+        self.recent_step_seconds = [float(x) for x in budget.get("step_seconds", [])]
         return found
 
     def _optimizer_names(self) -> list[str]:
@@ -176,7 +181,7 @@ class Trainer:
         state = {
             **self.state_extra,
             "tokens_seen": self.tokens_seen,
-            **({"fitted_total_steps": self.total_steps} if self.total_steps < self.cfg.max_steps else {}),
+            **({"time_budget": self._budget_state()} if self.budget is not None else {}),
             "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
             "val": val or {},
             "optimizer_names": self._optimizer_names(),
@@ -193,19 +198,30 @@ class Trainer:
             save_weights=self.save_weights_fn,
         )
 
+    def _budget_state(self) -> dict:
+        """What a resumed run needs to go on spending the same budget: the time used and the speed."""
+        return {
+            "seconds": self.budget.seconds,
+            "spent_seconds": round(self.budget.spent(self.clock()), 3),
+            "step_seconds": [round(x, 4) for x in self.budget.recent],
+        }
+
     # ------------------------------------------------------------------ one step
-    def train_step(self) -> tuple[float, float, dict]:
-        """One optimiser step (``grad_accum`` micro-batches); returns (loss, grad norm, stats)."""
+    def train_step(self, scale: float | None = None) -> tuple[float, float, dict]:
+        """One optimiser step (``grad_accum`` micro-batches); returns (loss, grad norm, stats).
+
+        ``scale`` multiplies the peak learning rates; by default, the step schedule's value."""
         cfg = self.cfg
-        scale = lr_at(
-            self.step,
-            lr=1.0,
-            min_lr=cfg.min_lr / cfg.lr,
-            warmup_steps=cfg.warmup_steps,
-            total_steps=self.total_steps,
-            schedule=cfg.schedule,
-            decay_frac=cfg.decay_frac,
-        )
+        if scale is None:
+            scale = lr_at(
+                self.step,
+                lr=1.0,
+                min_lr=cfg.min_lr / cfg.lr,
+                warmup_steps=cfg.warmup_steps,
+                total_steps=cfg.max_steps,
+                schedule=cfg.schedule,
+                decay_frac=cfg.decay_frac,
+            )
         set_lr(self.optimizers, scale)
         total = torch.zeros((), device=self.device)
         batches = [self.batch_fn(self.step, micro, self.dist.rank, self.dist.world) for micro in range(cfg.grad_accum)]
@@ -262,32 +278,58 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def fit(self) -> TrainResult:
         cfg = self.cfg
+        clock = self.clock
         logger = RunLogger(self.run_dir, tensorboard=cfg.tensorboard, enabled=self.dist.is_main)
         start_step = self.step
-        t_start = time.time()
-        deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
-        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit=" step", disable=not self.progress, dynamic_ncols=True)
-        result = TrainResult(steps=self.step, tokens=self.tokens_seen, seconds=0.0, last_loss=math.nan)
-        train_time, window_tokens, window_start = 0.0, 0, time.time()
-        budget = HorizonFit(deadline, cfg.max_steps, cfg.warmup_steps) if deadline < math.inf and cfg.fit_schedule_to_time else None
+        t_start = clock()
+        budget_s = cfg.max_minutes * 60 if cfg.max_minutes > 0 else 0.0
+        # Under a time budget, the schedule follows the clock (schedule.TimeBudget); without
+        # train.fit_schedule_to_time, the step schedule runs and the budget only cuts it.
+        self.budget = budget = (
+            TimeBudget(
+                budget_s,
+                t_start,
+                spent=self.budget_spent,
+                schedule=cfg.schedule,
+                decay_frac=cfg.decay_frac,
+                min_scale=cfg.min_lr / cfg.lr,
+                warmup_steps=cfg.warmup_steps,
+                max_steps=cfg.max_steps,
+                eval_in_steps=self._eval_in_steps(),
+                recent=self.recent_step_seconds,
+            )
+            if budget_s and cfg.fit_schedule_to_time
+            else None
+        )
+        deadline = t_start - self.budget_spent + budget_s if budget_s else math.inf
+        bar_total = budget.steps_left(self.step, t_start) + self.step if budget is not None else cfg.max_steps
+        bar = tqdm(total=bar_total, initial=self.step, desc="train", unit=" step", disable=not self.progress, dynamic_ncols=True)
+        result = TrainResult(steps=self.step, tokens=self.tokens_seen, seconds=0.0, last_loss=math.nan, budget_seconds=budget_s)
+        train_time, window_tokens, window_start = 0.0, 0, clock()
         last_val: dict = {}
+        finished = self.step >= cfg.max_steps or (budget is not None and budget.spent(t_start) >= budget_s)
+        if finished and budget is not None and self.step < cfg.max_steps:
+            self.echo(f"time budget of {cfg.max_minutes:g} min already spent: nothing to train (raise train.max_minutes to go on)")
         self.raw_model.train()
         try:
             with StopRequest() as stop:
-                while self.step < self.total_steps:
-                    t0 = time.time()
-                    snapshot = self._snapshot() if self._is_log_step(self.step + 1) else None
-                    loss, grad_norm, stats = self.train_step()
+                while not finished:
+                    t0 = clock()
+                    is_last = self.step + 1 >= cfg.max_steps
+                    scale = None
+                    if budget is not None:
+                        scale, planned_last = budget.plan(self.step, t0)
+                        # every rank takes the same learning rate and stops at the same step
+                        scale, planned_last = all_mean_many([scale, float(planned_last)], self.dist, self.device)
+                        is_last = is_last or planned_last > 0
+                    snapshot = self._snapshot() if self._is_log_step(self.step + 1, is_last) else None
+                    loss, grad_norm, stats = self.train_step(scale)
                     if self.step == _KILL_AT_STEP:
                         os.kill(os.getpid(), signal.SIGKILL)
-                    dt = time.time() - t0
-                    train_time += dt
-                    if budget is not None and budget.due(dt):
-                        self._fit_horizon(budget, bar)
                     window_tokens += self.tokens_per_step
                     result.last_loss = loss
-                    if self._is_log_step(self.step):
-                        elapsed = time.time() - window_start
+                    if self._is_log_step(self.step, is_last):
+                        elapsed = clock() - window_start
                         tps = window_tokens / max(elapsed, 1e-9)
                         mfu = self._mfu(tps)
                         logged_loss = all_mean(loss, self.dist, self.device)
@@ -301,6 +343,7 @@ class Trainer:
                                 "train/tokens_per_s": tps,
                                 "train/mfu": mfu,
                                 "train/tokens_seen": float(self.tokens_seen),
+                                **({"train/budget_used": budget.spent(clock()) / budget_s} if budget is not None else {}),
                                 **weight_norms(self.raw_model, snapshot),
                                 **moe_scalars(stats),
                             },
@@ -308,51 +351,66 @@ class Trainer:
                         if "expert_load" in stats:
                             logger.histogram(self.step, "moe/expert_load", stats["expert_load"].float().flatten())
                         bar.set_postfix(loss=f"{logged_loss:.3f}", tok_s=f"{tps:,.0f}", refresh=False)
-                        window_tokens, window_start = 0, time.time()
+                        window_tokens, window_start = 0, clock()
                     if cfg.histogram_every and self.step % cfg.histogram_every == 0:
                         logger.histograms(self.step, self.raw_model)
+                    dt = clock() - t0
+                    train_time += dt
+                    if budget is not None:
+                        budget.record_step(dt)
+                        if self.step % 10 == 0:
+                            bar.total = self.step + (0 if is_last else budget.steps_left(self.step, clock()))
                     bar.update(1)
 
-                    is_last = self.step >= self.total_steps
-                    if stop.reason is None and time.time() > deadline:
+                    if stop.reason is None and budget is None and clock() > deadline:
                         stop.reason = "time limit"
                     saved = False
                     if self.eval_fn is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or is_last or stop.reason):
+                        t_eval = clock()
                         last_val = self._evaluate(logger)
+                        if budget is not None:
+                            budget.record_eval(clock() - t_eval)
                         if last_val.get("loss", math.inf) < self.best_val:
                             self.best_val = last_val["loss"]
-                            result.checkpoint = self.save(is_best=True, val=last_val) or result.checkpoint
+                            result.checkpoint = self._timed_save(is_best=True, val=last_val) or result.checkpoint
                             saved = True
                     if not saved and (self.step % cfg.ckpt_every == 0 or is_last or stop.reason):
-                        result.checkpoint = self.save(val=last_val) or result.checkpoint
+                        result.checkpoint = self._timed_save(val=last_val) or result.checkpoint
                     if stop.reason:
                         result.stopped = stop.reason
                         break
+                    finished = is_last
         finally:
             bar.close()
             logger.close()
         result.steps, result.tokens = self.step, self.tokens_seen
-        result.seconds = time.time() - t_start
+        result.seconds = clock() - t_start
+        result.budget_used = budget.spent(clock()) if budget is not None else self.budget_spent + result.seconds
         result.val, result.best_val_loss = last_val, self.best_val
         result.train_seconds = train_time  # type: ignore[attr-defined]
         result.steps_run = self.step - start_step  # type: ignore[attr-defined]
         return result
 
-    def _fit_horizon(self, budget: HorizonFit, bar) -> None:
-        """Move the schedule's horizon to what fits the time left (schedule.HorizonFit); every rank
-        takes the same one. It is saved in checkpoints, so a resumed run starts from it."""
-        proposed = budget.propose(self.step, time.time())
-        self.total_steps = int(all_mean(float(proposed), self.dist, self.device))
-        bar.total = self.total_steps
-        if budget.settle(self.step, self.total_steps) and self.total_steps < self.cfg.max_steps:
-            self.echo(
-                f"time budget {self.cfg.max_minutes:g} min at {budget.seconds_per_step:.2f} s/step: the LR schedule "
-                f"ends at step {self.total_steps:,} instead of {self.cfg.max_steps:,}, so it decays fully on time "
-                "(train.fit_schedule_to_time)"
-            )
+    def _timed_save(self, **kw) -> Path | None:
+        t = self.clock()
+        path = self.save(**kw)
+        if self.budget is not None and path is not None:
+            self.budget.record_save(self.clock() - t)
+        return path
 
-    def _is_log_step(self, step: int) -> bool:
-        return step % self.cfg.log_every == 0 or step == self.total_steps
+    def _eval_in_steps(self) -> float:
+        """Until an evaluation has been timed, how many steps the final one is guessed to cost: a
+        forward pass over ``eval_tokens`` (about a third of a training step's work per token, eager,
+        so counted as half) plus the samples, or one step when the size is unknown (SFT)."""
+        if self.eval_fn is None:
+            return 0.0
+        per_step = self.tokens_per_step / max(self.dist.world, 1)
+        if self.cfg.eval_tokens > 0 and per_step > 0:
+            return 0.5 * self.cfg.eval_tokens / per_step + (1.0 if self.sample_fn is not None else 0.0)
+        return 1.0
+
+    def _is_log_step(self, step: int, last: bool = False) -> bool:
+        return step % self.cfg.log_every == 0 or last
 
     def _evaluate(self, logger: RunLogger) -> dict:
         metrics = self.eval_fn(self.raw_model) if self.eval_fn else {}
