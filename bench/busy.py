@@ -72,7 +72,7 @@ def train_speed(model, cfg, args) -> dict:
 
     from causette.train.config import TrainConfig
     from causette.train.pretrain import decide_compile
-    from causette.train.trainer import Trainer
+    from causette.train.trainer import Runtime, Trainer
     from causette.utils.device import resolve_dtype
 
     device = torch.device("cpu")
@@ -86,7 +86,7 @@ def train_speed(model, cfg, args) -> dict:
 
     dtype, compile = resolve_dtype("auto", device), decide_compile(None, device)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(model, tc, tmp, batch_fn, device=device, dtype=dtype, compile=compile, progress=False)
+        trainer = Trainer(model, tc, tmp, batch_fn, Runtime(device, dtype, compile), progress=False)
         for _ in range(args.train_warmup):
             trainer.train_step()
 

@@ -34,7 +34,7 @@ from causette.model.counting import count_params, flops_per_token
 from causette.model.transformer import Transformer
 from causette.train.config import TrainConfig
 from causette.train.optim import build_optimizers
-from causette.train.trainer import Trainer
+from causette.train.trainer import Runtime, Trainer
 from causette.utils.flops import matmul_peak
 
 MODES = {
@@ -60,7 +60,7 @@ def make_step(preset: str, mode: str, batch: int, tmp: str):
         x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size + 1), generator=gen)
         return x[:, :-1], x[:, 1:]
 
-    trainer = Trainer(model, tc, tmp, batch_fn, device=torch.device("cpu"), progress=False, **MODES[mode])
+    trainer = Trainer(model, tc, tmp, batch_fn, Runtime(torch.device("cpu"), **MODES[mode]), progress=False)
     if mode == "reference":  # nanoGPT uses fused AdamW on CUDA only: plain (foreach) AdamW on CPU
         trainer.optimizers = build_optimizers(model, tc, fused=False)
 

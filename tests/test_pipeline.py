@@ -62,11 +62,11 @@ def test_run_all_stages_then_skip(tmp_path, capsys):
 
 def test_interrupted_run_resumes_training(tmp_path):
     cfg, sets = tiny_yaml(tmp_path)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CAUSETTE_KILL_AT_STEP": "13"}
-    killed = subprocess.run([sys.executable, "-m", "causette", "run", cfg, "--no-progress", *sets],
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killer = str(REPO / "tests" / "kill_at_step.py")  # SIGKILL right after step 13
+    killed = subprocess.run([sys.executable, killer, "13", "run", cfg, "--no-progress", *sets],
                             cwd=REPO, env=env, capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    env.pop("CAUSETTE_KILL_AT_STEP")
     again = subprocess.run([sys.executable, "-m", "causette", "run", cfg, "--no-progress", *sets],
                            cwd=REPO, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]

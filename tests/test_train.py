@@ -48,9 +48,11 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(list_checkpoints(run_dir / "checkpoints")[-1] / "model.safetensors"))
 
 
-def run_cli(args: list[str], env_extra: dict | None = None, **kw) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], env_extra: dict | None = None, kill_at: int = 0, **kw) -> subprocess.CompletedProcess:
+    """`causette ARGS` in a subprocess; ``kill_at``: SIGKILL right after that training step (tests/kill_at_step.py)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "causette", *args], cwd=REPO, env=env, capture_output=True, text=True, **kw)
+    command = [str(REPO / "tests" / "kill_at_step.py"), str(kill_at)] if kill_at else ["-m", "causette"]
+    return subprocess.run([sys.executable, *command, *args], cwd=REPO, env=env, capture_output=True, text=True, **kw)
 
 
 def test_resume_after_sigkill_is_bit_exact(base_run, tmp_path):
@@ -60,7 +62,7 @@ def test_resume_after_sigkill_is_bit_exact(base_run, tmp_path):
     assert straight.steps == 20
 
     # step 13 is not a checkpoint step: steps 11-13 are lost and must be replayed identically
-    killed = run_cli(["train", "--no-progress", *cli_args(tmp_path, "killed")], {"CAUSETTE_KILL_AT_STEP": "13"})
+    killed = run_cli(["train", "--no-progress", *cli_args(tmp_path, "killed")], kill_at=13)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert [c.name for c in list_checkpoints(tmp_path / "killed" / "checkpoints")][-1] == "step_0000010"
 

@@ -133,7 +133,7 @@ def make_trainer(tmp_path, clock, seconds_per_step, **train):
     from causette.model.config import ModelConfig
     from causette.model.transformer import Transformer
     from causette.train.config import TrainConfig
-    from causette.train.trainer import Trainer
+    from causette.train.trainer import Hooks, Runtime, Trainer
 
     cfg = ModelConfig(n_layer=1, n_head=2, n_embd=8, block_size=4, vocab_size=16, mlp_hidden=16)
     tc = TrainConfig(**{**dict(batch_size=2, max_steps=100_000, max_minutes=1.0, warmup_steps=10, lr=1e-3, min_lr=1e-4,
@@ -151,8 +151,8 @@ def make_trainer(tmp_path, clock, seconds_per_step, **train):
         return {"loss": 2.0 - 1e-4 * trainer_ref["t"].step}
 
     torch.manual_seed(0)
-    trainer = Trainer(Transformer(cfg), tc, tmp_path, batch_fn, device=torch.device("cpu"), progress=False,
-                      echo=lambda s: None, eval_fn=eval_fn, clock=clock)
+    trainer = Trainer(Transformer(cfg), tc, tmp_path, batch_fn, Runtime(torch.device("cpu")), progress=False,
+                      echo=lambda s: None, hooks=Hooks(eval_fn=eval_fn), clock=clock)
     trainer_ref["t"] = trainer
     return trainer
 

@@ -107,7 +107,7 @@ def test_grad_accum_weights_micro_batches_by_their_counted_targets(tmp_path):
     from causette.model.loss import IGNORE_INDEX
     from causette.model.transformer import Transformer
     from causette.train.config import TrainConfig
-    from causette.train.trainer import Trainer
+    from causette.train.trainer import Runtime, Trainer
 
     cfg = ModelConfig(n_layer=1, n_head=2, n_embd=16, block_size=8, vocab_size=32, mlp_hidden=32)
     x = torch.randint(0, 32, (2, 8), generator=torch.Generator().manual_seed(0))
@@ -125,8 +125,7 @@ def test_grad_accum_weights_micro_batches_by_their_counted_targets(tmp_path):
         def batch_fn(step, micro, rank, world):
             return x[micro * rows : (micro + 1) * rows], y[micro * rows : (micro + 1) * rows]
 
-        trainer = Trainer(model, tc, tmp_path / f"ga{grad_accum}", batch_fn, device=torch.device("cpu"),
-                          progress=False, dtype=torch.float32, compile=False)
+        trainer = Trainer(model, tc, tmp_path / f"ga{grad_accum}", batch_fn, Runtime(torch.device("cpu")), progress=False)
         loss, grad_norm, _ = trainer.train_step()
         return loss, grad_norm
 
@@ -140,12 +139,13 @@ def test_mfu_above_one_remeasures_the_peak(tmp_path):
     from causette.model.config import ModelConfig
     from causette.model.transformer import Transformer
     from causette.train.config import TrainConfig
-    from causette.train.trainer import Trainer
+    from causette.train.trainer import Runtime, Throughput, Trainer
 
     model = Transformer(ModelConfig(n_layer=1, n_head=2, n_embd=8, block_size=4, vocab_size=16, mlp_hidden=16))
-    kw = dict(device=torch.device("cpu"), flops_per_token=1e6, peak_flops=1e6)  # a "peak" of 1 MFLOP/s
-    given = Trainer(model, TrainConfig(), tmp_path, None, **kw)
-    assert given._mfu(1000.0) == 1000.0  # a peak the user gave is kept as it is
-    measured = Trainer(model, TrainConfig(), tmp_path, None, remeasure_peak=True, **kw)
+    cpu = Runtime(torch.device("cpu"))
+    given = Trainer(model, TrainConfig(), tmp_path, None, cpu, speed=Throughput(flops_per_token=1e6, peak_flops=1e6))
+    assert given._mfu(1000.0) == 1000.0  # a peak the user gave is kept as it is (a "peak" of 1 MFLOP/s)
+    measured = Trainer(model, TrainConfig(), tmp_path, None, cpu,
+                       speed=Throughput(flops_per_token=1e6, peak_flops=1e6, remeasure_peak=True))
     mfu = measured._mfu(1000.0)  # 1 GFLOP/s of model work: well under any real peak
     assert measured.peak_flops > 1e9 and 0 < mfu < 1

@@ -27,7 +27,7 @@ from causette.model.lora import apply_lora, merge_lora
 from causette.sft.data import SFTBatches, eval_batches, load_conversations, split_conversations
 from causette.sft.metrics import eval_table, evaluate_sft, sft_loss
 from causette.tokenizer.io import load_tokenizer
-from causette.train.trainer import Trainer, TrainResult
+from causette.train.trainer import CheckpointFiles, Hooks, Runtime, Throughput, Trainer, TrainResult
 from causette.utils.device import pick_device, resolve_dtype
 from causette.utils.io import write_json
 from causette.utils.paths import DEMO_SFT, RunLayout
@@ -98,10 +98,11 @@ def finetune(
 
     trainer = Trainer(
         model, tc, out, lambda s, mi, r, w: batches.batch(s, tc.batch_size, mi, tc.grad_accum, r, w),
-        device=device, dtype=dtype, eval_fn=eval_fn,
-        state_extra={"stage": "sft", "tokenizer_hash": tokenizer.hash, "base": str(base_dir), "config": to_dict(cfg)},
-        tokenizer_file=tok_file, tokens_per_step=int(tc.batch_size * tc.grad_accum * batches.mean_length),
-        progress=progress, echo=echo, save_weights=save_weights, load_weights=load_weights,
+        Runtime(device, dtype), hooks=Hooks(eval_fn=eval_fn),
+        files=CheckpointFiles({"stage": "sft", "tokenizer_hash": tokenizer.hash, "base": str(base_dir),
+                               "config": to_dict(cfg)}, tok_file, save_weights, load_weights),
+        speed=Throughput(tokens_per_step=int(tc.batch_size * tc.grad_accum * batches.mean_length)),
+        progress=progress, echo=echo,
     )
     if resume and existing:
         echo(f"resuming from {trainer.resume(out)} (step {trainer.step})")

@@ -11,6 +11,7 @@ vocabulary and the config's block size, the data must hold more than two windows
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -33,26 +34,10 @@ from causette.model.counting import count_params, flops_per_token
 from causette.model.transformer import Transformer
 from causette.tokenizer.io import load_tokenizer
 from causette.train import distributed
-from causette.train.trainer import Trainer, TrainResult
+from causette.train.trainer import CheckpointFiles, Hooks, Runtime, Throughput, Trainer, TrainResult
 from causette.utils.device import compile_supported, cpu_compile_supported, pick_device, resolve_dtype
 from causette.utils.flops import matmul_peak
-
-
-@dataclass
-class RunPaths:
-    root: Path
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def tokenizer_file(self) -> Path:
-        return self.root / "tokenizer" / "tokenizer.json"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / ckpt.CHECKPOINTS
+from causette.utils.paths import RunLayout
 
 
 def decide_compile(setting: bool | None, device: torch.device) -> bool:
@@ -77,32 +62,52 @@ def train(
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> TrainResult:
-    tc = cfg.train
-    paths = RunPaths(cfg.run.path)
-    meta = read_meta(paths.data)
-    if not paths.tokenizer_file.is_file():
-        raise CausetteError(f"{paths.tokenizer_file}: tokenizer not found (run `causette tokenizer train`)")
-    tok = load_tokenizer(paths.tokenizer_file)
+    """Pretrain the run of ``cfg`` (``runs/<name>``): check its inputs, build the trainer, fit, summarise."""
+    run = RunLayout(cfg.run.path)
+    meta, tok, model_cfg = check_inputs(cfg, run, resume, echo)
+    setup = build_trainer(cfg, run, meta, tok, model_cfg, device_name, progress, echo)
+    if resume:
+        found = setup.trainer.resume(run.root)
+        if setup.info.is_main:
+            echo(f"resuming from {found} (step {setup.trainer.step})")
+    if setup.info.is_main:
+        for line in setup.intro:
+            echo(line)
+    t0 = time.time()
+    try:
+        result = setup.trainer.fit()
+    finally:
+        distributed.teardown(setup.info)
+    if setup.info.is_main:
+        echo(summary_line(result, time.time() - t0, setup.trainer.state_extra["unigram_bits_per_byte"]))
+    return result
+
+
+def check_inputs(cfg: Config, run: RunLayout, resume: bool, echo: Callable[[str], None]):
+    """The token data, the tokenizer and the model config, checked against each other (and
+    against the checkpoint to resume); errors name the file. Returns ``(meta, tokenizer, model_cfg)``."""
+    meta = read_meta(run.data)
+    if not run.tokenizer_file.is_file():
+        raise CausetteError(f"{run.tokenizer_file}: tokenizer not found (run `causette tokenizer train`)")
+    tok = load_tokenizer(run.tokenizer_file)
     if tok.hash != meta["tokenizer_hash"]:
         raise CausetteError(
-            f"{paths.data / 'meta.json'}: token data was made with another tokenizer than "
-            f"{paths.tokenizer_file} (hash {meta['tokenizer_hash']} vs {tok.hash}): run `causette prepare` again"
+            f"{run.data_meta}: token data was made with another tokenizer than "
+            f"{run.tokenizer_file} (hash {meta['tokenizer_hash']} vs {tok.hash}): run `causette prepare` again"
         )
-
     model_cfg = cfg.model
     if model_cfg.vocab_size != meta["vocab_size"]:
         if not resume and dist_rank() == 0:
             echo(f"note: model.vocab_size set to the tokenizer's {meta['vocab_size']} (config said {model_cfg.vocab_size})")
         model_cfg = dataclasses.replace(model_cfg, vocab_size=meta["vocab_size"])
 
-    existing = ckpt.list_checkpoints(paths.checkpoints)
     if resume:
-        found = ckpt.find_checkpoint(paths.root, warn=lambda s: echo(f"warning: {s}"))
+        found = ckpt.find_checkpoint(run.root, warn=lambda s: echo(f"warning: {s}"))
         saved_cfg, _ = read_config(found / "config.json")
         if saved_cfg.vocab_size != meta["vocab_size"]:
             raise CausetteError(
                 f"{found / 'config.json'}: checkpoint vocab_size {saved_cfg.vocab_size} differs from the data's "
-                f"{meta['vocab_size']} ({paths.data / 'meta.json'})"
+                f"{meta['vocab_size']} ({run.data_meta})"
             )
         state = ckpt.read_state(found)
         if state.get("tokenizer_hash") not in (None, tok.hash):
@@ -110,12 +115,24 @@ def train(
         if dataclasses.asdict(saved_cfg) != dataclasses.asdict(model_cfg):
             diff = [k for k, v in dataclasses.asdict(saved_cfg).items() if dataclasses.asdict(model_cfg)[k] != v]
             raise CausetteError(f"{found / 'config.json'}: the model config differs from this run's ({', '.join(diff)})")
-    elif existing:
+    elif ckpt.list_checkpoints(run.checkpoints):
         raise CausetteError(
-            f"{paths.checkpoints}: this run already has checkpoints; continue it with --resume, "
+            f"{run.checkpoints}: this run already has checkpoints; continue it with --resume, "
             f"or start another with --name"
         )
+    return meta, tok, model_cfg
 
+
+@dataclass
+class Setup:
+    trainer: Trainer
+    info: distributed.DistInfo
+    intro: list[str]  # what the run is about to do (model, hardware, steps, budget, baseline)
+
+
+def build_trainer(cfg: Config, run: RunLayout, meta: dict, tok, model_cfg, device_name, progress, echo) -> Setup:
+    """The model, its data, its evaluation and samples, wired into a :class:`Trainer`."""
+    tc = cfg.train
     device = pick_device(device_name or tc.device)
     info = distributed.setup(device.type)
     device = distributed.device_for(info, device)
@@ -126,8 +143,8 @@ def train(
     # Our compiled CPU kernels for bf16 training (attention backward, chunked LM-head loss)
     # follow the compile switch: train.compile=false means "no torch.compile at all".
     model = Transformer(model_cfg, cpu_kernels=use_compile)
-    windows = TokenWindows(paths.data / "train.bin", meta["dtype"], model_cfg.block_size, seed=tc.seed)
-    val_rows = _val_rows(paths.data, meta, model_cfg.block_size, tc.eval_tokens)
+    windows = TokenWindows(run.data / "train.bin", meta["dtype"], model_cfg.block_size, seed=tc.seed)
+    val_rows = _val_rows(run.data, meta, model_cfg.block_size, tc.eval_tokens)
     byte_lengths = token_byte_lengths(tok)
 
     def batch_fn(step: int, micro: int, rank: int, world: int):
@@ -135,16 +152,11 @@ def train(
 
     def autocast():
         if dtype == torch.float32:
-            import contextlib
-
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=dtype)
 
     def eval_fn(m: torch.nn.Module) -> dict:
         return evaluate_windows(m, val_rows, byte_lengths, batch_size=tc.batch_size, device=device, autocast=autocast())
-
-    if val_rows is None:
-        eval_fn = None  # train.eval_tokens=0: no validation
 
     sample_fn = None
     if tc.sample_tokens > 0 and tc.prompts:
@@ -154,84 +166,61 @@ def train(
             with autocast():
                 return sample_texts(m, tok, tc.prompts, max_new_tokens=tc.sample_tokens, seed=tc.seed)
 
-    counts = count_params(model_cfg)
-    fpt = flops_per_token(model_cfg)
     peak = tc.peak_flops or matmul_peak(device, dtype)
     tokens_per_step = tc.batch_size * tc.grad_accum * info.world * model_cfg.block_size
     tc, epoch_note = cap_epochs(tc, int(meta["splits"]["train"]["tokens"]), tokens_per_step)
-
+    state_extra = {"stage": "pretrain", "tokenizer_hash": tok.hash, "config": to_dict(cfg),
+                   "data": {"tokens": meta["splits"], "dtype": meta["dtype"]}}
     trainer = Trainer(
-        model,
-        tc,
-        paths.root,
-        batch_fn,
-        device=device,
-        dtype=dtype,
-        compile=use_compile,
-        dist_info=info,
-        eval_fn=eval_fn,
-        sample_fn=sample_fn,
-        state_extra={
-            "stage": "pretrain",
-            "tokenizer_hash": tok.hash,
-            "config": to_dict(cfg),
-            "data": {"tokens": meta["splits"], "dtype": meta["dtype"]},
-        },
-        tokenizer_file=paths.tokenizer_file,
-        flops_per_token=fpt,
-        peak_flops=peak,
-        remeasure_peak=not tc.peak_flops,
-        tokens_per_step=tokens_per_step,
-        progress=progress,
-        echo=echo,
+        model, tc, run.root, batch_fn, Runtime(device, dtype, use_compile, info),
+        hooks=Hooks(eval_fn=eval_fn if val_rows is not None else None, sample_fn=sample_fn),
+        files=CheckpointFiles(state_extra, run.tokenizer_file),
+        speed=Throughput(tokens_per_step, flops_per_token(model_cfg), peak, remeasure_peak=not tc.peak_flops),
+        progress=progress, echo=echo,
     )
-    if resume:
-        found = trainer.resume(paths.root)
-        if info.is_main:
-            echo(f"resuming from {found} (step {trainer.step})")
 
+    intro: list[str] = []
+    uni = math.nan
     if info.is_main:
+        counts = count_params(model_cfg)
         n_train = int(meta["splits"]["train"]["tokens"])
         epochs = tc.max_steps * tokens_per_step / max(n_train, 1)
-        echo(
+        intro.append(
             f"model: {counts.total / 1e6:.2f}M parameters ({counts.non_embedding / 1e6:.2f}M non-embedding), "
             f"{model_cfg.n_layer} layers × {model_cfg.n_embd}, context {model_cfg.block_size}, vocab {model_cfg.vocab_size}"
         )
-        echo(
+        intro.append(
             f"run: {device.type} {str(dtype).removeprefix('torch.')}{' + compile' if use_compile else ''}"
             f"{f', {info.world} processes' if info.enabled else ''}{threads_note(device)}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
             f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak / 1e9:,.0f} GFLOP/s measured"
         )
         if epoch_note:
-            echo(epoch_note)
+            intro.append(epoch_note)
         if tc.max_minutes > 0:
-            echo(
+            intro.append(
                 f"time budget: {tc.max_minutes:g} min"
                 + (" (resumes included): the LR schedule follows the clock, to end on time at min_lr"
                    if tc.fit_schedule_to_time else ", then training stops (train.fit_schedule_to_time=false)")
             )
-        uni = math.nan
         if val_rows is not None:
             uni = unigram_bits_per_byte(windows.tokens, np.asarray(val_rows).reshape(-1), byte_lengths)
-            echo(f"baseline: a unigram model (token frequencies only) scores {uni:.3f} bits/byte on val")
+            intro.append(f"baseline: a unigram model (token frequencies only) scores {uni:.3f} bits/byte on val")
         else:
-            echo("no validation (train.eval_tokens=0): no val loss will be measured")
-        trainer.state_extra["unigram_bits_per_byte"] = uni
+            intro.append("no validation (train.eval_tokens=0): no val loss will be measured")
+    trainer.state_extra["unigram_bits_per_byte"] = uni
+    return Setup(trainer, info, intro)
 
-    t0 = time.time()
-    try:
-        result = trainer.fit()
-    finally:
-        distributed.teardown(info)
-    if info.is_main:
-        val = result.val or {}
-        bpb = val.get("bits_per_byte", math.nan)
-        echo(
-            f"train: {result.steps} steps ({result.stopped}), {result.tokens:,} tokens in {time.time() - t0:.0f}s"
-            f"{budget_note(result)}, last loss {result.last_loss:.3f}, val loss {val.get('loss', math.nan):.3f}, "
-            f"val bits/byte {bpb:.3f} (unigram {trainer.state_extra['unigram_bits_per_byte']:.3f}) → {result.checkpoint}"
-        )
-    return result
+
+def summary_line(result: TrainResult, seconds: float, unigram: float) -> str:
+    """The one line that ends ``causette train``: steps, tokens, time, budget, losses, checkpoint."""
+    val = result.val or {}
+    if not val:
+        measured = "no validation"
+    else:
+        measured = (f"val loss {val.get('loss', math.nan):.3f}, val bits/byte {val.get('bits_per_byte', math.nan):.3f} "
+                    f"(unigram {unigram:.3f})")
+    return (f"train: {result.steps} steps ({result.stopped}), {result.tokens:,} tokens in {seconds:.0f}s"
+            f"{budget_note(result)}, last loss {result.last_loss:.3f}, {measured} → {result.checkpoint}")
 
 
 def cap_epochs(tc, train_tokens: int, tokens_per_step: int):

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,9 +47,6 @@ from causette.utils.flops import matmul_peak
 
 BatchFn = Callable[[int, int, int, int], tuple[torch.Tensor, torch.Tensor]]
 
-# Fault injection for the resume tests: the process SIGKILLs itself right after this step.
-_KILL_AT_STEP = int(os.environ.get("CAUSETTE_KILL_AT_STEP", "0") or 0)
-
 
 @dataclass
 class TrainResult:
@@ -67,6 +62,45 @@ class TrainResult:
     budget_used: float = 0.0  # seconds of it used, earlier sessions of a resumed run included
 
 
+@dataclass
+class Runtime:
+    """Where and how the steps run."""
+
+    device: torch.device
+    dtype: torch.dtype = torch.float32  # bf16: autocast
+    compile: bool = False  # torch.compile the model
+    dist: DistInfo = field(default_factory=DistInfo)  # torchrun's ranks (one process: none)
+
+
+@dataclass
+class Hooks:
+    """What the caller plugs into the loop: evaluation, samples, and callbacks after each step."""
+
+    eval_fn: Callable[[nn.Module], dict] | None = None  # model → val metrics ("loss", ...)
+    sample_fn: Callable[[nn.Module], list[str]] | None = None  # model → generated texts (TensorBoard)
+    after_step: list[Callable[["Trainer"], None]] = field(default_factory=list)  # e.g. the tests' fault injection
+
+
+@dataclass
+class CheckpointFiles:
+    """What a checkpoint holds besides the model and optimiser, and how weights are written and read."""
+
+    state_extra: dict = field(default_factory=dict)  # stage, tokenizer hash, configs... (state.json)
+    tokenizer_file: str | Path | None = None  # copied into every checkpoint
+    save_weights: Callable[[nn.Module, Path], None] | None = None  # LoRA writes its adapter only
+    load_weights: Callable[[nn.Module, Path], None] | None = None
+
+
+@dataclass
+class Throughput:
+    """For tokens per second and MFU (model FLOPs utilisation) in the logs."""
+
+    tokens_per_step: int = 0
+    flops_per_token: float = 0.0
+    peak_flops: float = 0.0  # 0: no MFU
+    remeasure_peak: bool = False  # measure the peak again when MFU would exceed 100 % (a busy machine)
+
+
 class Trainer:
     def __init__(
         self,
@@ -74,44 +108,31 @@ class Trainer:
         cfg: TrainConfig,
         run_dir: str | Path,
         batch_fn: BatchFn,
+        runtime: Runtime,
         *,
-        device: torch.device,
-        dtype: torch.dtype = torch.float32,
-        compile: bool = False,
-        dist_info: DistInfo | None = None,
-        eval_fn: Callable[[nn.Module], dict] | None = None,
-        sample_fn: Callable[[nn.Module], list[str]] | None = None,
-        state_extra: dict | None = None,
-        tokenizer_file: str | Path | None = None,
-        flops_per_token: float = 0.0,
-        peak_flops: float = 0.0,
-        remeasure_peak: bool = False,
-        tokens_per_step: int = 0,
+        hooks: Hooks | None = None,
+        files: CheckpointFiles | None = None,
+        speed: Throughput | None = None,
         progress: bool = True,
         echo: Callable[[str], None] = print,
-        save_weights: Callable[[nn.Module, Path], None] | None = None,
-        load_weights: Callable[[nn.Module, Path], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
+        hooks, files, speed = hooks or Hooks(), files or CheckpointFiles(), speed or Throughput()
         self.cfg = cfg
         self.clock = clock  # seconds; the tests inject a fake one to play slow, fast and paused machines
         # How weights go into and out of a checkpoint directory (LoRA saves its adapter only).
-        self.save_weights_fn = save_weights
-        self.load_weights_fn = load_weights or (lambda m, d: load_weights_file(m, d / "model.safetensors"))
+        self.save_weights_fn = files.save_weights
+        self.load_weights_fn = files.load_weights or (lambda m, d: load_weights_file(m, d / "model.safetensors"))
         self.run_dir = Path(run_dir)
         self.ckpt_root = self.run_dir / ckpt.CHECKPOINTS
         self.batch_fn = batch_fn
-        self.device = device
-        self.dtype = dtype
-        self.dist = dist_info or DistInfo()
-        self.eval_fn = eval_fn
-        self.sample_fn = sample_fn
-        self.state_extra = state_extra or {}
-        self.tokenizer_file = tokenizer_file
-        self.flops_per_token = flops_per_token
-        self.peak_flops = peak_flops
-        self.remeasure_peak = remeasure_peak
-        self.tokens_per_step = tokens_per_step
+        self.device, self.dtype, self.dist = runtime.device, runtime.dtype, runtime.dist
+        device, compile = runtime.device, runtime.compile
+        self.eval_fn, self.sample_fn, self.after_step = hooks.eval_fn, hooks.sample_fn, list(hooks.after_step)
+        self.state_extra = files.state_extra
+        self.tokenizer_file = files.tokenizer_file
+        self.flops_per_token, self.peak_flops = speed.flops_per_token, speed.peak_flops
+        self.remeasure_peak, self.tokens_per_step = speed.remeasure_peak, speed.tokens_per_step
         self.progress = progress and self.dist.is_main
         self.echo = echo
 
@@ -280,7 +301,6 @@ class Trainer:
         cfg = self.cfg
         clock = self.clock
         logger = RunLogger(self.run_dir, tensorboard=cfg.tensorboard, enabled=self.dist.is_main)
-        start_step = self.step
         t_start = clock()
         budget_s = cfg.max_minutes * 60 if cfg.max_minutes > 0 else 0.0
         # Under a time budget, the schedule follows the clock (schedule.TimeBudget); without
@@ -305,7 +325,7 @@ class Trainer:
         bar_total = budget.steps_left(self.step, t_start) + self.step if budget is not None else cfg.max_steps
         bar = tqdm(total=bar_total, initial=self.step, desc="train", unit=" step", disable=not self.progress, dynamic_ncols=True)
         result = TrainResult(steps=self.step, tokens=self.tokens_seen, seconds=0.0, last_loss=math.nan, budget_seconds=budget_s)
-        train_time, window_tokens, window_start = 0.0, 0, clock()
+        window_tokens, window_start = 0, clock()
         last_val: dict = {}
         finished = self.step >= cfg.max_steps or (budget is not None and budget.spent(t_start) >= budget_s)
         if finished and budget is not None and self.step < cfg.max_steps:
@@ -324,8 +344,8 @@ class Trainer:
                         is_last = is_last or planned_last > 0
                     snapshot = self._snapshot() if self._is_log_step(self.step + 1, is_last) else None
                     loss, grad_norm, stats = self.train_step(scale)
-                    if self.step == _KILL_AT_STEP:
-                        os.kill(os.getpid(), signal.SIGKILL)
+                    for callback in self.after_step:
+                        callback(self)
                     window_tokens += self.tokens_per_step
                     result.last_loss = loss
                     if self._is_log_step(self.step, is_last):
@@ -355,7 +375,6 @@ class Trainer:
                     if cfg.histogram_every and self.step % cfg.histogram_every == 0:
                         logger.histograms(self.step, self.raw_model)
                     dt = clock() - t0
-                    train_time += dt
                     if budget is not None:
                         budget.record_step(dt)
                         if self.step % 10 == 0:
@@ -387,8 +406,6 @@ class Trainer:
         result.seconds = clock() - t_start
         result.budget_used = budget.spent(clock()) if budget is not None else self.budget_spent + result.seconds
         result.val, result.best_val_loss = last_val, self.best_val
-        result.train_seconds = train_time  # type: ignore[attr-defined]
-        result.steps_run = self.step - start_step  # type: ignore[attr-defined]
         return result
 
     def _timed_save(self, **kw) -> Path | None:
