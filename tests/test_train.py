@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from causette.checkpoint.steps import list_checkpoints
 from causette.errors import CausetteError
-from causette.train.logging import read_metrics
+from causette.train.run_log import read_metrics
 from causette.train.pretrain import train
 
 

@@ -158,7 +158,7 @@ def make_trainer(tmp_path, clock, seconds_per_step, **train):
 
 
 def logged_lrs(run_dir):
-    from causette.train.logging import read_metrics
+    from causette.train.run_log import read_metrics
 
     return [(r["step"], r["train/lr"]) for r in read_metrics(run_dir) if r["kind"] == "train"]
 

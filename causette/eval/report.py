@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from causette.errors import CausetteError
-from causette.train.logging import read_metrics
+from causette.train.run_log import read_metrics
 from causette.utils.io import atomic_write
 from causette.utils.paths import RunLayout
 

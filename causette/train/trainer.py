@@ -39,7 +39,7 @@ from causette.errors import CausetteError
 from causette.model.loss import IGNORE_INDEX
 from causette.train.config import TrainConfig
 from causette.train.distributed import DistInfo, all_mean, all_mean_many
-from causette.train.logging import RunLogger, moe_scalars, weight_norms
+from causette.train.run_log import RunLogger, moe_scalars, weight_norms
 from causette.train.optim import build_optimizers, set_lr
 from causette.train.schedule import TimeBudget, lr_at
 from causette.train.stop import StopRequest
