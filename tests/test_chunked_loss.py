@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from causette.model import chunked_loss
 from causette.model.config import ModelConfig
-from causette.model.loss import IGNORE_INDEX
+from causette.model.layers import IGNORE_INDEX
 from causette.model.transformer import Transformer
 from causette.utils.device import cpu_compile_supported
 

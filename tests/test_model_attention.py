@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from causette.model import CausalSelfAttention, ModelConfig
-from causette.model.positions import Rotary, apply_rope, rope_tables, sinusoidal_table
+from causette.model.layers import Rotary, apply_rope, rope_tables, sinusoidal_table
 
 
 def reference_attention(x, attn: CausalSelfAttention, rope=None):

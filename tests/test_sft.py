@@ -23,7 +23,7 @@ from causette.cli import main
 from causette.data.chat_template import render_chat
 from causette.model.config import LoRAConfig, ModelConfig
 from causette.model.lora import apply_lora, load_adapter_state
-from causette.model.loss import IGNORE_INDEX, lm_loss
+from causette.model.layers import IGNORE_INDEX, lm_loss
 from causette.model.transformer import Transformer
 from causette.sft.convert import SHARED_SFT, SHARED_SOURCES
 from causette.sft.data import SFTBatches, check_file, collate, example, split_conversations, to_messages

@@ -104,7 +104,7 @@ def test_param_groups_split_matrices_and_gains():
 def test_grad_accum_weights_micro_batches_by_their_counted_targets(tmp_path):
     """Two micro-batches with 2 and 6 trained targets = one batch of both (not a mean of means)."""
     from causette.model.config import ModelConfig
-    from causette.model.loss import IGNORE_INDEX
+    from causette.model.layers import IGNORE_INDEX
     from causette.model.transformer import Transformer
     from causette.train.config import TrainConfig
     from causette.train.trainer import Runtime, Trainer

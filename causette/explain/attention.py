@@ -20,7 +20,7 @@ def attention_by_hand(attn, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.
     The same computation as :class:`CausalSelfAttention` without the fused kernel, so that the
     ``T × T`` matrices exist and can be printed.
     """
-    from causette.model.positions import apply_rope
+    from causette.model.layers import apply_rope
 
     H, K, hd = attn.n_head, attn.n_kv_head, attn.head_dim
     T = x.shape[1]

@@ -11,7 +11,7 @@ from causette.explain.common import Setup, encode, table, topic
 @topic("mlp", "activations (GELU, SiLU, ReLU²), LayerNorm vs RMSNorm, the residual stream")
 def explain_mlp(s: Setup, text: str, args=None) -> str:
     from causette.model.counting import mlp_params
-    from causette.model.norms import LayerNorm, RMSNorm
+    from causette.model.layers import LayerNorm, RMSNorm
 
     xs = torch.tensor([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
     acts = {

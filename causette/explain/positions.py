@@ -11,7 +11,7 @@ from causette.explain.common import Setup, table, topic
 
 @topic("positions", "sinusoidal table, RoPE frequencies and rotation, relative positions", text=False)
 def explain_positions(s: Setup | None = None, text: str = "", args=None) -> str:
-    from causette.model.positions import apply_rope, rope_tables, sinusoidal_table
+    from causette.model.layers import apply_rope, rope_tables, sinusoidal_table
 
     dim = getattr(args, "dim", 8) if args is not None else 8
     pe = sinusoidal_table(64, dim)

@@ -24,7 +24,7 @@ How it is used here (``Engine(..., compile=True)``):
 received, as eager code does: it writes into a copy and copies the result back. With one tensor
 shared by all layers ``(n_layer, B, heads, max_len, head_dim)`` that meant copying the whole
 cache once per layer and step (25 MB per step for seed16m: ~1.3 ms, which ate most of the
-gain), so the model's :class:`~causette.model.kvcache.KVCache` keeps one tensor per layer and
+gain), so the model's :class:`~causette.model.layers.KVCache` keeps one tensor per layer and
 each layer only touches its own (bench/LOG.md: 4.3 → 2.9 ms per compiled fp32 step).
 """
 

@@ -25,7 +25,7 @@ import functools
 
 import torch
 
-from causette.model.loss import IGNORE_INDEX
+from causette.model.layers import IGNORE_INDEX
 from causette.utils.device import inductor_works_here
 
 ROWS_PER_CHUNK = 512  # 512 × 8,192 logits: 8 MB in bf16, mostly cache-resident (bench/LOG.md)

@@ -55,7 +55,7 @@ class ModelConfig:
     moe_aux_coef: float = 0.01  # weight of the load-balancing loss in the training loss
     moe_z_coef: float = 0.001  # weight of the router z-loss (keeps router logits small)
 
-    # --- initialisation (see causette/model/init.py)
+    # --- initialisation (see causette/model/transformer.py)
     init_std: float = 0.02
 
     # ------------------------------------------------------------------ derived sizes
@@ -118,7 +118,7 @@ class ModelConfig:
             raise ValueError(f"init_std must be positive, got {self.init_std}")
 
 
-# Linear layers of our Transformer that LoRA can adapt, by short name (attention.py, mlp.py).
+# Linear layers of our Transformer that LoRA can adapt, by short name (layers.py).
 LORA_TARGETS = ("qkv", "proj", "up", "down")
 
 

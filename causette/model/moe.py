@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from causette.model.config import ModelConfig
-from causette.model.mlp import MLP
+from causette.model.layers import MLP
 
 
 class MoE(nn.Module):

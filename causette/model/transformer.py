@@ -5,7 +5,9 @@
                          x = x + mlp(norm2(x))       (dense MLP or Mixture-of-Experts)
     ──norm_f──▶ lm_head ──▶ logits (B, T, vocab_size)   [optionally soft-capped]
 
-``forward(idx, targets=None, cache=None)`` returns ``(logits, loss)``:
+The parts (norms, positions, attention, MLP, KV cache, loss) are in layers.py; this file builds
+the initial weights and assembles the blocks. ``forward(idx, targets=None, cache=None)`` returns
+``(logits, loss)``:
 
 * ``loss`` is None without ``targets``; with them, the mean cross-entropy over the target
   positions that are not ``-100`` (``IGNORE_INDEX``: SFT masks the prompt this way), **plus**, for
@@ -16,26 +18,65 @@
   ``moe_z`` and ``expert_load`` ``(n_moe_layers, n_experts)``, the fraction of assignments
   each expert received.
 * ``cache``: a :class:`KVCache` (``model.new_cache(B)``); positions start at ``cache.pos`` and the
-  cache advances by ``T``. See kvcache.py.
+  cache advances by ``T``. See layers.py.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn as nn
 
 from causette.errors import CausetteError
 from causette.model import chunked_loss
-from causette.model.attention import CausalSelfAttention
 from causette.model.config import ModelConfig
-from causette.model.init import init_weights
-from causette.model.kvcache import KVCache
-from causette.model.loss import lm_loss
-from causette.model.mlp import MLP
+from causette.model.layers import (
+    MLP,
+    CausalSelfAttention,
+    KVCache,
+    LearnedPositions,
+    Rotary,
+    SinusoidalPositions,
+    lm_loss,
+    make_norm,
+)
 from causette.model.moe import MoE
-from causette.model.norms import make_norm
-from causette.model.positions import LearnedPositions, Rotary, SinusoidalPositions
 
+
+# ==============================================================================
+# The initial weights: GPT-2 style
+#
+# The rules (``std = cfg.init_std``, 0.02 by default, as in GPT-2):
+#
+# * every matrix (linear layers, the token and position embeddings, MoE routers) is drawn from
+#   a normal distribution ``N(0, std²)``;
+# * except the two matrices of each block that **write into the residual stream**, the attention
+#   output ``attn.proj`` and each MLP's ``down`` (experts' included): ``N(0, (std/√(2·n_layer))²)``.
+#   The residual stream is the sum of ``2·n_layer`` such contributions; shrinking each by
+#   ``√(2·n_layer)`` keeps the variance of that sum independent of depth at the start;
+# * biases start at 0, norm scales (LayerNorm, RMSNorm, QK-norm) at 1.
+#
+# With tied embeddings the output layer *is* the token embedding, initialised once.
+# The generator is PyTorch's global one: ``torch.manual_seed`` before building the model makes
+# the initial weights reproducible.
+# ==============================================================================
+
+
+RESIDUAL_PROJECTIONS = ("attn.proj.weight", "down.weight")
+
+
+@torch.no_grad()
+def init_weights(model: nn.Module, std: float, n_layer: int) -> None:
+    """(Re)initialise every parameter of ``model`` in place by the rules above."""
+    resid_std = std / math.sqrt(2 * n_layer)
+    for name, p in model.named_parameters():  # a tied weight appears once
+        if p.dim() >= 2:
+            nn.init.normal_(p, mean=0.0, std=resid_std if name.endswith(RESIDUAL_PROJECTIONS) else std)
+        elif name.endswith("bias"):
+            nn.init.zeros_(p)
+        else:  # the scale of a norm
+            nn.init.ones_(p)
 
 
 class Block(nn.Module):

@@ -36,7 +36,7 @@ import torch
 
 from causette.data.chat_template import ROLES, check_messages, render_chat
 from causette.errors import CausetteError
-from causette.model.loss import IGNORE_INDEX
+from causette.model.layers import IGNORE_INDEX
 
 
 @dataclass

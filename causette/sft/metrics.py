@@ -12,7 +12,7 @@ import math
 import torch
 
 from causette.data.chat_template import render_chat
-from causette.model.loss import lm_loss
+from causette.model.layers import lm_loss
 
 
 @torch.no_grad()

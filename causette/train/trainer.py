@@ -36,7 +36,7 @@ from tqdm import tqdm
 from causette.checkpoint import steps as ckpt
 from causette.checkpoint.weights import load_weights as load_weights_file
 from causette.errors import CausetteError
-from causette.model.loss import IGNORE_INDEX
+from causette.model.layers import IGNORE_INDEX
 from causette.train.config import TrainConfig
 from causette.train.distributed import DistInfo, all_mean, all_mean_many
 from causette.train.run_log import RunLogger, moe_scalars, weight_norms
