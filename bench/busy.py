@@ -111,10 +111,10 @@ def generate_speed(model, cfg, args) -> dict:
     def one() -> float:
         cache = model.new_cache(1, max_len=prompt.shape[1] + n)
         t = time.perf_counter()
-        logits, _ = model(prompt, cache=cache, last_only=True)
+        logits = model.logits(prompt, cache=cache, last_only=True)
         for _ in range(n):
             nxt = logits[:, -1].argmax(-1, keepdim=True)
-            logits, _ = model(nxt, cache=cache, last_only=True)
+            logits = model.logits(nxt, cache=cache, last_only=True)
         return n / (time.perf_counter() - t)
 
     one()  # warm-up

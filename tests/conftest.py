@@ -9,7 +9,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/helpers.py
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory) -> Path:
+    """A prepared tiny run (corpus, tokenizer, data) for a test module: copy it with helpers.copy_run."""
+    from helpers import make_tiny_run
+
+    root = tmp_path_factory.mktemp("runs")
+    make_tiny_run(root, "base")
+    return root / "base"

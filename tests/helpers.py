@@ -85,6 +85,15 @@ def make_tiny_run(run_dir: Path, name: str = "tiny", n_docs: int = 6, chars: int
     return cfg
 
 
+def copy_run(base_run: Path, tmp_path: Path, name: str) -> Path:
+    """A copy of a prepared run (corpus, tokenizer, data) without its training outputs."""
+    import shutil
+
+    dst = tmp_path / name
+    shutil.copytree(base_run, dst, ignore=shutil.ignore_patterns("checkpoints", "metrics.jsonl", "tb"))
+    return dst
+
+
 def make_chat_checkpoints(root: Path, tie_embeddings: bool = True, mute_special: bool = False) -> dict[str, Path]:
     """A tiny tokenizer and random Llama model, saved as an SFT run and as a base (pretrain) run.
 

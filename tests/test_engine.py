@@ -75,7 +75,7 @@ def engine(model, tok):
 class ScriptedModel(torch.nn.Module):
     """A stand-in model whose next token is ``script[k]`` after ``k`` generated tokens.
 
-    It honours the engine's contract (``cfg``, ``new_cache``, ``forward(idx, cache, last_only)``)
+    It honours the engine's contract (``cfg``, ``new_cache``, ``logits(idx, cache, last_only)``)
     and records every input it is given.
     """
 
@@ -89,7 +89,7 @@ class ScriptedModel(torch.nn.Module):
     def new_cache(self, batch_size, max_len=None, dtype=None, device=None):
         return SimpleNamespace(pos=0)
 
-    def forward(self, idx, targets=None, cache=None, last_only=False):
+    def logits(self, idx, cache=None, last_only=False):
         self.inputs.append(idx.clone())
         length = idx.shape[1] + (cache.pos if cache is not None else 0)
         if cache is not None:
@@ -97,7 +97,7 @@ class ScriptedModel(torch.nn.Module):
         k = length - self.prompt_len
         logits = torch.zeros(idx.shape[0], 1, self.vocab)
         logits[:, 0, self.script[min(k, len(self.script) - 1)]] = 10.0
-        return logits, None
+        return logits
 
 
 def byte_ids(tok, text: str) -> list[int]:
@@ -265,11 +265,11 @@ def test_repetition_penalty_in_the_engine(tok):
     A, B = 65, 66
 
     class Constant(ScriptedModel):
-        def forward(self, idx, targets=None, cache=None, last_only=False):
+        def logits(self, idx, cache=None, last_only=False):
             cache.pos += idx.shape[1]
             logits = torch.zeros(idx.shape[0], 1, self.vocab)
             logits[..., A], logits[..., B] = 2.0, 1.5
-            return logits, None
+            return logits
 
     engine = Engine(Constant([], 1, tok.vocab_size), tok)
     params = SamplingParams(temperature=0, max_new_tokens=4)
@@ -363,7 +363,7 @@ def test_compiled_decoding_gives_the_eager_tokens(model, tok, monkeypatch):
 
     def compile_with_eager_backend(m):
         made.append(m)
-        return torch.compile(m, dynamic=True, backend="eager")
+        return torch.compile(m.logits, dynamic=True, backend="eager")
 
     monkeypatch.setattr(compiled, "compile_decode_step", compile_with_eager_backend)
     torch._dynamo.reset()

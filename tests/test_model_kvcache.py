@@ -91,9 +91,9 @@ def test_last_only_with_cache():
     idx = torch.randint(0, 64, (2, 10))
     full, _ = model(idx)
     cache = model.new_cache(2)
-    last, _ = model(idx[:, :7], cache=cache, last_only=True)
+    last = model.logits(idx[:, :7], cache=cache, last_only=True)
     torch.testing.assert_close(last[:, 0], full[:, 6], atol=1e-5, rtol=0)
-    step, _ = model(idx[:, 7:8], cache=cache, last_only=True)
+    step = model.logits(idx[:, 7:8], cache=cache, last_only=True)
     torch.testing.assert_close(step[:, 0], full[:, 7], atol=1e-5, rtol=0)
 
 

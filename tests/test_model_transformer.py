@@ -121,9 +121,12 @@ def test_last_only_and_no_targets():
     model = build("gpt2").eval()
     idx = torch.randint(0, 64, (3, 9))
     full, loss = model(idx)
-    last, _ = model(idx, last_only=True)
+    last = model.logits(idx, last_only=True)
     assert loss is None and last.shape == (3, 1, 64)
     torch.testing.assert_close(last[:, 0], full[:, -1])
+    torch.testing.assert_close(model.logits(idx), full)
+    targets = torch.randint(0, 64, (3, 9))
+    torch.testing.assert_close(model.loss(idx, targets), model(idx, targets)[1])
 
 
 def test_dropout_only_in_training():

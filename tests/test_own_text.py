@@ -7,29 +7,15 @@ import gzip
 import io
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
-from helpers import TINY_MODEL, TINY_TRAIN, demo_excerpt, make_tiny_run, tiny_config
+from helpers import TINY_MODEL, TINY_TRAIN, copy_run, demo_excerpt, tiny_config
 
 from causette.cli import main
 from causette.corpus.store import iter_texts
 from causette.eval.evaluate import run_eval
 from causette.train.pretrain import train
-
-
-@pytest.fixture(scope="module")
-def base_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("runs")
-    make_tiny_run(root, "base")
-    return root / "base"
-
-
-def copy_run(base_run: Path, tmp_path: Path, name: str) -> Path:
-    dst = tmp_path / name
-    shutil.copytree(base_run, dst, ignore=shutil.ignore_patterns("checkpoints", "metrics.jsonl", "tb"))
-    return dst
 
 
 def sets(tmp_path: Path, name: str, *extra: str) -> list[str]:

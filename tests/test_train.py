@@ -12,27 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import REPO, TINY_MODEL, TINY_TRAIN, make_tiny_run, tiny_config
+from helpers import REPO, TINY_MODEL, TINY_TRAIN, copy_run, tiny_config
 from safetensors.torch import load_file
 
 from causette.checkpoint.steps import list_checkpoints
 from causette.errors import CausetteError
 from causette.train.run_log import read_metrics
 from causette.train.pretrain import train
-
-
-@pytest.fixture(scope="module")
-def base_run(tmp_path_factory) -> Path:
-    """A prepared tiny run (corpus, tokenizer, data) to copy into each test."""
-    root = tmp_path_factory.mktemp("runs")
-    make_tiny_run(root, "base")
-    return root / "base"
-
-
-def fresh_run(base_run: Path, tmp_path: Path, name: str) -> Path:
-    dst = tmp_path / name
-    shutil.copytree(base_run, dst, ignore=shutil.ignore_patterns("checkpoints", "metrics.jsonl", "tb"))
-    return dst
 
 
 def cli_args(tmp_path: Path, name: str, extra: list[str] = ()) -> list[str]:
@@ -56,8 +42,8 @@ def run_cli(args: list[str], env_extra: dict | None = None, kill_at: int = 0, **
 
 
 def test_resume_after_sigkill_is_bit_exact(base_run, tmp_path):
-    fresh_run(base_run, tmp_path, "straight")
-    fresh_run(base_run, tmp_path, "killed")
+    copy_run(base_run, tmp_path, "straight")
+    copy_run(base_run, tmp_path, "killed")
     straight = train(tiny_config(tmp_path, "straight", TINY_TRAIN), progress=False, echo=lambda s: None)
     assert straight.steps == 20
 
@@ -79,8 +65,8 @@ def test_resume_after_sigkill_is_bit_exact(base_run, tmp_path):
 
 
 def test_ddp_two_ranks_half_batch_equals_one_rank(base_run, tmp_path):
-    fresh_run(base_run, tmp_path, "single")
-    fresh_run(base_run, tmp_path, "ddp")
+    copy_run(base_run, tmp_path, "single")
+    copy_run(base_run, tmp_path, "ddp")
     steps = ["train.max_steps=6", "train.eval_every=0", "train.ckpt_every=6"]
     single = run_cli(["train", "--no-progress", *cli_args(tmp_path, "single", steps + ["train.batch_size=4"])])
     assert single.returncode == 0, single.stderr
@@ -105,7 +91,7 @@ def test_ddp_two_ranks_half_batch_equals_one_rank(base_run, tmp_path):
 
 
 def test_ctrl_c_saves_and_resume_continues(base_run, tmp_path):
-    fresh_run(base_run, tmp_path, "int")
+    copy_run(base_run, tmp_path, "int")
     cfg = tiny_config(tmp_path, "int")
     from causette.data import loader
 
@@ -128,7 +114,7 @@ def test_ctrl_c_saves_and_resume_continues(base_run, tmp_path):
 
 
 def test_non_finite_loss_stops_with_last_good_checkpoint(base_run, tmp_path):
-    fresh_run(base_run, tmp_path, "nan")
+    copy_run(base_run, tmp_path, "nan")
     cfg = tiny_config(tmp_path, "nan")
     from causette.data import loader
 
@@ -160,7 +146,7 @@ def test_non_finite_loss_stops_with_last_good_checkpoint(base_run, tmp_path):
 
 
 def test_refuses_to_overwrite_and_falls_back_from_corrupt_checkpoint(base_run, tmp_path, capsys):
-    fresh_run(base_run, tmp_path, "c")
+    copy_run(base_run, tmp_path, "c")
     cfg = tiny_config(tmp_path, "c", ["train.max_steps=10", "train.keep_last=3"])
     train(cfg, progress=False, echo=lambda s: None)
     with pytest.raises(CausetteError, match="already has checkpoints; continue it with --resume"):
@@ -177,7 +163,7 @@ def test_refuses_to_overwrite_and_falls_back_from_corrupt_checkpoint(base_run, t
 
 
 def test_data_and_tokenizer_mismatches_are_clear_errors(base_run, tmp_path):
-    root = fresh_run(base_run, tmp_path, "m")
+    root = copy_run(base_run, tmp_path, "m")
     with pytest.raises(CausetteError, match=r"train.bin: only [\d,]+ tokens.*lower model.block_size"):
         train(tiny_config(tmp_path, "m", ["model.block_size=100000"]), progress=False, echo=lambda s: None)
     # a tokenizer retrained after `prepare`: the data no longer matches it

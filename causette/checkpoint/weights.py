@@ -18,7 +18,6 @@ written to a temporary name and renamed, so a crash never leaves half a file.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -27,10 +26,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from causette.config import from_dict
 from causette.errors import CausetteError
 from causette.model.config import ModelConfig
 from causette.model.transformer import Transformer
-from causette.utils.io import write_json
+from causette.utils.io import read_json, write_json
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -99,17 +99,8 @@ def load_model(
 
 def read_config(path: str | os.PathLike) -> tuple[ModelConfig, torch.dtype]:
     """The :class:`ModelConfig` and the weights' dtype recorded in a ``config.json``."""
-    from causette.config import from_dict  # late import: causette.config imports this package
-
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CausetteError(
-            f"{path}: no such file (a saved model directory holds {CONFIG_FILE} and {MODEL_FILE})"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CausetteError(f"{path}: not a readable JSON file ({e})") from None
+    data = read_json(path, f"no such file (a saved model directory holds {CONFIG_FILE} and {MODEL_FILE})")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("model"), dict):
         raise CausetteError(
             f'{path}: not a Causette model config (expected "format": "{FORMAT}" and a "model" section)'

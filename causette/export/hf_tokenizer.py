@@ -27,7 +27,6 @@ Rules:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from causette.tokenizer.bpe import BPETokenizer
 from causette.tokenizer.io import byte_to_unicode
 from causette.tokenizer.pattern import GPT2_PATTERN
 from causette.tokenizer.special import DEFAULT_SPECIALS
+from causette.utils.io import read_json
 
 
 @dataclass
@@ -47,15 +47,7 @@ class ConvertedTokenizer:
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CausetteError(
-            f"{path}: no such file (the Hugging Face folder needs a tokenizer.json)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CausetteError(f"{path}: not a readable JSON file ({e})") from None
-    return data
+    return read_json(path, "no such file (the Hugging Face folder needs a tokenizer.json)")
 
 
 def _pattern(pre: dict | None, path: Path) -> str:

@@ -18,7 +18,6 @@ with ``causette sft`` to teach it our format. ``--stage`` overrides this.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from causette.export.source import prepare_out_dir
 from causette.model.config import ModelConfig
 from causette.model.transformer import Transformer
 from causette.tokenizer.io import save_tokenizer
-from causette.utils.io import write_json
+from causette.utils.io import read_json, write_json
 
 # A few sentences to check that the converted tokenizer cuts text as the original does.
 PROBE = (
@@ -55,10 +54,7 @@ def _json(path: Path, required: bool = True) -> dict:
         if required:
             raise CausetteError(f"{path}: no such file (is this a Hugging Face model folder?)")
         return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CausetteError(f"{path}: not a readable JSON file ({e})") from None
+    return read_json(path)
 
 
 def model_config(hf: dict, vocab_size: int, path: Path, block_size: int | None = None) -> ModelConfig:

@@ -41,8 +41,8 @@ INDUCTOR_OPTIONS = {"size_asserts": False, "alignment_asserts": False}
 
 
 def compile_decode_step(model: torch.nn.Module):
-    """``model`` compiled for one-token decoding steps (call it like the model)."""
-    return torch.compile(model, dynamic=True, options=INDUCTOR_OPTIONS)
+    """``model.logits`` compiled for one-token decoding steps (call it like ``model.logits``)."""
+    return torch.compile(model.logits, dynamic=True, options=INDUCTOR_OPTIONS)
 
 
 __all__ = ["compile_decode_step"]

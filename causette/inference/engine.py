@@ -146,12 +146,12 @@ class Engine:
         With ``compile``, the one-token steps go through the compiled model.
         """
         idx = tokens[:, start:fed] if cache is not None else tokens[:, :fed]
-        forward = self.model
+        logits_fn = self.model.logits
         if self.compile and cache is not None and idx.shape[1] == 1:
-            forward = self._compiled_step()
+            logits_fn = self._compiled_step()
             # A tensor of its own: the offset of a view into `tokens` would be one more guard.
             idx = idx.clone(memory_format=torch.contiguous_format)
-        logits, _ = forward(idx.to(self.device, non_blocking=True), cache=cache, last_only=True)
+        logits = logits_fn(idx.to(self.device, non_blocking=True), cache=cache, last_only=True)
         return logits[:, -1].float()
 
     def _compiled_step(self):

@@ -191,8 +191,8 @@ class Rotary(nn.Module):
 # same length. Usage::
 #
 #     cache = model.new_cache(batch_size=2)            # max_len = block_size
-#     logits, _ = model(prompt, cache=cache)           # prefill, prompt (2, T0)
-#     logits, _ = model(next_tokens, cache=cache)      # one step, next_tokens (2, 1)
+#     logits = model.logits(prompt, cache=cache)       # prefill, prompt (2, T0)
+#     logits = model.logits(next_tokens, cache=cache)  # one step, next_tokens (2, 1)
 #     cache.reset()                                    # reuse for a new conversation
 # ==============================================================================
 

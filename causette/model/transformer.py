@@ -6,8 +6,12 @@
     ──norm_f──▶ lm_head ──▶ logits (B, T, vocab_size)   [optionally soft-capped]
 
 The parts (norms, positions, attention, MLP, KV cache, loss) are in layers.py; this file builds
-the initial weights and assembles the blocks. ``forward(idx, targets=None, cache=None)`` returns
-``(logits, loss)``:
+the initial weights and assembles the blocks. Three ways to call the model:
+
+* ``model.logits(idx, cache=None, last_only=False)``: the scores ``(B, T, V)`` (generation);
+* ``model.loss(idx, targets)``: what training minimises (below);
+* ``model(idx, targets=None, cache=None)`` returns ``(logits, loss)``, both of the above (the
+  form ``torch.compile`` and DistributedDataParallel wrap).
 
 * ``loss`` is None without ``targets``; with them, the mean cross-entropy over the target
   positions that are not ``-100`` (``IGNORE_INDEX``: SFT masks the prompt this way), **plus**, for
@@ -126,20 +130,44 @@ class Transformer(nn.Module):
         self.last_stats: dict[str, torch.Tensor] = {}
 
     def forward(
-        self,
-        idx: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        cache: KVCache | None = None,
-        last_only: bool = False,
-        return_logits: bool = True,
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """``idx`` ``(B, T)`` token ids → ``(logits (B, T, V), loss or None)``.
+        """``idx`` ``(B, T)`` token ids → ``(logits (B, T, V), loss)``: :meth:`logits`, and with
+        ``targets`` :meth:`loss` too. (Training calls the model itself, so that ``torch.compile``
+        and DistributedDataParallel see the call; with this model's ``cpu_kernels`` the loss is
+        then computed without the logits, returned as None.)"""
+        if targets is None:
+            return self.logits(idx, cache), None
+        x, moe_stats = self.trunk(idx)
+        self.last_stats = {}
+        if self._fused_loss_applies(x):
+            loss = chunked_loss.lm_head_loss(x, self.lm_head.weight, targets)
+            logits = None
+        else:
+            logits = self._head(x)
+            loss = lm_loss(logits, targets)
+        self.last_stats["lm_loss"] = loss.detach()
+        return logits, self._add_moe_losses(loss, moe_stats)
 
-        ``last_only``: compute the logits of the last position only (``(B, 1, V)``), which is all
-        generation needs; ignored when ``targets`` are given.
-        ``return_logits=False`` (training): the caller only wants the loss, so where
-        ``chunked_loss`` applies (bf16 on CPU) it is computed without the logits, returned as None.
+    def logits(self, idx: torch.Tensor, cache: KVCache | None = None, last_only: bool = False) -> torch.Tensor:
+        """A score per vocabulary entry for the token after each position: ``(B, T, V)``.
+
+        ``cache``: continue from the keys and values it holds (generation). ``last_only``: the
+        last position's scores only, ``(B, 1, V)``, all that generation needs.
         """
+        x, moe_stats = self.trunk(idx, cache)
+        self.last_stats = {}
+        self._add_moe_losses(None, moe_stats)
+        return self._head(x[:, -1:] if last_only else x)
+
+    def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of the next token over the targets that are not ``IGNORE_INDEX``
+        (plus the MoE balancing terms): what training minimises."""
+        return self.forward(idx, targets)[1]
+
+    def trunk(self, idx: torch.Tensor, cache: KVCache | None = None) -> tuple[torch.Tensor, list[dict]]:
+        """Embeddings, positions and every block, then the final norm: ``(B, T, n_embd)``, and
+        the MoE layers' statistics."""
         B, T = idx.shape
         offset = 0
         if cache is not None:
@@ -162,36 +190,24 @@ class Transformer(nn.Module):
                 moe_stats.append(stats)
         if cache is not None:
             cache.advance(T)
-        x = self.norm_f(x)
-        if last_only and targets is None:
-            x = x[:, -1:]
-        loss = None
-        self.last_stats = {}
-        if (
-            targets is not None
-            and not return_logits
-            and self.cfg.logit_softcap is None
-            and self.cpu_kernels
-            and type(self.lm_head) is nn.Linear  # a plain head: the fused loss reads its weight directly
-            and chunked_loss.usable(x, self.lm_head.weight)
-        ):
-            logits, loss = None, chunked_loss.lm_head_loss(x, self.lm_head.weight, targets)
-            self.last_stats["lm_loss"] = loss.detach()
-        else:
-            logits, loss = self._logits_and_loss(x, targets)
-        return logits, self._add_moe_losses(loss, moe_stats)
+        return self.norm_f(x), moe_stats
 
-    def _logits_and_loss(self, x, targets):
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.lm_head(x)
         if self.cfg.logit_softcap is not None:
             cap = self.cfg.logit_softcap
             logits = cap * torch.tanh(logits.float() / cap)
+        return logits
 
-        loss = None
-        if targets is not None:
-            loss = lm_loss(logits, targets)
-            self.last_stats["lm_loss"] = loss.detach()
-        return logits, loss
+    def _fused_loss_applies(self, x: torch.Tensor) -> bool:
+        """The chunked LM-head loss (no logits in memory) replaces head + cross-entropy when this
+        model was built with ``cpu_kernels`` and the run is bf16 training on a CPU."""
+        return (
+            self.cpu_kernels
+            and self.cfg.logit_softcap is None
+            and type(self.lm_head) is nn.Linear  # a plain head: the fused loss reads its weight directly
+            and chunked_loss.usable(x, self.lm_head.weight)
+        )
 
     def _add_moe_losses(self, loss, moe_stats):
         if moe_stats:

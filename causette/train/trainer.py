@@ -260,7 +260,7 @@ class Trainer:
             sync = contextlib.nullcontext() if (last or not self.dist.enabled) else self.model.no_sync()
             with sync:
                 with self.autocast():
-                    _, loss = self.model(x, y, return_logits=False)
+                    _, loss = self.model(x, y)  # through the wrappers (compile, DDP)
                 (loss * weight).backward()
             total += loss.detach() * weight
             self.tokens_seen += x.numel() * self.dist.world

@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from causette.errors import CausetteError
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
@@ -46,6 +48,18 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
     with atomic_write(path, "w") as f:
         json.dump(obj, f, ensure_ascii=False, indent=indent)
         f.write("\n")
+
+
+def read_json(path: str | os.PathLike, missing: str = "no such file") -> Any:
+    """The JSON value in ``path``; a :class:`CausetteError` naming the file when it is absent
+    (``f"{path}: {missing}"``) or unreadable."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CausetteError(f"{path}: {missing}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CausetteError(f"{path}: not a readable JSON file ({e})") from None
 
 
 @contextlib.contextmanager
