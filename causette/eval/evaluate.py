@@ -201,7 +201,7 @@ def format_eval(result: dict) -> list[str]:
                      f"{t['bits_per_byte']:.4f} bits/byte over {int(t['tokens']):,} tokens "
                      f"({t['bytes_per_token']:.2f} bytes/token)")
         lines.append(f"  bytes scored: {scored:,} UTF-8 bytes of {what}"
-                     + (f"; the input had {t['input_bytes']:,} bytes" if t.get("input_bytes") else ""))
+                     + (f" ({t['input_bytes']:,} bytes read; --max-tokens caps what is scored)" if t.get("input_bytes") else ""))
     if "sft" in result:
         s = result["sft"]
         lines.append(f"sft: loss {s['loss']:.4f}, perplexity {s['perplexity']:.1f}, "

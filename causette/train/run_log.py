@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from causette.utils.paths import RunLayout
+
 
 class RunLogger:
     def __init__(self, run_dir: str | Path, tensorboard: bool = True, enabled: bool = True):
@@ -24,14 +26,14 @@ class RunLogger:
         if not enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        self._file = open(RunLayout(self.run_dir).metrics, "a", encoding="utf-8")
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard not installed: metrics.jsonl still has everything
                 SummaryWriter = None
             if SummaryWriter is not None:
-                self.writer = SummaryWriter(log_dir=str(self.run_dir / "tb"))
+                self.writer = SummaryWriter(log_dir=str(RunLayout(self.run_dir).tensorboard))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled or not values:
@@ -94,7 +96,7 @@ def moe_scalars(stats: dict) -> dict[str, float]:
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
     """The lines of ``metrics.jsonl``; for a step logged twice (a resumed run), the last one wins."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = RunLayout(run_dir).metrics
     if not path.is_file():
         return []
     rows: dict[tuple, dict] = {}

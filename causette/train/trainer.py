@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -38,67 +37,14 @@ from causette.checkpoint.weights import load_weights as load_weights_file
 from causette.errors import CausetteError
 from causette.model.layers import IGNORE_INDEX
 from causette.train.config import TrainConfig
-from causette.train.distributed import DistInfo, all_mean, all_mean_many
-from causette.train.run_log import RunLogger, moe_scalars, weight_norms
+from causette.train.distributed import all_mean, all_mean_many
+from causette.train.interface import BatchFn, CheckpointFiles, Hooks, Runtime, Throughput, TrainResult  # noqa: F401  (re-exported)
 from causette.train.optim import build_optimizers, set_lr
+from causette.train.run_log import RunLogger, moe_scalars, weight_norms
 from causette.train.schedule import TimeBudget, lr_at
 from causette.train.stop import StopRequest
 from causette.utils.flops import matmul_peak
-
-BatchFn = Callable[[int, int, int, int], tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass
-class TrainResult:
-    steps: int
-    tokens: int
-    seconds: float
-    last_loss: float
-    val: dict = field(default_factory=dict)
-    best_val_loss: float = math.inf
-    checkpoint: Path | None = None
-    stopped: str = "done"  # done | interrupted | time limit
-    budget_seconds: float = 0.0  # train.max_minutes in seconds (0: no budget)
-    budget_used: float = 0.0  # seconds of it used, earlier sessions of a resumed run included
-
-
-@dataclass
-class Runtime:
-    """Where and how the steps run."""
-
-    device: torch.device
-    dtype: torch.dtype = torch.float32  # bf16: autocast
-    compile: bool = False  # torch.compile the model
-    dist: DistInfo = field(default_factory=DistInfo)  # torchrun's ranks (one process: none)
-
-
-@dataclass
-class Hooks:
-    """What the caller plugs into the loop: evaluation, samples, and callbacks after each step."""
-
-    eval_fn: Callable[[nn.Module], dict] | None = None  # model → val metrics ("loss", ...)
-    sample_fn: Callable[[nn.Module], list[str]] | None = None  # model → generated texts (TensorBoard)
-    after_step: list[Callable[["Trainer"], None]] = field(default_factory=list)  # e.g. the tests' fault injection
-
-
-@dataclass
-class CheckpointFiles:
-    """What a checkpoint holds besides the model and optimiser, and how weights are written and read."""
-
-    state_extra: dict = field(default_factory=dict)  # stage, tokenizer hash, configs... (state.json)
-    tokenizer_file: str | Path | None = None  # copied into every checkpoint
-    save_weights: Callable[[nn.Module, Path], None] | None = None  # LoRA writes its adapter only
-    load_weights: Callable[[nn.Module, Path], None] | None = None
-
-
-@dataclass
-class Throughput:
-    """For tokens per second and MFU (model FLOPs utilisation) in the logs."""
-
-    tokens_per_step: int = 0
-    flops_per_token: float = 0.0
-    peak_flops: float = 0.0  # 0: no MFU
-    remeasure_peak: bool = False  # measure the peak again when MFU would exceed 100 % (a busy machine)
+from causette.utils.paths import RunLayout
 
 
 class Trainer:
@@ -124,7 +70,7 @@ class Trainer:
         self.save_weights_fn = files.save_weights
         self.load_weights_fn = files.load_weights or (lambda m, d: load_weights_file(m, d / "model.safetensors"))
         self.run_dir = Path(run_dir)
-        self.ckpt_root = self.run_dir / ckpt.CHECKPOINTS
+        self.ckpt_root = RunLayout(self.run_dir).checkpoints
         self.batch_fn = batch_fn
         self.device, self.dtype, self.dist = runtime.device, runtime.dtype, runtime.dist
         device, compile = runtime.device, runtime.compile
@@ -349,27 +295,9 @@ class Trainer:
                     window_tokens += self.tokens_per_step
                     result.last_loss = loss
                     if self._is_log_step(self.step, is_last):
-                        elapsed = clock() - window_start
-                        tps = window_tokens / max(elapsed, 1e-9)
-                        mfu = self._mfu(tps)
-                        logged_loss = all_mean(loss, self.dist, self.device)
-                        logger.scalars(
-                            self.step,
-                            {
-                                "train/loss": logged_loss,
-                                "train/lm_loss": float(stats.get("lm_loss", loss)),
-                                "train/lr": cfg.lr * stats["lr_scale"],
-                                "train/grad_norm": grad_norm,
-                                "train/tokens_per_s": tps,
-                                "train/mfu": mfu,
-                                "train/tokens_seen": float(self.tokens_seen),
-                                **({"train/budget_used": budget.spent(clock()) / budget_s} if budget is not None else {}),
-                                **weight_norms(self.raw_model, snapshot),
-                                **moe_scalars(stats),
-                            },
-                        )
-                        if "expert_load" in stats:
-                            logger.histogram(self.step, "moe/expert_load", stats["expert_load"].float().flatten())
+                        tps = window_tokens / max(clock() - window_start, 1e-9)
+                        budget_used = budget.spent(clock()) / budget_s if budget is not None else None
+                        logged_loss = self._log_step(logger, loss, grad_norm, stats, tps, snapshot, budget_used)
                         bar.set_postfix(loss=f"{logged_loss:.3f}", tok_s=f"{tps:,.0f}", refresh=False)
                         window_tokens, window_start = 0, clock()
                     if cfg.histogram_every and self.step % cfg.histogram_every == 0:
@@ -407,6 +335,29 @@ class Trainer:
         result.budget_used = budget.spent(clock()) if budget is not None else self.budget_spent + result.seconds
         result.val, result.best_val_loss = last_val, self.best_val
         return result
+
+    def _log_step(self, logger: RunLogger, loss: float, grad_norm: float, stats: dict, tokens_per_s: float,
+                  snapshot, budget_used: float | None) -> float:
+        """One line of metrics.jsonl (and TensorBoard); returns the loss averaged over ranks."""
+        logged_loss = all_mean(loss, self.dist, self.device)
+        logger.scalars(
+            self.step,
+            {
+                "train/loss": logged_loss,
+                "train/lm_loss": float(stats.get("lm_loss", loss)),
+                "train/lr": self.cfg.lr * stats["lr_scale"],
+                "train/grad_norm": grad_norm,
+                "train/tokens_per_s": tokens_per_s,
+                "train/mfu": self._mfu(tokens_per_s),
+                "train/tokens_seen": float(self.tokens_seen),
+                **({"train/budget_used": budget_used} if budget_used is not None else {}),
+                **weight_norms(self.raw_model, snapshot),
+                **moe_scalars(stats),
+            },
+        )
+        if "expert_load" in stats:
+            logger.histogram(self.step, "moe/expert_load", stats["expert_load"].float().flatten())
+        return logged_loss
 
     def _timed_save(self, **kw) -> Path | None:
         t = self.clock()
