@@ -12,15 +12,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 
 from causette.train.distributed import DistInfo
-
-if TYPE_CHECKING:  # only for the annotation of Hooks.after_step
-    from causette.train.trainer import Trainer
 
 BatchFn = Callable[[int, int, int, int], tuple[torch.Tensor, torch.Tensor]]
 
@@ -55,7 +52,7 @@ class Hooks:
 
     eval_fn: Callable[[nn.Module], dict] | None = None  # model → val metrics ("loss", ...)
     sample_fn: Callable[[nn.Module], list[str]] | None = None  # model → generated texts (TensorBoard)
-    after_step: list[Callable[["Trainer"], None]] = field(default_factory=list)  # e.g. the tests' fault injection
+    after_step: list[Callable[[Any], None]] = field(default_factory=list)  # called with the Trainer after each step (the tests' fault injection)
 
 
 @dataclass
