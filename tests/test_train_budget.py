@@ -248,9 +248,10 @@ def test_the_summary_line_gives_minutes_used_and_flags_under_95_percent():
     from causette.train.pretrain import budget_note
     from causette.train.trainer import TrainResult
 
-    def note(used, allowed):
-        return budget_note(TrainResult(1, 1, used, 0.0, budget_seconds=allowed, budget_used=used))
+    def note(used, allowed, stopped="done"):
+        return budget_note(TrainResult(1, 1, used, 0.0, stopped=stopped, budget_seconds=allowed, budget_used=used))
 
     assert note(478.0, 480.0) == ", 8.0 of 8 min budget used"
-    assert "under 95 %" in note(400.0, 480.0)
+    assert note(400.0, 480.0, "interrupted") == ", 6.7 of 8 min budget used (under 95 %: interrupted)"
+    assert note(120.0, 480.0) == ", 2.0 of 8 min budget used (its steps done early)"
     assert note(10.0, 0.0) == ""  # no budget, nothing to say

@@ -265,7 +265,9 @@ def budget_note(result: TrainResult) -> str:
     if not result.budget_seconds:
         return ""
     used = result.budget_used / result.budget_seconds
-    flag = " (under 95 %: the run ended by max_steps or was stopped)" if used < 0.95 else ""
+    flag = ""
+    if used < 0.95:  # all steps done early is normal (max_steps, max_epochs); a stop is worth a flag
+        flag = " (its steps done early)" if result.stopped == "done" else f" (under 95 %: {result.stopped})"
     return f", {result.budget_used / 60:.1f} of {result.budget_seconds / 60:g} min budget used{flag}"
 
 
