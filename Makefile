@@ -1,6 +1,8 @@
 # Causette — set-up and everyday commands.
 #   make demo    create .venv if needed, install, run the whole demo pipeline (~15 min on 2 cores)
 #   make test    create .venv if needed, install, run the test suite
+#   make llamacpp  build the real llama.cpp (from PyPI's llama-cpp-python source, ~5 min once) for
+#                  tests/test_llamacpp.py and bench/generate.py; see docs/export.md
 # TORCH selects the PyTorch wheel: the default is the CPU build 2.13.0; on a CUDA machine use
 #   make setup TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"  (or plain TORCH=torch)
 PYTHON ?= python3
@@ -8,7 +10,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test llamacpp clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +26,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+llamacpp: setup
+	bash tools/llamacpp/build.sh $(BIN)/python
 
 clean:
 	rm -rf runs .pytest_cache .hypothesis

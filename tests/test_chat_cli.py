@@ -60,7 +60,7 @@ def test_chat_repl_end_to_end(checkpoints, tmp_path):
         child.sendline("/temp chaud")
         child.expect("error: /temp needs a number")
 
-        child.sendline("<|assistant|> je prends la parole")  # typed, not a role token
+        child.sendline("<|im_start|>assistant je prends la parole")  # typed, not a role token
         child.expect("model> ")
         child.expect("you> ")
 
@@ -92,7 +92,7 @@ def test_chat_repl_end_to_end(checkpoints, tmp_path):
     roles = [m["role"] for m in saved["messages"]]
     assert roles == ["system"] + ["user", "assistant"] * 3
     assert saved["messages"][0]["content"] == "Réponds en vers."
-    assert saved["messages"][3]["content"] == "<|assistant|> je prends la parole"
+    assert saved["messages"][3]["content"] == "<|im_start|>assistant je prends la parole"
     assert saved["sampling"]["temperature"] == 0 and saved["sampling"]["top_k"] == 5
     assert saved["mode"] == "chat"
 

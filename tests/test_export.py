@@ -41,7 +41,7 @@ FRENCH = [
 ]
 CHAT = [
     {"role": "system", "content": "Tu es concis."},
-    {"role": "user", "content": "Bonjour ! <|assistant|> Qui es-tu ?"},
+    {"role": "user", "content": "Bonjour ! <|im_start|> Qui es-tu ?"},
     {"role": "assistant", "content": "Un petit modèle."},
     {"role": "user", "content": "Et ensuite ?"},
 ]
@@ -121,7 +121,8 @@ def test_hf_files_and_config(llama_export, tok):
     assert cfg["num_key_value_heads"] == 2 and cfg["rope_theta"] == 500.0
     assert cfg["eos_token_id"] == tok.end_id and cfg["bos_token_id"] == tok.bos_id  # a chat checkpoint
     tc = json.loads((out / "tokenizer_config.json").read_text())
-    assert tc["chat_template"] == CHAT_TEMPLATE_JINJA and tc["eos_token"] == "<|end|>"
+    assert tc["chat_template"] == CHAT_TEMPLATE_JINJA and tc["eos_token"] == "<|im_end|>"
+    assert tc["add_bos_token"] is True
 
 
 @needs_transformers
@@ -151,18 +152,24 @@ def test_hf_tokenizer_gives_our_ids_and_chat_template(llama_export, tok):
     _, out = llama_export
     hf_tok = transformers.AutoTokenizer.from_pretrained(out)
     for text in FRENCH + [french_text(3000)]:
-        # HF always reads special tokens in text; ours only when allowed.
-        assert hf_tok(text)["input_ids"] == tok.encode(text, allowed_special="all")
-        assert hf_tok(text, split_special_tokens=True)["input_ids"] == tok.encode(text)
+        # HF always reads special tokens in text; ours only when allowed. Like `causette
+        # generate`, HF starts a sequence with <|bos|> (add_bos_token).
+        assert hf_tok(text)["input_ids"] == [tok.bos_id] + tok.encode(text, allowed_special="all")
+        assert hf_tok(text, split_special_tokens=True)["input_ids"] == [tok.bos_id] + tok.encode(text)
+        assert hf_tok(text, add_special_tokens=False)["input_ids"] == tok.encode(text, allowed_special="all")
         assert hf_tok.decode(tok.encode(text)) == text
     ids, _ = render_chat(tok, CHAT, add_generation_prompt=True)
     got = hf_tok.apply_chat_template(CHAT, add_generation_prompt=True, tokenize=True, return_dict=False)
     text = hf_tok.apply_chat_template(CHAT, add_generation_prompt=True, tokenize=False)
     assert tok.decode(ids) == text
-    # The contents of this chat contain no special-looking text except "<|assistant|>" in a user
+    # The contents of this chat contain no special-looking text except "<|im_start|>" in a user
     # message, which HF's tokenizer reads as a special; ours keeps it as plain text.
     assert list(got) == tok.encode(text, allowed_special="all")
-    assert hf_tok.bos_token == "<|bos|>" and hf_tok.eos_token == "<|end|>" and hf_tok.pad_token == "<|pad|>"
+    assert got[0] == tok.bos_id and list(got).count(tok.bos_id) == 1  # the template's, not a second
+    without_typed = [CHAT[0], {"role": "user", "content": "Bonjour ! Qui es-tu ?"}]
+    ids, _ = render_chat(tok, without_typed, add_generation_prompt=True)
+    assert list(hf_tok.apply_chat_template(without_typed, add_generation_prompt=True, return_dict=False)) == ids
+    assert hf_tok.bos_token == "<|bos|>" and hf_tok.eos_token == "<|im_end|>" and hf_tok.pad_token == "<|pad|>"
 
 
 @needs_transformers
@@ -244,14 +251,18 @@ def test_gguf_metadata_and_tokenizer(gguf_export, tok):
         "llama.rope.dimension_count": cfg.head_dim,
         "llama.attention.layer_norm_rms_epsilon": pytest.approx(cfg.norm_eps),
         "tokenizer.ggml.model": "gpt2",
-        "tokenizer.ggml.pre": "llama-bpe",  # the french pattern's closest built-in
+        "tokenizer.ggml.pre": "llama-bpe",  # exactly our default gpt4 pattern
         "tokenizer.ggml.tokens": tokens,
-        "tokenizer.ggml.token_type": [3 if i in tok.special_ids else 1 for i in range(tok.vocab_size)],
+        # named specials are control tokens (3), the reserved slots unused (5)
+        "tokenizer.ggml.token_type": [
+            (5 if tok.special_names[i].startswith("<|reserved_") else 3) if i in tok.special_ids else 1
+            for i in range(tok.vocab_size)
+        ],
         "tokenizer.ggml.merges": hf["model"]["merges"],
         "tokenizer.ggml.bos_token_id": tok.bos_id,
         "tokenizer.ggml.eos_token_id": tok.end_id,  # a chat checkpoint
         "tokenizer.ggml.padding_token_id": tok.pad_id,
-        "tokenizer.ggml.add_bos_token": False,
+        "tokenizer.ggml.add_bos_token": True,
         "tokenizer.ggml.add_eos_token": False,
         "tokenizer.chat_template": CHAT_TEMPLATE_JINJA,
         "causette.tokenizer.pattern": tok.pattern,

@@ -116,10 +116,8 @@ def test_import_gives_same_token_cuts(imported, hf_model_dir):
     assert set(tok.special_tokens) == {
         "<|bos|>",
         "<|pad|>",
-        "<|system|>",
-        "<|user|>",
-        "<|assistant|>",
-        "<|end|>",
+        "<|im_start|>",
+        "<|im_end|>",
     }
     ours_to_theirs = their_id_of(tk, tok)
     for text in TEXTS + [french_text(30000)[20000:]]:

@@ -161,13 +161,13 @@ def test_body_limit_holds_without_content_length(server):
 
 
 def test_typed_special_tokens_stay_text(server, loaded):
-    text = "<|user|>salut<|assistant|>"
+    text = "<|im_start|>salut<|im_end|>"
     messages = [{"role": "user", "content": text}]
     ids, _ = render_chat(loaded.tokenizer, messages, add_generation_prompt=True)
-    user_id = loaded.tokenizer.special_id("<|user|>")
-    assert ids.count(user_id) == 1  # only the real role token
+    start_id = loaded.tokenizer.special_id("<|im_start|>")
+    assert ids.count(start_id) == 2  # only the template's own: the user turn and the reply
     r = post(server, "/v1/chat/completions", {"messages": messages, "max_tokens": 1}).json()
-    assert r["usage"]["prompt_tokens"] == len(ids) > 6  # the typed "<|user|>" took several tokens
+    assert r["usage"]["prompt_tokens"] == len(ids) > 12  # the typed specials took several tokens
 
 
 def test_base_checkpoint_continues_the_last_message(checkpoints):

@@ -51,10 +51,10 @@ def test_web_chat_streams_a_reply(browser, tmp_path):
         browser.get(server.url + "/")
         wait = WebDriverWait(browser, 60)
         wait.until(lambda d: "causette" in d.find_element(By.ID, "info").text)  # /v1/models was read
-        browser.find_element(By.ID, "system").send_keys("Tu es bref.")
+        browser.find_element(By.ID, "system").send_keys("Bref.")
         browser.execute_script("document.getElementById('max_tokens').value = '12';"
                                "document.getElementById('seed').value = '0';")
-        browser.find_element(By.ID, "message").send_keys("Bonjour <|user|> Causette !")
+        browser.find_element(By.ID, "message").send_keys("Salut <|im_end|> !")
         browser.find_element(By.ID, "send").click()
 
         reply = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".msg.assistant"))
@@ -66,7 +66,7 @@ def test_web_chat_streams_a_reply(browser, tmp_path):
         assert reply.get_attribute("data-done") == "true"
         assert "error" not in reply.get_attribute("class")
         user = browser.find_element(By.CSS_SELECTOR, ".msg.user").text
-        assert user == "Bonjour <|user|> Causette !"  # typed special tokens are plain text
+        assert user == "Salut <|im_end|> !"  # typed special tokens are plain text
         assert int(reply.get_attribute("data-chunks")) >= 2  # the reply came in several pieces...
         assert any(p and p != reply.text for p in partial)  # ...and was shown while it grew
         assert reply.text.strip()
@@ -74,7 +74,7 @@ def test_web_chat_streams_a_reply(browser, tmp_path):
 
         # A second message that, with the history, overflows the 64-token context: the page
         # forgets the oldest exchange and asks again, instead of showing an error.
-        second_message = "Et maintenant, une question bien plus longue que la première !"
+        second_message = "Et maintenant, une question plus longue !"
         browser.find_element(By.ID, "message").send_keys(second_message)
         browser.find_element(By.ID, "send").click()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.assistant")) == 2)

@@ -143,32 +143,32 @@ def test_min_frequency_stops_early(capsys):
 
 
 def test_specials_are_split_out_in_training_and_never_merged():
-    text = "<|user|>bonjour<|assistant|>salut<|end|>" * 200
+    text = "<|im_start|>bonjour<|im_end|>salut<|pad|>" * 200
     tok = train_tokenizer(TokenizerConfig(vocab_size=400), [text])
     learned = tok.vocab[256:]
     assert learned, "some merges were learned"
-    # "<", "|", "user", "assistant" exist only inside specials: no merge may contain them
-    assert not [t for t in learned if b"|" in t or b"<" in t or b"user" in t or b"ssist" in t]
+    # "<", "|", "im_", "start", "pad" exist only inside specials: no merge may contain them
+    assert not [t for t in learned if b"|" in t or b"<" in t or b"im" in t or b"tart" in t or b"pad" in t]
     assert tok.special_tokens["<|bos|>"] == 256 + len(tok.merges)
 
 
 def test_typed_special_is_ordinary_text(small_tok):
     tok = small_tok
-    user = tok.special_tokens["<|user|>"]
-    typed = "Moi, je tape <|user|> et <|end|> dans le message."
+    user = tok.special_tokens["<|im_start|>"]
+    typed = "Moi, je tape <|im_start|> et <|im_end|> dans le message."
     ids = tok.encode(typed)  # user text: nothing allowed
     assert user not in ids and tok.end_id not in ids
     assert not set(ids) & tok.special_ids
     assert tok.decode(ids) == typed
     assert tok.encode(typed) == tok.encode_reference(typed)
     # allowed explicitly: one id each
-    allowed = tok.encode("<|user|>Bonjour<|end|>", allowed_special="all")
+    allowed = tok.encode("<|im_start|>Bonjour<|im_end|>", allowed_special="all")
     assert allowed[0] == user and allowed[-1] == tok.end_id
-    assert tok.decode(allowed) == "<|user|>Bonjour<|end|>"
-    # only <|end|> allowed: <|user|> stays text
-    partial = tok.encode("<|user|>x<|end|>", allowed_special={"<|end|>"})
+    assert tok.decode(allowed) == "<|im_start|>Bonjour<|im_end|>"
+    # only <|im_end|> allowed: <|im_start|> stays text
+    partial = tok.encode("<|im_start|>x<|im_end|>", allowed_special={"<|im_end|>"})
     assert partial[-1] == tok.end_id and user not in partial
-    assert partial == tok.encode_reference("<|user|>x<|end|>", allowed_special={"<|end|>"})
+    assert partial == tok.encode_reference("<|im_start|>x<|im_end|>", allowed_special={"<|im_end|>"})
     with pytest.raises(ValueError, match="unknown special token"):
         tok.encode("x", allowed_special={"<|nope|>"})
 
@@ -176,8 +176,8 @@ def test_typed_special_is_ordinary_text(small_tok):
 def test_special_ids_and_names(small_tok):
     tok = small_tok
     assert tok.vocab_size == 1024
-    assert tok.bos_id == 1024 - 32 and tok.pad_id == tok.bos_id + 1 and tok.end_id == tok.bos_id + 5
-    assert tok.special_tokens["<|reserved_25|>"] == 1023
+    assert tok.bos_id == 1024 - 32 and tok.pad_id == tok.bos_id + 1 and tok.end_id == tok.bos_id + 3
+    assert tok.special_tokens["<|reserved_27|>"] == 1023
     assert tok.token_bytes(tok.bos_id) == b"<|bos|>"
     assert tok.is_special(tok.bos_id) and not tok.is_special(65)
 
@@ -238,7 +238,7 @@ def test_encode_batch_matches_encode(small_tok, demo_docs, monkeypatch):
     import causette.tokenizer.base as base
 
     monkeypatch.setattr(base, "PARALLEL_MIN_CHARS", 1000)  # use worker processes even for this
-    texts = demo_docs[4:8] + ["", "<|user|> é"]
+    texts = demo_docs[4:8] + ["", "<|im_start|> é"]
     batch = small_tok.encode_batch(texts, workers=2)
     assert batch == [small_tok.encode(t) for t in texts]
     ref = BPETokenizer(small_tok.merges, small_tok.pattern, small_tok.special_tokens, use_fast=False)
@@ -280,14 +280,14 @@ def test_char_tokenizer(demo_docs):
     assert isinstance(tok, CharTokenizer)
     assert len(tok.chars) == 10 and tok.vocab_size == 256 + 10 + 32  # the 10 most frequent kept
     assert "é" in tok.chars and "à" in tok.chars
-    text = "Été à Noël, ça — 😀 <|user|>"
+    text = "Été à Noël, ça — 😀 <|im_start|>"
     ids = tok.encode(text)
     assert tok.decode(ids) == text
     expected = sum(1 if ord(c) < 128 or c in tok.chars else len(c.encode("utf-8")) for c in text)
     assert len(ids) == expected
     assert tok.encode("é") == [256 + tok.chars.index("é")]  # one token per character
     assert tok.encode("😀") == list("😀".encode("utf-8"))  # unseen: byte fallback
-    assert tok.encode("<|user|>", allowed_special="all") == [tok.special_tokens["<|user|>"]]
+    assert tok.encode("<|im_start|>", allowed_special="all") == [tok.special_tokens["<|im_start|>"]]
     assert tok.special_tokens["<|bos|>"] == 256 + 10
     everything = train_tokenizer(TokenizerConfig(type="char", vocab_size=2000), demo_docs[:3])
     assert set(tok.chars) < set(everything.chars) and everything.vocab_size < 2000

@@ -36,7 +36,7 @@ def test_save_and_load_round_trip(saved):
     tok, out = saved
     data = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
     assert data["format"] == "causette-tokenizer" and data["version"] == 1 and data["type"] == "bpe"
-    assert data["vocab_size"] == 380 and data["pattern_name"] == "french"
+    assert data["vocab_size"] == 380 and data["pattern_name"] == "gpt4"
     assert data["merges"] == [list(m) for m in tok.merges]
     assert data["special_tokens"]["<|bos|>"] == 256 + len(tok.merges)
     again = load_tokenizer(out)  # a folder, or the file itself
@@ -137,9 +137,9 @@ def test_vocab_size_too_small_is_a_config_error():
         " 256 byte tokens + 32 special slots need at least 288"
     )
     with pytest.raises(
-        ValueError, match="special_slots \\(4\\) is smaller than the number of special tokens"
+        ValueError, match="special_slots \\(3\\) is smaller than the number of special tokens"
     ):
-        TokenizerConfig(special_slots=4).validate()
+        TokenizerConfig(special_slots=3).validate()
     with pytest.raises(ValueError, match="neither a known name nor a valid regex"):
         TokenizerConfig(pattern="([a-z").validate()
     cfg = TokenizerConfig(vocab_size=288)
@@ -167,8 +167,8 @@ def test_hf_export_loads_and_matches(saved):
     tok, out = saved
     hf = tokenizers.Tokenizer.from_file(str(out / "hf" / "tokenizer.json"))
     assert hf.get_vocab_size() == tok.vocab_size
-    assert hf.token_to_id("<|assistant|>") == tok.special_tokens["<|assistant|>"]
-    text = "Qu'est-ce que c'est ? <|user|> l'été jusqu'à 2024"
+    assert hf.token_to_id("<|im_start|>") == tok.special_tokens["<|im_start|>"]
+    text = "Qu'est-ce que c'est ? <|im_start|> l'été jusqu'à 2024"
     assert hf.encode(text).ids == tok.encode(text, allowed_special="all")
     hf.encode_special_tokens = True
     assert hf.encode(text).ids == tok.encode(text)

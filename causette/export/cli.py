@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub) -> None:
-    exp = sub.add_parser("export", help="export a checkpoint for transformers (hf) or llama.cpp (gguf)")
+    exp = sub.add_parser("export", help="export a checkpoint for transformers (hf), llama.cpp (gguf) or Ollama")
     esub = exp.add_subparsers(dest="export_command", metavar="<format>", required=True)
 
     p = esub.add_parser("hf", help="a Hugging Face transformers folder (Llama or GPT-2 architecture)")
@@ -22,6 +22,13 @@ def register(sub) -> None:
     p.add_argument("--dtype", default="float32", help="float32 (default) or float16")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=_export_gguf)
+
+    p = esub.add_parser("ollama", help="a folder for `ollama create`: model.gguf + Modelfile (Llama architecture)")
+    p.add_argument("checkpoint", help="run directory, checkpoints/ directory or one step directory")
+    p.add_argument("out", help="output folder (created; must be empty unless --force)")
+    p.add_argument("--dtype", default="float32", help="float32 (default) or float16")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    p.set_defaults(func=_export_ollama)
 
     imp = sub.add_parser("import", help="turn a Hugging Face model into a Causette checkpoint")
     isub = imp.add_subparsers(dest="import_command", metavar="<format>", required=True)
@@ -52,9 +59,27 @@ def _export_hf(args: argparse.Namespace) -> int:
 def _export_gguf(args: argparse.Namespace) -> int:
     from causette.export.gguf import export_gguf
 
-    out = export_gguf(args.checkpoint, args.out, dtype=args.dtype, force=args.force)
+    out = export_gguf(args.checkpoint, args.out, dtype=args.dtype, force=args.force, warn=_warn)
     print(f"wrote {out} (run it with llama.cpp: llama-cli -m {out})")
     return 0
+
+
+def _export_ollama(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from causette.export.ollama import export_ollama
+
+    out = export_ollama(args.checkpoint, args.out, dtype=args.dtype, force=args.force, warn=_warn)
+    name = Path(args.out).resolve().name.lower() or "causette"
+    print(f"wrote {out / 'model.gguf'} and {out / 'Modelfile'} "
+          f"(then: ollama create {name} -f {out / 'Modelfile'} && ollama run {name})")
+    return 0
+
+
+def _warn(line: str) -> None:
+    import sys
+
+    print(f"warning: {line}", file=sys.stderr)
 
 
 def _import_hf(args: argparse.Namespace) -> int:

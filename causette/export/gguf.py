@@ -24,17 +24,26 @@ both sides move alike, so attention scores, and therefore the logits, are the sa
 :func:`to_interleaved` does this; :func:`from_interleaved` undoes it (the tests use it).
 
 Tokenizer: ``tokenizer.ggml.model = "gpt2"`` (byte-level BPE), the tokens as the byte-level
-strings of our Hugging Face export, its merges, token types (specials are "control" tokens)
-and the chat template. llama.cpp does not read a regex from the file: ``tokenizer.ggml.pre``
-names one of its built-in pre-tokenisers. Our ``gpt4`` pattern is exactly its ``llama-bpe``
-and our ``gpt2`` its ``gpt-2``; for the ``french`` pattern (or a custom one) we write
-``llama-bpe``, the closest: llama.cpp then cuts some French text differently (``l'homme``
-as ``l`` + ``'homme``, numbers by three digits), which gives valid but sometimes different ids
-than ours. Our pattern is kept under ``causette.tokenizer.pattern`` for reference.
+strings of our Hugging Face export, its merges and token types: the named specials are
+"control" tokens, the ``<|reserved_k|>`` slots "unused" (llama.cpp then never treats them as
+text to parse nor asks whether they end generation). llama.cpp does not read a regex from the
+file: ``tokenizer.ggml.pre`` names one of its built-in pre-tokenisers. Our ``gpt4`` pattern (the
+default) is exactly its ``llama-bpe`` and our ``gpt2`` its ``gpt-2``: llama.cpp then gives our
+ids on any text (tests/test_llamacpp.py checks it with the real llama.cpp). The ``french``
+pattern (or a custom one) has no equivalent: we write ``llama-bpe``, the closest, and say in a
+warning how many demo-corpus lines llama.cpp would cut differently (``l'homme`` as ``l`` +
+``'homme``). Our pattern is kept under ``causette.tokenizer.pattern`` for reference.
+
+Start and end: ``add_bos_token`` is true, as ``causette generate`` and chat start with
+``<|bos|>``; the chat template (ChatML) is causette/data/chat_template.py's, which llama.cpp
+renders with its Jinja engine or recognises as its built-in ``chatml``. The end of sequence is
+``<|im_end|>`` for a chat model (llama.cpp also knows it as an end-of-turn by name), ``<|bos|>``
+(our document separator) for a base model.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -44,8 +53,10 @@ from causette.export.hf import special_ids
 from causette.export.source import check_llama, open_checkpoint, resolve_dtype
 
 ARCH = "llama"
+# Our pattern name -> the llama.cpp pre-tokenizer that cuts text exactly as it does.
 PRE_TOKENIZERS = {"gpt4": "llama-bpe", "gpt2": "gpt-2"}
-TOKEN_NORMAL, TOKEN_CONTROL = 1, 3  # gguf.TokenType
+FALLBACK_PRE = "llama-bpe"  # for any other pattern: GPT-4's regex, the closest to ours
+TOKEN_NORMAL, TOKEN_CONTROL, TOKEN_UNUSED = 1, 3, 5  # gguf.TokenType
 
 
 def to_interleaved(w: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -90,29 +101,73 @@ def gguf_tensors(model) -> dict[str, torch.Tensor]:
 def gguf_tokenizer(tok) -> dict:
     """Tokens, types and merges as llama.cpp's byte-level BPE reads them."""
     from causette.tokenizer.io import to_hf_dict
+    from causette.tokenizer.pattern import pattern_name
+    from causette.tokenizer.special import reserved_name
 
     hf = to_hf_dict(tok)
     tokens = [""] * tok.vocab_size
     for text, i in hf["model"]["vocab"].items():
         tokens[i] = text
+    types = [TOKEN_NORMAL] * tok.vocab_size
+    reserved = {reserved_name(k) for k in range(len(tok.special_tokens))}
     for name, i in tok.special_tokens.items():
         tokens[i] = name
-    types = [TOKEN_CONTROL if i in tok.special_ids else TOKEN_NORMAL for i in range(tok.vocab_size)]
-    from causette.tokenizer.pattern import pattern_name
-
+        types[i] = TOKEN_UNUSED if name in reserved else TOKEN_CONTROL
     return {
         "tokens": tokens,
         "types": types,
         "merges": hf["model"]["merges"],
-        "pre": PRE_TOKENIZERS.get(pattern_name(tok.pattern), "llama-bpe"),
+        "pre": PRE_TOKENIZERS.get(pattern_name(tok.pattern), FALLBACK_PRE),
     }
 
 
-def export_gguf(source: str | Path, out: str | Path, dtype: str = "float32", force: bool = False) -> Path:
-    """Write the ``.gguf`` file ``out`` for the checkpoint ``source``; return its path."""
+def pre_tokenizer_mismatch(tok, lines: list[str] | None = None) -> float:
+    """Share of ``lines`` (default: the demo corpus's) that llama.cpp would cut into other ids.
+
+    llama.cpp pre-tokenises with GPT-4's regex (``llama-bpe``) whatever our pattern is: the
+    same tokenizer with that pattern gives its ids, so no llama.cpp is needed to count.
+    """
+    from causette.tokenizer.bpe import BPETokenizer
+    from causette.tokenizer.pattern import GPT4_PATTERN
+
+    if lines is None:
+        import gzip
+
+        from causette.utils.paths import DEMO_CORPUS
+
+        with gzip.open(DEMO_CORPUS, "rt", encoding="utf-8") as f:
+            lines = [line for line in f.read().splitlines() if line.strip()]
+    theirs = BPETokenizer(tok.merges, GPT4_PATTERN, dict(tok.special_tokens))
+    ours_ids, their_ids = tok.encode_batch(lines), theirs.encode_batch(lines)
+    return sum(a != b for a, b in zip(ours_ids, their_ids)) / max(1, len(lines))
+
+
+def pattern_warning(tok) -> str | None:
+    """One line when llama.cpp cannot reproduce this tokenizer's pre-tokenisation, else None."""
+    from causette.tokenizer.pattern import pattern_name
+
+    name = pattern_name(tok.pattern)
+    if name in PRE_TOKENIZERS:
+        return None
+    share = pre_tokenizer_mismatch(tok)
+    return (
+        f"llama.cpp has no pre-tokenizer for this tokenizer's pattern ({name}): it will use "
+        f"{FALLBACK_PRE} (GPT-4's), which cuts {share:.1%} of the demo corpus lines into other ids, "
+        "so answers may differ from Causette's; a tokenizer trained with tokenizer.pattern=gpt4 "
+        "gives identical ids"
+    )
+
+
+def export_gguf(
+    source: str | Path, out: str | Path, dtype: str = "float32", force: bool = False, warn=None
+) -> Path:
+    """Write the ``.gguf`` file ``out`` for the checkpoint ``source``; return its path.
+
+    ``warn(line)`` receives the warning of :func:`pattern_warning`, if any.
+    """
     import gguf
 
-    from causette.data.chat_template import CHAT_TEMPLATE_JINJA
+    from causette.data.chat_template import jinja_template
 
     loaded = open_checkpoint(source)
     model, tok, cfg = loaded.model, loaded.tokenizer, loaded.model.cfg
@@ -126,8 +181,12 @@ def export_gguf(source: str | Path, out: str | Path, dtype: str = "float32", for
     out.parent.mkdir(parents=True, exist_ok=True)
     ids = special_ids(tok, loaded.stage)
     vocab = gguf_tokenizer(tok)
+    warning = pattern_warning(tok)
+    if warning and warn is not None:
+        warn(warning)
 
-    w = gguf.GGUFWriter(str(out), ARCH)
+    tmp = out.with_name(f".{out.name}.tmp")  # written whole, then renamed: never a half file
+    w = gguf.GGUFWriter(str(tmp), ARCH)
     w.add_name(loaded.path.name)
     w.add_file_type(
         gguf.LlamaFileType.ALL_F32 if torch_dtype == torch.float32 else gguf.LlamaFileType.MOSTLY_F16
@@ -151,9 +210,9 @@ def export_gguf(source: str | Path, out: str | Path, dtype: str = "float32", for
     w.add_bos_token_id(ids["bos"])
     w.add_eos_token_id(ids["eos"])
     w.add_pad_token_id(ids["pad"])
-    w.add_add_bos_token(False)  # our encode() adds nothing; the chat template writes <|bos|>
+    w.add_add_bos_token(True)  # as causette generate and chat: every sequence starts with <|bos|>
     w.add_add_eos_token(False)
-    w.add_chat_template(CHAT_TEMPLATE_JINJA)
+    w.add_chat_template(jinja_template(tok))
     w.add_string("causette.tokenizer.pattern", tok.pattern)
     w.add_string("causette.stage", loaded.stage)
     for name, t in gguf_tensors(model).items():
@@ -163,6 +222,9 @@ def export_gguf(source: str | Path, out: str | Path, dtype: str = "float32", for
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
+        w.close()
+        os.replace(tmp, out)
     finally:
         w.close()
+        tmp.unlink(missing_ok=True)
     return out

@@ -12,8 +12,11 @@ tied embeddings) ``GPT2LMHeadModel``; anything else is refused with the list of 
 neither architecture can express. The weight mapping lives in causette/model/hf_reference.py,
 which the model tests already check against transformers.
 
-End of sequence: a chat model (stage "sft") ends its replies with ``<|end|>``, a base model ends
-a document with ``<|bos|>`` (our document separator); that token is ``eos_token``. Like our
+Start of sequence: ``tokenizer(text)`` starts with ``<|bos|>`` (``add_bos_token``, a post-processor
+in tokenizer.json), as ``causette generate`` does; the chat template writes ``bos_token`` itself,
+since ``apply_chat_template`` tokenises without adding it. End of sequence: a chat model (stage
+"sft") ends its replies with ``<|im_end|>``, a base model ends a document with ``<|bos|>`` (our
+document separator); that token is ``eos_token``. Like our
 engine, ``generation_config.json`` stops on any special token (the eos first).
 The files are written without importing transformers: only ``safetensors`` is needed.
 """
@@ -93,7 +96,7 @@ def hf_state_dict(model, arch: str, dtype: torch.dtype) -> dict[str, torch.Tenso
 
 
 def tokenizer_config(tokenizer, ids: dict, block_size: int) -> dict:
-    from causette.data.chat_template import CHAT_TEMPLATE_JINJA
+    from causette.data.chat_template import jinja_template
 
     name = tokenizer.special_names
     return {
@@ -101,11 +104,11 @@ def tokenizer_config(tokenizer, ids: dict, block_size: int) -> dict:
         "bos_token": name[ids["bos"]],
         "eos_token": name[ids["eos"]],
         "pad_token": name[ids["pad"]],
-        "add_bos_token": False,  # our encode() adds nothing; the chat template writes <|bos|> itself
+        "add_bos_token": True,  # as causette generate; apply_chat_template adds none, the template writes it
         "add_eos_token": False,
         "clean_up_tokenization_spaces": False,
         "model_max_length": block_size,
-        "chat_template": CHAT_TEMPLATE_JINJA,
+        "chat_template": jinja_template(tokenizer),
     }
 
 
@@ -128,7 +131,7 @@ def export_hf(source: str | Path, out: str | Path, dtype: str = "float32", force
         out / "generation_config.json",
         {"bos_token_id": ids["bos"], "eos_token_id": ids["stops"], "pad_token_id": ids["pad"]},
     )
-    write_json(out / "tokenizer.json", to_hf_dict(tok))
+    write_json(out / "tokenizer.json", to_hf_dict(tok, add_bos=True))
     write_json(out / "tokenizer_config.json", tokenizer_config(tok, ids, cfg.block_size))
     write_json(
         out / "special_tokens_map.json",

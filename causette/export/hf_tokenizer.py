@@ -18,11 +18,12 @@ Rules:
   already present is added after them; a token that cannot be built at all (it could never be
   produced by encoding) is dropped, with a note.
 * Every Hugging Face added token becomes one of our special tokens. Ours must exist:
-  a token already named ``<|bos|>``, ``<|end|>``... keeps its role; otherwise ``<|bos|>`` takes
-  their ``bos_token`` (or ``eos_token`` when there is no bos), ``<|end|>`` their ``eos_token``
+  a token already named ``<|bos|>``, ``<|im_end|>``... keeps its role (ChatML models such as
+  SmolLM2 or Qwen have ``<|im_start|>`` and ``<|im_end|>``); otherwise ``<|bos|>`` takes
+  their ``bos_token`` (or ``eos_token`` when there is no bos), ``<|im_end|>`` their ``eos_token``
   (when ``<|bos|>`` did not take it), ``<|pad|>`` their ``pad_token``. Our specials that are
   still missing are new tokens at the end (their embedding rows are initialised by the model
-  importer: ``<|end|>`` from the eos row, the others from the mean row).
+  importer: ``<|im_end|>`` from the eos row, the others from the mean row).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class ConvertedTokenizer:
     tokenizer: BPETokenizer
     source_ids: list[int | None]  # our id → their id (None: a new token)
     notes: list[str] = field(default_factory=list)
-    eos_source: int | None = None  # their eos id (to initialise a new <|end|> row)
+    eos_source: int | None = None  # their eos id (to initialise a new <|im_end|> row)
 
 
 def _read(path: Path) -> dict:
@@ -180,7 +181,7 @@ def convert_tokenizer(path: Path, roles: dict[str, str | None]) -> ConvertedToke
 def _map_specials(
     added: dict[int, str], roles: dict[str, str | None]
 ) -> tuple[list[tuple[str, int | None]], int | None]:
-    """Our special tokens in order (our six first, then their other added tokens), each with
+    """Our special tokens in order (our four first, then their other added tokens), each with
     the id of theirs it takes over (None: new). See the module docstring for the rules."""
     by_name = {name: i for i, name in added.items()}
     taken: dict[str, int | None] = {name: by_name[name] for name in DEFAULT_SPECIALS if name in by_name}
@@ -193,7 +194,7 @@ def _map_specials(
 
     bos, eos, pad = roles.get("bos"), roles.get("eos"), roles.get("pad")
     claim("<|bos|>", bos if bos in by_name else eos)
-    claim("<|end|>", eos)
+    claim("<|im_end|>", eos)
     claim("<|pad|>", pad)
     out = [(name, taken.get(name)) for name in DEFAULT_SPECIALS]
     out += [(name, i) for i, name in sorted(added.items()) if i not in used]

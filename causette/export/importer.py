@@ -202,9 +202,9 @@ def import_hf(
 
     converted = convert_tokenizer(hf_dir / "tokenizer.json", {r: role(r) for r in ("bos", "eos", "pad")})
     tok, rows, notes = converted.tokenizer, list(converted.source_ids), list(converted.notes)
-    end_id = tok.special_tokens["<|end|>"]
+    end_id = tok.end_id
     if rows[end_id] is None and converted.eos_source is not None:
-        rows[end_id] = converted.eos_source  # a new <|end|> starts as a copy of their eos row
+        rows[end_id] = converted.eos_source  # a new <|im_end|> starts as a copy of their eos row
     cfg = model_config(hf_cfg, tok.vocab_size, hf_dir / "config.json", block_size)
     weights = read_weights(hf_dir)
     if cfg.tie_embeddings is False and "lm_head.weight" not in weights:

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from causette.errors import CausetteError
-from causette.inference.config import SamplingParams
+from causette.inference.config import CHAT_DEFAULTS, GENERATE_DEFAULTS, SamplingParams
 
 
 def register(sub) -> None:
@@ -26,7 +26,7 @@ def register(sub) -> None:
     g.add_argument("--num-samples", type=int, default=1, help="how many continuations, generated as one batch")
     g.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop before this text (repeatable)")
     g.add_argument("--no-bos", action="store_true", help="do not start the prompt with <|bos|>")
-    _add_sampling_args(g, SamplingParams(temperature=0.8, top_k=50, max_new_tokens=200))
+    _add_sampling_args(g, GENERATE_DEFAULTS)
     g.set_defaults(func=run_generate)
 
     c = sub.add_parser(
@@ -42,7 +42,7 @@ def register(sub) -> None:
         default="auto",
         help="auto: chat for an SFT checkpoint, continuation for a base one (default)",
     )
-    _add_sampling_args(c, SamplingParams(temperature=0.7, top_k=50, top_p=0.95, max_new_tokens=256))
+    _add_sampling_args(c, CHAT_DEFAULTS)
     c.set_defaults(func=run_chat)
 
     s = sub.add_parser(
@@ -65,7 +65,7 @@ def register(sub) -> None:
                      help="most new tokens a request may ask for (default: the model's context)")
     lim.add_argument("--max-queue", type=int, default=16,
                      help="requests waiting their turn; beyond, the server answers 503 (default 16)")
-    _add_sampling_args(s, SamplingParams(temperature=0.7, top_k=50, top_p=0.95, max_new_tokens=256))
+    _add_sampling_args(s, CHAT_DEFAULTS)
     s.set_defaults(func=run_serve)
 
 

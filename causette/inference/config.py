@@ -73,3 +73,9 @@ class SamplingParams:
                 f"max new tokens {self.max_new_tokens}",
             ]
         )
+
+
+# The defaults of the commands: `causette generate` continues text, `chat` and `serve` answer.
+# `causette export ollama` writes the chat ones into the Modelfile, so Ollama samples alike.
+GENERATE_DEFAULTS = SamplingParams(temperature=0.8, top_k=50, max_new_tokens=200)
+CHAT_DEFAULTS = SamplingParams(temperature=0.7, top_k=50, top_p=0.95, max_new_tokens=256)

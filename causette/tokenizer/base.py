@@ -131,7 +131,11 @@ class Tokenizer:
 
     @property
     def end_id(self) -> int:
-        return self.special_id("<|end|>")
+        """The token that ends a chat turn (``<|im_end|>``; ``<|end|>`` in older tokenizers)."""
+        for name in ("<|im_end|>", "<|end|>"):
+            if name in self.special_tokens:
+                return self.special_tokens[name]
+        raise CausetteError("this tokenizer has no end-of-turn token <|im_end|>")
 
     # ----------------------------------------------------------------- identity
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DEFAULT_SPECIAL_TOKENS = ["<|bos|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+DEFAULT_SPECIAL_TOKENS = ["<|bos|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]
 
 
 @dataclass
@@ -13,12 +13,12 @@ class TokenizerConfig:
 
     ``vocab_size`` counts everything: the 256 byte tokens, the learned tokens (BPE merges, or
     characters for ``type: char``) and the ``special_slots`` special tokens at the end. With the
-    defaults, 8192 = 256 bytes + 7904 merges + 32 specials (6 named, 26 ``<|reserved_k|>``).
+    defaults, 8192 = 256 bytes + 7904 merges + 32 specials (4 named, 28 ``<|reserved_k|>``).
     """
 
     type: str = "bpe"  # "bpe" (byte-level BPE) or "char" (one token per character, for teaching)
     vocab_size: int = 8192  # including the 256 byte tokens and the special slots
-    pattern: str = "french"  # pre-tokenisation pattern: "french", "gpt4", "gpt2" (see pattern.py) or a regex
+    pattern: str = "gpt4"  # pre-tokenisation pattern: "gpt4", "french", "gpt2" (see pattern.py) or a regex
     special_tokens: list[str] = field(default_factory=lambda: list(DEFAULT_SPECIAL_TOKENS))
     special_slots: int = 32  # ids kept for specials: the named ones, then <|reserved_0|>, ...
     min_frequency: int = 2  # a pair seen fewer times is never merged (training may stop early)

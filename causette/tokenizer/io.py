@@ -189,8 +189,12 @@ def byte_to_unicode() -> dict[int, str]:
     return mapping
 
 
-def to_hf_dict(tok) -> dict:
+def to_hf_dict(tok, add_bos: bool = False) -> dict:
     """The Hugging Face ``tokenizer.json`` of a :class:`BPETokenizer`, as a dict.
+
+    ``add_bos``: ``encode(text)`` starts with ``<|bos|>`` (a post-processor), as ``causette
+    generate`` does; the model export asks for it, the tokenizer stage's own file does not
+    (it encodes text exactly as :meth:`encode` does).
 
     tiktoken (our rule) joins *any* adjacent pair whose bytes form a token; Hugging Face joins
     only the pairs listed in ``merges``. So for each token we list every split of it into two
@@ -240,7 +244,7 @@ def to_hf_dict(tok) -> dict:
                 {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
             ],
         },
-        "post_processor": None,
+        "post_processor": _bos_processor(tok) if add_bos else None,
         "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
         "model": {
             "type": "BPE",
@@ -254,4 +258,15 @@ def to_hf_dict(tok) -> dict:
             "vocab": vocab,
             "merges": merges,
         },
+    }
+
+
+def _bos_processor(tok) -> dict:
+    """A ``TemplateProcessing`` that puts ``<|bos|>`` before each sequence (``add_special_tokens``)."""
+    bos = {"SpecialToken": {"id": "<|bos|>", "type_id": 0}}
+    return {
+        "type": "TemplateProcessing",
+        "single": [bos, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [bos, {"Sequence": {"id": "A", "type_id": 0}}, bos, {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {"<|bos|>": {"id": "<|bos|>", "ids": [tok.bos_id], "tokens": ["<|bos|>"]}},
     }

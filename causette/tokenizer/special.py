@@ -1,7 +1,8 @@
 """Special tokens: markers the model must see as one indivisible symbol.
 
-``<|bos|>`` starts (and separates) documents, ``<|pad|>`` fills batches, ``<|system|>``
-``<|user|>`` ``<|assistant|>`` open a chat turn and ``<|end|>`` closes it. A tokenizer keeps a
+``<|bos|>`` starts (and separates) documents, ``<|pad|>`` fills batches, ``<|im_start|>``
+opens a chat turn and ``<|im_end|>`` closes it (the ChatML convention, see
+causette/data/chat_template.py). A tokenizer keeps a
 fixed number of *slots* for them (32 by default): the named ones first, then
 ``<|reserved_0|>``, ``<|reserved_1|>``... so that tokens can be added later without changing
 the vocabulary size of a trained model.
@@ -11,8 +12,8 @@ Two rules keep them safe:
 * they are cut out of the text *before* pre-tokenisation and BPE, in training and in
   encoding, so no merge ever contains one;
 * encoding recognises only the specials it is explicitly allowed to. Text typed by a user is
-  encoded with none allowed: a literal ``"<|user|>"`` in a message becomes ordinary bytes
-  (``<``, ``|``, ``user``, ``|>``), and nobody can forge a turn of the conversation.
+  encoded with none allowed: a literal ``"<|im_start|>"`` in a message becomes ordinary bytes
+  (``<``, ``|``, ``im``, ``_start``, ``|>``), and nobody can forge a turn of the conversation.
 """
 
 from __future__ import annotations
@@ -25,10 +26,8 @@ import regex
 DEFAULT_SPECIALS: tuple[str, ...] = (
     "<|bos|>",
     "<|pad|>",
-    "<|system|>",
-    "<|user|>",
-    "<|assistant|>",
-    "<|end|>",
+    "<|im_start|>",
+    "<|im_end|>",
 )
 DEFAULT_SLOTS = 32
 
