@@ -3,8 +3,8 @@
 HF: transformers loads the folder offline; logits, greedy generation, tokenizer ids and the chat
 template agree with ours. GGUF: gguf's reader gives back every key and every tensor (q/k rows
 un-permuted back to ours), and a forward pass written with llama.cpp's conventions (RoPE on adjacent
-pairs) on the file's tensors gives our logits. llama.cpp itself is not run here: its Python binding
-(llama-cpp-python) builds from source and did not build within the time allowed on this machine.
+pairs) on the file's tensors gives our logits. The real llama.cpp runs our GGUF in
+tests/test_llamacpp.py.
 Tolerance: fp32, atol 1e-4 on logits (see tests/test_model_hf.py).
 """
 
@@ -37,7 +37,7 @@ ATOL = 1e-4
 FRENCH = [
     "Le petit chat dort près de la fenêtre, et l'homme qu'il regarde rêve.",
     "« Qu'est-ce que c'est ? » demanda-t-elle ; il répondit : 1789 !\n\nÀ demain.",
-    "Des  espaces   multiples\tet un <|user|> littéral, puis œuvre, ça, déjà.",
+    "Des  espaces   multiples\tet un <|im_start|> littéral, puis œuvre, ça, déjà.",
 ]
 CHAT = [
     {"role": "system", "content": "Tu es concis."},
@@ -389,3 +389,20 @@ def test_gguf_float16_and_refusals(tmp_path, tok):
     with pytest.raises(CausetteError, match="pos=learned.*norm=layernorm"):
         export_gguf(tmp_path / "gpt2", tmp_path / "g.gguf")
 
+
+
+def test_gguf_of_a_chat_model_in_the_older_format_warns(tmp_path):
+    """A tokenizer from before ChatML: its own template is written, and one warning says that
+    llama.cpp's built-in templates do not know it."""
+    from causette.data.chat_template import LEGACY_CHAT_TEMPLATE_JINJA
+    from causette.export.gguf import export_gguf
+
+    specials = ["<|bos|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+    old = train_tokenizer(TokenizerConfig(vocab_size=400, workers=1, special_tokens=specials), [french_text()])
+    make_checkpoint(tmp_path / "ckpt", old)
+    warnings: list[str] = []
+    export_gguf(tmp_path / "ckpt", tmp_path / "old.gguf", warn=warnings.append)
+    assert len(warnings) == 1 and "older chat format" in warnings[0] and "phi3" in warnings[0]
+    _, fields = read_fields(tmp_path / "old.gguf")
+    assert fields["tokenizer.chat_template"] == LEGACY_CHAT_TEMPLATE_JINJA
+    assert fields["tokenizer.ggml.eos_token_id"] == old.special_tokens["<|end|>"]

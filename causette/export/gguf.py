@@ -163,7 +163,8 @@ def export_gguf(
 ) -> Path:
     """Write the ``.gguf`` file ``out`` for the checkpoint ``source``; return its path.
 
-    ``warn(line)`` receives the warning of :func:`pattern_warning`, if any.
+    ``warn(line)`` receives the warnings, if any: a pattern llama.cpp cannot reproduce
+    (:func:`pattern_warning`), a chat model of Causette's older chat format.
     """
     import gguf
 
@@ -181,9 +182,18 @@ def export_gguf(
     out.parent.mkdir(parents=True, exist_ok=True)
     ids = special_ids(tok, loaded.stage)
     vocab = gguf_tokenizer(tok)
-    warning = pattern_warning(tok)
-    if warning and warn is not None:
-        warn(warning)
+    from causette.data.chat_template import LEGACY, chat_format
+
+    warnings = [pattern_warning(tok)]
+    if loaded.stage == "sft" and chat_format(tok) == LEGACY:
+        warnings.append(
+            "this chat model uses Causette's older chat format (<|user|>...<|end|>): llama.cpp's Jinja "
+            "path renders it, but its built-in templates (--no-jinja) take it for phi3 and write "
+            "another prompt; fine-tune from a current tokenizer (ChatML) to be recognised everywhere"
+        )
+    for line in filter(None, warnings):
+        if warn is not None:
+            warn(line)
 
     tmp = out.with_name(f".{out.name}.tmp")  # written whole, then renamed: never a half file
     w = gguf.GGUFWriter(str(tmp), ARCH)

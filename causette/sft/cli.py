@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = tools.add_parser("show", help="print one conversation as the model sees it, trained tokens highlighted",
                          description="Render a conversation with the chat template. Tokens the loss trains on "
-                         "(assistant answers and their <|end|>) are coloured on a terminal, [[bracketed]] otherwise.")
+                         "(assistant answers and their <|im_end|>) are coloured on a terminal, [[bracketed]] otherwise.")
     s.add_argument("file", metavar="FILE")
     s.add_argument("--index", type=int, default=0, metavar="N", help="which valid conversation (from 0)")
     s.add_argument("--tokenizer", metavar="PATH", help="tokenizer (default: the run's, runs/<name>/tokenizer)")
@@ -120,7 +120,7 @@ def format_stats(stats: dict) -> list[str]:
              f"({stats['with_system']:,} with a system prompt), {stats['characters']:,} characters"]
     if "tokens" in stats:
         lines.append(f"tokens: {stats['tokens']:,} ({stats['trained_tokens']:,} trained: "
-                     "assistant answers and their <|end|>)")
+                     "assistant answers and their <|im_end|>)")
     lines.append(f"length in {stats['unit']}: min {stats['min']:,}, median {stats['median']:,.0f}, "
                  f"max {stats['max']:,}")
     return lines

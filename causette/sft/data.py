@@ -8,7 +8,7 @@ Two JSONL formats are accepted, one conversation per line (docs/sft.md):
 An Alpaca record becomes ``user: instruction (+ blank line + input)`` → ``assistant: output``.
 
 **The loss.** A conversation is rendered by the one chat template (chat_template.py) into ids
-and a mask (1 = a token the assistant wrote, and its ``<|end|>``). The model reads ids[:-1] and
+and a mask (1 = a token the assistant wrote, and its ``<|im_end|>``). The model reads ids[:-1] and
 is trained to predict ids[1:] — the labels are *shifted by one* — and a label counts only where
 the mask of the *predicted* token is 1; elsewhere it is ``-100``, which the loss ignores. The
 loss is the sum over counted labels divided by their number: padding, prompts and role tokens

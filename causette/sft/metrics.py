@@ -35,7 +35,7 @@ def greedy_answers(model, tokenizer, conversations: list[list[dict]], max_new_to
     """The model's greedy reply to each conversation (which ends with a user turn).
 
     A conversation longer than the context keeps its end (the question, and the
-    ``<|assistant|>`` that asks for the reply); replies stop at any special token.
+    ``<|im_start|>assistant\\n`` that asks for the reply); replies stop at any special token.
     """
     from causette.inference.engine import Engine
     from causette.inference.sampling import SamplingParams

@@ -1,0 +1,123 @@
+"""`causette export ollama`: a folder `ollama create` reads, whose template renders our chat format.
+
+Ollama itself cannot run here; its template language is Go's ``text/template``. When a Go
+toolchain is installed (``.ci/run`` installs Debian's), the Modelfile's TEMPLATE is executed by
+Go's real engine with the data laid out as Ollama lays it out (tools/ollama/render_template.go),
+and must give our text exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import make_chat_checkpoints
+
+from causette.cli import main as cli_main
+from causette.data.chat_template import render_text
+from causette.export.gguf import export_gguf
+from causette.export.ollama import TEMPLATES, modelfile
+from causette.inference.config import CHAT_DEFAULTS
+
+ROOT = Path(__file__).resolve().parents[1]
+RENDER = ROOT / "tools" / "ollama" / "render_template.go"
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "Bonjour !"}],
+    [
+        {"role": "system", "content": "Tu es concis.\nRéponds en français."},
+        {"role": "user", "content": "Quelle est la capitale de l'Italie ?"},
+        {"role": "assistant", "content": "Rome."},
+        {"role": "user", "content": "  Et {{ .Prompt }} de l'Espagne ?\n\n"},
+    ],
+]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    return make_chat_checkpoints(tmp_path_factory.mktemp("ollama"))
+
+
+def parse_modelfile(text: str) -> dict:
+    """FROM, TEMPLATE and the PARAMETER lines (a list per name) of a Modelfile."""
+    out: dict = {"PARAMETER": {}}
+    template = re.search(r'^TEMPLATE """(.*?)"""$', text, re.S | re.M)
+    out["TEMPLATE"] = template.group(1) if template else None
+    for line in text.splitlines():
+        if line.startswith("FROM "):
+            out["FROM"] = line[5:]
+        elif line.startswith("PARAMETER "):
+            _, name, value = line.split(" ", 2)
+            out["PARAMETER"].setdefault(name, []).append(value)
+    return out
+
+
+def test_export_writes_the_gguf_and_a_modelfile(checkpoints, tmp_path, capsys):
+    out = tmp_path / "mon-modele"
+    assert cli_main(["export", "ollama", str(checkpoints["sft"]), str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ollama create mon-modele -f" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "model.gguf"]
+    export_gguf(checkpoints["sft"], tmp_path / "direct.gguf")
+    assert (out / "model.gguf").read_bytes() == (tmp_path / "direct.gguf").read_bytes()
+    m = parse_modelfile((out / "Modelfile").read_text(encoding="utf-8"))
+    assert m["FROM"] == "./model.gguf" and m["TEMPLATE"] == TEMPLATES["chatml"]
+    p = m["PARAMETER"]
+    assert p["stop"] == ['"<|im_end|>"', '"<|bos|>"', '"<|pad|>"', '"<|im_start|>"']
+    assert p["temperature"] == [f"{CHAT_DEFAULTS.temperature:g}"] and p["top_k"] == [str(CHAT_DEFAULTS.top_k)]
+    assert p["top_p"] == ["0.95"] and p["repeat_penalty"] == ["1"] and p["num_ctx"] == ["64"]
+    assert p["num_predict"] == [str(CHAT_DEFAULTS.max_new_tokens)]
+    # a second export into the same folder needs --force
+    assert cli_main(["export", "ollama", str(checkpoints["sft"]), str(out)]) == 1
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_a_base_model_continues_the_prompt(checkpoints, tmp_path):
+    assert cli_main(["export", "ollama", str(checkpoints["pretrain"]), str(tmp_path / "base")]) == 0
+    m = parse_modelfile((tmp_path / "base" / "Modelfile").read_text(encoding="utf-8"))
+    assert m["TEMPLATE"] == "{{ .Prompt }}" and "stop" not in m["PARAMETER"]
+    assert m["PARAMETER"]["temperature"] == ["0.8"]
+
+
+def test_modelfile_text_is_stable():
+    text = modelfile("chatml", ["<|im_end|>"], 256)
+    assert text.splitlines()[1:4] == [
+        "FROM ./model.gguf",
+        'TEMPLATE """{{- range .Messages }}<|im_start|>{{ .Role }}',
+        "{{ .Content }}<|im_end|>",
+    ]
+
+
+def go_render(template: str, messages: list[dict], tmp_path: Path) -> str:
+    (tmp_path / "t.txt").write_text(template, encoding="utf-8")
+    (tmp_path / "c.json").write_text(json.dumps({"messages": messages}), encoding="utf-8")
+    done = subprocess.run(
+        ["go", "run", str(RENDER), str(tmp_path / "t.txt"), str(tmp_path / "c.json")],
+        capture_output=True, text=True, timeout=300, env=go_env(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def go_env(tmp_path: Path) -> dict:
+    import os
+
+    env = dict(os.environ)
+    env.setdefault("GOCACHE", str(tmp_path / "gocache"))  # a writable build cache
+    env["GOFLAGS"] = "-mod=mod"
+    env["GO111MODULE"] = "off"  # one file, standard library only: no module, no network
+    return env
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="no Go toolchain (apt-get install golang-go)")
+@pytest.mark.parametrize("messages", CONVERSATIONS)
+def test_go_text_template_renders_our_chat_format(messages, tmp_path):
+    """Ollama adds <|bos|> itself (the GGUF's add_bos_token): the template gives the rest."""
+    got = go_render(TEMPLATES["chatml"], messages, tmp_path)
+    assert "<|bos|>" + got == render_text(messages, add_generation_prompt=True)
+    legacy = go_render(TEMPLATES["legacy"], messages, tmp_path)
+    assert "<|bos|>" + legacy == render_text(messages, add_generation_prompt=True, fmt="legacy")
