@@ -7,11 +7,19 @@ repository root, with this interpreter's ``bin/`` first on ``PATH`` (as after
 ``source .venv/bin/activate``), and must exit with 0 within ``TIMEOUT`` seconds. Blocks are
 independent: the selected ones run two at a time, started by the first test that needs them.
 
-Links: every relative link in README.md and docs/*.md must name an existing file; a line anchor
-``#L10-L20`` must lie in the file; when the link text is a code name in backticks
-(``apply_rope``, ``Transformer.forward``), the lines must lie inside that function or class (or,
-for a name that is not a definition, contain it); a range that starts where the definition starts
-must end where it ends, so that a function that grows or shrinks is noticed.
+Links: every relative link in README.md and docs/*.md must name an existing file, and a link to
+code lines ``#L10-L20`` must show exactly what it names, so that it cannot drift:
+
+* a link whose text is a definition in backticks (``apply_rope``, ``Transformer.forward``) shows
+  that whole definition: from its ``def``/``class`` line (or its first decorator) to its last line;
+* a link to *part* of the code names a region of the code in its title,
+  ``[les trois cas du masque](../causette/model/layers.py#L329-L336 "doc:mask-cases")``, and shows
+  exactly the lines between ``# region doc:mask-cases`` and ``# endregion doc:mask-cases`` in the
+  file (the markers editors use to fold code);
+* any other text in backticks (``wte``, ``enable_gqa``) must appear in the lines shown.
+
+When code moves, ``python tests/test_docs_commands.py --fix`` rewrites the line numbers of the
+first two kinds from the code itself (a new link may be written ``#L1-L1`` and fixed so).
 """
 
 from __future__ import annotations
@@ -245,7 +253,9 @@ def test_index_lists_every_page():
 # ============================================================================== links
 
 
-LINK = re.compile(r"\[((?:[^\[\]]|`[^`]*`)*)\]\(([^)\s]+)\)")
+LINK = re.compile(r"\[((?:[^\[\]]|`[^`]*`)*)\]\(([^)\s]+)(?:\s+\"([^\"]*)\")?\)")
+REGION = re.compile(r"^\s*# region doc:([\w-]+)\s*$")
+END_REGION = re.compile(r"^\s*# endregion doc:([\w-]+)\s*$")
 
 
 def outside_code_blocks(text: str) -> str:
@@ -270,30 +280,99 @@ def definitions(tree: ast.AST, name: str, owner: str | None) -> list[ast.AST]:
     ]
 
 
-def anchor_problem(target: Path, start: int, end: int, text: str) -> str | None:
+def regions(lines: list[str]) -> dict[str, tuple[int, int]]:
+    """``{name: (first, last)}``: the lines (1-based) between each region's two markers."""
+    out, open_at = {}, {}
+    for i, line in enumerate(lines, start=1):
+        if m := REGION.match(line):
+            open_at[m.group(1)] = i
+        elif (m := END_REGION.match(line)) and m.group(1) in open_at:
+            out[m.group(1)] = (open_at.pop(m.group(1)) + 1, i - 1)
+    return out
+
+
+def expected_lines(target: Path, text: str, title: str | None) -> tuple[tuple[int, ...] | None, str | None]:
+    """The line ranges a link may show (several when a definition has decorators), or an error.
+
+    ``(None, None)``: nothing to check beyond the file (not a named definition nor region).
+    """
+    lines = target.read_text(encoding="utf-8").splitlines()
+    if title is not None:
+        name = title.removeprefix("doc:")
+        found = regions(lines).get(name)
+        if not title.startswith("doc:") or found is None:
+            return None, f'no region "{title}" in {target.name} (# region {title} ... # endregion {title})'
+        return (found,), None
+    code = re.fullmatch(r"`([^`]+)`", text.strip())
+    if not code or target.suffix != ".py" or not re.fullmatch(r"[A-Za-z_][\w.]*", code.group(1)):
+        return None, None
+    parts = code.group(1).split(".")
+    defs = definitions(ast.parse("\n".join(lines)), parts[-1], parts[-2] if len(parts) > 1 else None)
+    if len(defs) != 1:
+        return None, None if not defs else f"`{code.group(1)}` is defined {len(defs)} times in {target.name}"
+    d = defs[0]
+    first = min([d.lineno] + [x.lineno for x in d.decorator_list])
+    return tuple(dict.fromkeys([(first, d.end_lineno), (d.lineno, d.end_lineno)])), None
+
+
+def link_problem(target: Path, start: int, end: int, text: str, title: str | None) -> str | None:
     lines = target.read_text(encoding="utf-8").splitlines()
     if not 1 <= start <= end <= len(lines):
         return f"lines {start}-{end} outside the file ({len(lines)} lines)"
+    allowed, error = expected_lines(target, text, title)
+    if error:
+        return error
+    if allowed is not None:
+        if (start, end) in allowed:
+            return None
+        a, b = allowed[0]
+        what = f'region "{title}"' if title else f"`{text.strip('`')}`"
+        moved = start in (x[0] for x in allowed) or any(end - start == y - x for x, y in allowed)
+        if title is None and a <= start <= end <= b and not moved:
+            return (f"lines {start}-{end} are part of {what} (lines {a}-{b}): link the whole definition, "
+                    "or name a region of the code in the link's title")
+        return f"lines {start}-{end}, but {what} is at lines {a}-{b} (python tests/test_docs_commands.py --fix)"
     code = re.fullmatch(r"`([^`]+)`", text.strip())
     if not code:
-        return None
-    code = code.group(1)
-    span = "\n".join(lines[start - 1 : end])
-    if target.suffix == ".py" and re.fullmatch(r"[A-Za-z_][\w.]*", code):
-        parts = code.split(".")
-        owner = parts[-2] if len(parts) > 1 else None
-        defs = definitions(ast.parse("\n".join(lines)), parts[-1], owner)
-        if defs:
-            first = lambda d: min([d.lineno] + [x.lineno for x in d.decorator_list])  # noqa: E731
-            for d in defs:
-                if start in (first(d), d.lineno) and end != d.end_lineno:  # meant as the whole definition
-                    return f"lines {start}-{end}, but `{code}` now spans lines {start}-{d.end_lineno}"
-            if any(first(d) <= start and end <= d.end_lineno for d in defs):
-                return None
-            where = ", ".join(f"{first(d)}-{d.end_lineno}" for d in defs)
-            return f"lines {start}-{end} are not inside `{code}` (lines {where})"
-        return None if parts[-1] in span else f"`{parts[-1]}` not in lines {start}-{end}"
-    return None if code in span else f"`{code}` not in lines {start}-{end}"
+        return "a link to code lines needs a definition in backticks or a region title"
+    name = code.group(1).split(".")[-1]
+    return None if name in "\n".join(lines[start - 1 : end]) else f"`{name}` not in lines {start}-{end}"
+
+
+def code_links(page: Path):
+    """``(match, resolved file, start, end, text, title)`` for each link to code lines of a page."""
+    for m in LINK.finditer(outside_code_blocks(page.read_text(encoding="utf-8"))):
+        text, target, title = m.group(1), m.group(2), m.group(3)
+        path, _, anchor = target.partition("#")
+        lines = re.fullmatch(r"L(\d+)(?:-L(\d+))?", anchor)
+        if lines and not re.match(r"^[a-z]+:", target):
+            start = int(lines.group(1))
+            yield m, (page.parent / path).resolve(), start, int(lines.group(2) or start), text, title
+
+
+def fix_links(page: Path) -> int:
+    """Rewrite the line numbers of definition and region links from the code; how many changed."""
+    changes = {}
+    for m, resolved, start, end, link_text, title in code_links(page):
+        if not resolved.is_file():
+            continue
+        allowed, error = expected_lines(resolved, link_text, title)
+        if error or allowed is None or (start, end) in allowed:
+            continue
+        placeholder = (start, end) == (1, 1)  # a new link: [`name`](../causette/x.py#L1-L1)
+        starts, ends = [x[0] for x in allowed], [x[1] for x in allowed]
+        same_size = [x for x in allowed if x[1] - x[0] == end - start]  # the definition moved whole
+        if title is None and not (placeholder or start in starts or end in ends or same_size):
+            continue  # part of a definition: needs a region, a person must choose it
+        a, b = allowed[starts.index(start)] if start in starts else (same_size or allowed)[0]
+        target = m.group(2)
+        changes[m.group(0)] = m.group(0).replace(target, re.sub(r"#L\d+(-L\d+)?$", f"#L{a}-L{b}", target))
+    text = page.read_text(encoding="utf-8")
+    for old, new in changes.items():  # (offsets of code_links are those of the text without code blocks)
+        text = text.replace(old, new)
+    if changes:
+        page.write_text(text, encoding="utf-8")
+    return len(changes)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(REPO)) for p in PAGES])
@@ -301,18 +380,42 @@ def test_links_point_at_the_code(page: Path):
     if not page.is_file():
         pytest.skip(f"{page} does not exist")
     problems = []
-    for text, target in LINK.findall(outside_code_blocks(page.read_text(encoding="utf-8"))):
+    for text, target, _title in LINK.findall(outside_code_blocks(page.read_text(encoding="utf-8"))):
         if re.match(r"^[a-z]+:", target) or target.startswith("#"):
             continue  # web address, or a heading of this page
-        path, _, anchor = target.partition("#")
-        resolved = (page.parent / path).resolve()
-        if not resolved.exists():
+        path = target.partition("#")[0]
+        if not (page.parent / path).resolve().exists():
             problems.append(f"{target}: no such file")
-            continue
-        m = re.fullmatch(r"L(\d+)(?:-L(\d+))?", anchor)
-        if m:
-            start = int(m.group(1))
-            problem = anchor_problem(resolved, start, int(m.group(2) or start), text)
+    for m, resolved, start, end, text, title in code_links(page):
+        if resolved.is_file():
+            problem = link_problem(resolved, start, end, text, title)
             if problem:
-                problems.append(f"[{text}]({target}): {problem}")
+                problems.append(f"{m.group(0)}: {problem}")
     assert not problems, f"{page.relative_to(REPO)}:\n" + "\n".join(problems)
+
+
+def test_link_rules(tmp_path):
+    code = tmp_path / "m.py"
+    code.write_text(
+        "import x\n\n\ndef f(a):\n    b = a + 1\n    # region doc:double\n    c = b * 2\n    d = c\n"
+        "    # endregion doc:double\n    return d\n",
+        encoding="utf-8",
+    )
+    assert link_problem(code, 4, 10, "`f`", None) is None
+    assert "part of `f`" in link_problem(code, 5, 6, "`f`", None)
+    assert "at lines 4-10" in link_problem(code, 4, 9, "`f`", None)
+    assert link_problem(code, 7, 8, "le double", "doc:double") is None
+    assert "at lines 7-8" in link_problem(code, 6, 8, "le double", "doc:double")
+    assert "no region" in link_problem(code, 7, 8, "x", "doc:triple")
+    assert "needs a definition" in link_problem(code, 7, 8, "le double", None)
+    assert link_problem(code, 5, 5, "`b`", None) is None and "not in" in link_problem(code, 1, 1, "`b`", None)
+    page = tmp_path / "p.md"
+    page.write_text("[`f`](m.py#L4-L9) et [le double](m.py#L6-L9 \"doc:double\")\n", encoding="utf-8")
+    assert fix_links(page) == 2
+    assert page.read_text(encoding="utf-8") == "[`f`](m.py#L4-L10) et [le double](m.py#L7-L8 \"doc:double\")\n"
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--fix"]:
+    for page in PAGES:
+        if page.is_file() and (n := fix_links(page)):
+            print(f"{page.relative_to(REPO)}: {n} link(s) re-pointed")

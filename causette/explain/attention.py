@@ -32,8 +32,10 @@ def attention_by_hand(attn, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.
         q, k = attn.q_norm(q), attn.k_norm(k)
     if rope is not None:
         q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+    # region doc:repeat-kv
     k = k.repeat_interleave(H // K, dim=1)  # query head h reads key/value head h // (H/K)
     v = v.repeat_interleave(H // K, dim=1)
+    # endregion doc:repeat-kv
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)  # (1, H, T, T)
     future = torch.ones(T, T, dtype=torch.bool).triu(1)  # key j > query i: not visible
     weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)

@@ -86,9 +86,11 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+        # region doc:kv-divides
         kv = self.kv_heads
         if kv < 1 or self.n_head % kv:
             raise ValueError(f"n_kv_head ({kv}) must divide n_head ({self.n_head})")
+        # endregion doc:kv-divides
         if self.pos == "rope" and self.head_dim % 2:
             raise ValueError(f"RoPE needs an even head size, got n_embd/n_head = {self.head_dim}")
         if self.pos == "sinusoidal" and self.n_embd % 2:

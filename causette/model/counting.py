@@ -57,6 +57,7 @@ def count_params(cfg: ModelConfig) -> ParamCount:
     H, K, hd, b = cfg.n_head, cfg.kv_heads, cfg.head_dim, int(cfg.bias)
     norm = d * (2 if cfg.norm == "layernorm" and cfg.bias else 1)
     attn = d * (H + 2 * K) * hd + H * hd * d + b * ((H + 2 * K) * hd + d) + (2 * hd if cfg.qk_norm else 0)
+    # region doc:moe-params
     one_mlp = mlp_params(cfg)
     if cfg.n_experts:
         shared = one_mlp if cfg.moe_shared_expert else 0
@@ -64,6 +65,7 @@ def count_params(cfg: ModelConfig) -> ParamCount:
         idle = (cfg.n_experts - cfg.experts_per_token) * one_mlp  # experts a token does not use
     else:
         mlp, idle = one_mlp, 0
+    # endregion doc:moe-params
     embedding = V * d + (cfg.block_size * d if cfg.pos == "learned" else 0)
     head = 0 if cfg.tie_embeddings else V * d
     total = embedding + L * (2 * norm + attn + mlp) + norm + head

@@ -287,9 +287,11 @@ class CausalSelfAttention(nn.Module):
         self.layer_idx = layer_idx  # which slot of the KV cache is ours
         self.cpu_kernels = cpu_kernels  # our attention backward for bf16 CPU training (Transformer's choice)
         self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.kv_heads, cfg.head_dim
+        # region doc:qkv-size
         # Queries, keys and values in one matrix product: rows [q | k | v].
         n_qkv = (self.n_head + 2 * self.n_kv_head) * self.head_dim
         self.qkv = nn.Linear(cfg.n_embd, n_qkv, bias=cfg.bias)
+        # endregion doc:qkv-size
         self.proj = nn.Linear(self.n_head * self.head_dim, cfg.n_embd, bias=cfg.bias)
         self.q_norm = RMSNorm(self.head_dim, cfg.norm_eps) if cfg.qk_norm else None
         self.k_norm = RMSNorm(self.head_dim, cfg.norm_eps) if cfg.qk_norm else None
@@ -307,6 +309,7 @@ class CausalSelfAttention(nn.Module):
         ``rope``: the ``(cos, sin)`` rows for these ``T`` tokens' absolute positions (None unless
         ``pos == "rope"``). ``cache``: where past keys/values live; this layer appends its own.
         """
+        # region doc:split-heads
         B, T, _ = x.shape
         q, k, v = self.qkv(x).split(
             [self.n_head * self.head_dim, self.n_kv_head * self.head_dim, self.n_kv_head * self.head_dim],
@@ -316,16 +319,20 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
         k = k.view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
         v = v.view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
+        # endregion doc:split-heads
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
+        # region doc:rope-qk
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        # endregion doc:rope-qk
 
         past = 0
         if cache is not None:
             past = cache.pos
             k, v = cache.update(self.layer_idx, k, v)  # now every key/value so far: (B, kv, past+T, hd)
 
+        # region doc:mask-cases
         mask, is_causal = None, True
         if past > 0:
             if T == 1:
@@ -334,15 +341,19 @@ class CausalSelfAttention(nn.Module):
                 q_pos = torch.arange(past, past + T, device=x.device)[:, None]
                 k_pos = torch.arange(past + T, device=x.device)[None, :]
                 mask, is_causal = k_pos <= q_pos, False
+        # endregion doc:mask-cases
 
         if self.cpu_kernels and is_causal and past == 0 and not (self.training and self.attn_dropout) and cpu_attention.usable(q):
             y = cpu_attention.causal_attention(q, k, v)  # bf16 CPU training: a faster backward
         else:
             y = self._sdpa(q, k, v, mask, is_causal)
+        # region doc:heads-side-by-side
         y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)  # heads side by side again
         return self.resid_dropout(self.proj(y))
+        # endregion doc:heads-side-by-side
 
     def _sdpa(self, q, k, v, mask, is_causal):
+        # region doc:sdpa
         return F.scaled_dot_product_attention(
             q,
             k,
@@ -352,6 +363,7 @@ class CausalSelfAttention(nn.Module):
             is_causal=is_causal,
             enable_gqa=self.n_kv_head != self.n_head,  # each k/v head serves n_head/n_kv_head queries
         )
+        # endregion doc:sdpa
 
 
 # ==============================================================================

@@ -169,6 +169,7 @@ class Transformer(nn.Module):
         """Embeddings, positions and every block, then the final norm: ``(B, T, n_embd)``, and
         the MoE layers' statistics."""
         B, T = idx.shape
+        # region doc:cache-offset
         offset = 0
         if cache is not None:
             cache.check(B, T)
@@ -178,12 +179,16 @@ class Transformer(nn.Module):
                 f"sequence of {offset + T} tokens is longer than the model's block_size {self.cfg.block_size}"
             )
 
+        # region doc:embedding-lookup
         x = self.wte(idx)
         if self.positions is not None:
             x = x + self.positions(T, offset)
+        # endregion doc:embedding-lookup
         x = self.drop(x)
         rope = self.rotary(T, offset) if self.rotary is not None else None
+        # endregion doc:cache-offset
         moe_stats = []
+        # region doc:blocks-and-final-norm
         for block in self.blocks:
             x, stats = block(x, rope, cache)
             if stats is not None:
@@ -191,6 +196,7 @@ class Transformer(nn.Module):
         if cache is not None:
             cache.advance(T)
         return self.norm_f(x), moe_stats
+        # endregion doc:blocks-and-final-norm
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.lm_head(x)
