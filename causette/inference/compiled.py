@@ -77,7 +77,7 @@ def cache_key(model: nn.Module, batch_size: int, max_len: int) -> str:
     from dataclasses import asdict
 
     layers = sorted({type(m).__qualname__ for m in model.modules()})
-    tensors = [(n, tuple(t.shape), str(t.dtype)) for n, t in _named_tensors(DecodeStep(model))]
+    tensors = [(n, tuple(t.shape), str(t.dtype)) for n, t in _named_tensors(make_step(model, batch_size))]
     described = {
         "config": asdict(model.cfg),
         "layers": layers,
@@ -91,6 +91,13 @@ def cache_key(model: nn.Module, batch_size: int, max_len: int) -> str:
         "sources": _sources(),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def make_step(model: nn.Module, batch_size: int) -> DecodeStep:
+    """The step as it is compiled. At batch 1, products as multiply-and-sum loops (``matvec``:
+    ~45 GB/s of weights instead of the BLAS call's ~16); for a batch, matrix products by
+    transposed weights (the BLAS call's fast layout on this CPU, ~2× the other; bench/LOG.md)."""
+    return DecodeStep(model, matvec=True) if batch_size == 1 else DecodeStep(model, transposed=True)
 
 
 def _named_tensors(step: nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -116,7 +123,7 @@ class CompiledStep:
 
     def __init__(self, runner, model: nn.Module, batch_size: int, max_len: int, path: Path, seconds: float):
         self._runner = runner
-        self._weights = [t for _, t in _named_tensors(DecodeStep(model))]
+        self._weights = [t for _, t in _named_tensors(make_step(model, batch_size))]
         self.batch_size, self.max_len, self.path = batch_size, max_len, path
         self.compile_seconds = seconds  # 0 when it came from the cache
 
@@ -157,9 +164,7 @@ def load_or_compile(
 def _compile_to(model: nn.Module, batch_size: int, max_len: int, path: Path) -> None:
     cfg = model.cfg
     p = next(model.parameters())
-    # The batch-1 step writes its products as multiply-and-sum loops (decode_step.linear); a
-    # batch of rows is a matrix product, where the BLAS call is the better one.
-    step = DecodeStep(model, matvec=batch_size == 1)
+    step = make_step(model, batch_size)
     named = _named_tensors(step)
     wrapper = _WeightsAsInputs(step, [n for n, _ in named])
     shape = (batch_size, cfg.kv_heads, max_len, cfg.head_dim)

@@ -46,11 +46,19 @@ class DecodeStep(nn.Module):
     * returns the logits ``(B, vocab_size)`` in float32.
     """
 
-    def __init__(self, model: nn.Module, matvec: bool = False):
-        """``matvec``: write the products of plain linear layers at batch 1 as a multiply and a sum
-        (for a compiler: see :func:`linear`); off, they are the layers' own calls."""
+    def __init__(self, model: nn.Module, matvec: bool = False, transposed: bool = False):
+        """``matvec``: write the products of plain linear layers as a multiply and a sum, and the
+        attention likewise (for a compiler: see :func:`linear`). ``transposed``: keep a
+        transposed copy ``(in, out)`` of each plain linear weight and multiply by it (see
+        :func:`linear`). Both off: the layers' own calls."""
         super().__init__()
-        self.matvec = matvec
+        self.matvec = matvec or transposed
+        self.transposed = transposed
+        if transposed:
+            # Buffers, so that they are part of the step's tensors (compiled.py passes them in).
+            for i, layer in enumerate(_plain_linears(model)):
+                self.register_buffer(f"wt{i}", layer.weight.detach().t().contiguous(), persistent=False)
+            self._wt_index = {id(layer): i for i, layer in enumerate(_plain_linears(model))}
         if not supports(model):
             raise ValueError("DecodeStep does not run Mixture-of-Experts models")
         self.model = model
@@ -81,6 +89,9 @@ class DecodeStep(nn.Module):
         return logits[:, 0].float()
 
     def _linear(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.transposed and id(layer) in self._wt_index:
+            y = x @ getattr(self, f"wt{self._wt_index[id(layer)]}")
+            return y if layer.bias is None else y + layer.bias
         return linear(layer, x) if self.matvec else layer(x)
 
     def _mlp(self, mlp, x):
@@ -136,6 +147,16 @@ def _attention_sums(q, k, v, visible):
     return y.reshape(B, H, 1, D)
 
 
+def _plain_linears(model: nn.Module) -> list[nn.Linear]:
+    """The model's plain ``nn.Linear`` layers, each once (a tied output layer included once)."""
+    seen, out = set(), []
+    for m in model.modules():
+        if type(m) is nn.Linear and id(m.weight) not in seen:
+            seen.add(id(m.weight))
+            out.append(m)
+    return out
+
+
 def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``layer(x)`` for ``x`` ``(1, 1, in)``; a plain ``nn.Linear`` as ``(x · W).sum(-1)``.
 
@@ -146,7 +167,7 @@ def linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     multiply would write the whole ``(out, in)`` product to memory). Other layers (int8, LoRA)
     keep their own call.
     """
-    if type(layer) is not nn.Linear or x.shape[0] != 1:
+    if type(layer) is not nn.Linear:
         return layer(x)
     y = (x[..., None, :] * layer.weight).sum(-1)
     return y if layer.bias is None else y + layer.bias
