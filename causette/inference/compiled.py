@@ -35,6 +35,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -172,12 +173,15 @@ def _compile_to(model: nn.Module, batch_size: int, max_len: int, path: Path) -> 
     vs = [torch.zeros(shape, dtype=p.dtype, device=p.device) for _ in range(cfg.n_layer)]
     zeros = torch.zeros(batch_size, dtype=torch.long, device=p.device)
     example = (zeros, zeros.clone(), ks, vs, [t for _, t in named])
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         exported = torch.export.export(wrapper, example)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{PACKAGE_SUFFIX}")
     try:
-        torch._inductor.aoti_compile_and_package(exported, package_path=str(tmp))
+        with warnings.catch_warnings():  # torch's own deprecation notices, nothing for the user
+            warnings.simplefilter("ignore")
+            torch._inductor.aoti_compile_and_package(exported, package_path=str(tmp))
         os.replace(tmp, path)  # atomic: a reader sees no file or a whole one
     finally:
         tmp.unlink(missing_ok=True)
