@@ -32,8 +32,10 @@ import torch.nn.functional as F
 
 
 def supports(model: nn.Module) -> bool:
-    """Whether :class:`DecodeStep` can run this model (every dense model can; MoE cannot)."""
-    return not model.cfg.n_experts
+    """Whether :class:`DecodeStep` can run this model (every dense Transformer can; MoE cannot)."""
+    from causette.model import Transformer
+
+    return isinstance(model, Transformer) and not model.cfg.n_experts
 
 
 class DecodeStep(nn.Module):
