@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 if "--warm-compile-cache" not in sys.argv:  # must be set before torch looks at it
     _cold_cache = tempfile.mkdtemp(prefix="causette-bench-inductor-")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = _cold_cache
+    os.environ["CAUSETTE_CACHE_DIR"] = _cold_cache  # our compiled steps too
     atexit.register(shutil.rmtree, _cold_cache, ignore_errors=True)
 
 import causette  # noqa: E402,F401  (first: OpenMP's thread settings before torch starts)
@@ -103,14 +104,18 @@ def main() -> None:
     ap.add_argument(
         "--threads", type=int, default=1, help="torch threads (default 1: on a shared machine, more threads fight)"
     )
+    ap.add_argument("--model", default="seed16m", choices=["seed16m", "demo"],
+                    help="model shape: configs/model/seed16m.yaml (default) or demo.yaml's (4.0M)")
+    ap.add_argument("--vocab", type=int, default=8192, help="tokenizer size (default 8192; the demo run uses 4096)")
+    ap.add_argument("--no-hf", action="store_true", help="skip Hugging Face generate()")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     t0 = time.perf_counter()
     text = demo_text(1_500_000)
-    tok = train_tokenizer(TokenizerConfig(vocab_size=8192), [text])
-    cfg = load_config("model/seed16m", [f"model.vocab_size={tok.vocab_size}"]).model
+    tok = train_tokenizer(TokenizerConfig(vocab_size=args.vocab), [text])
+    cfg = load_config("model/seed16m" if args.model == "seed16m" else "demo", [f"model.vocab_size={tok.vocab_size}"]).model
     model = Transformer(cfg).eval()
     n_params = sum(p.numel() for p in model.parameters())
     print(f"setup (tokenizer {tok.vocab_size} tokens, model {n_params / 1e6:.1f}M): {time.perf_counter() - t0:.1f} s")
@@ -136,9 +141,11 @@ def main() -> None:
     sizes = [int(b) for b in args.batches.split(",")]
     batches = {b: prompts(tok, text, b, args.prompt_tokens) for b in sizes}
 
-    def ours(m, batch, use_cache, compile=False):
-        engine = Engine(m, tok, compile=compile)
+    def ours(m, batch, use_cache, decode="exact"):
+        engine = Engine(m, tok, decode=decode)
         return lambda: [g.token_ids for g in engine.generate(batches[batch], greedy, use_cache=use_cache)]
+
+    llama = llama_cpp_runners(model, tok, N, args.threads)
 
     def theirs(batch):
         idx = torch.tensor(batches[batch])
@@ -152,15 +159,19 @@ def main() -> None:
 
     configs = {}
     for b in sizes:
-        configs[("HF transformers generate()", b)] = theirs(b)
-        configs[("ours, KV cache", b)] = ours(model, b, True)
+        if not args.no_hf:
+            configs[("HF transformers generate()", b)] = theirs(b)
+        if b == 1:
+            for name, run in llama.items():
+                configs[(name, b)] = run(batches[b][0])
+        configs[("ours, --exact (eager, KV cache)", b)] = ours(model, b, True)
         configs[("ours, no cache (full recompute)", b)] = ours(model, b, False)
         if model_bf16 is not None:
-            configs[("ours, KV cache, bf16 weights", b)] = ours(model_bf16, b, True)
-        configs[("ours, KV cache, int8 weights", b)] = ours(model_int8, b, True)
+            configs[("ours, --exact, bf16 weights", b)] = ours(model_bf16, b, True)
+        configs[("ours, --exact, int8 weights", b)] = ours(model_int8, b, True)
         if not args.no_compile:
-            configs[("ours, KV cache, compiled step", b)] = ours(model, b, True, compile=True)
-            configs[("ours, KV cache, int8 + compiled step", b)] = ours(model_int8, b, True, compile=True)
+            configs[("ours, default (compiled step)", b)] = ours(model, b, True, decode="fast")
+            configs[("ours, compiled step, int8 weights", b)] = ours(model_int8, b, True, decode="fast")
 
     # warm-up (first calls allocate, pick kernels, compile), then interleaved timed rounds
     outputs, first_call = {}, {}
@@ -179,26 +190,82 @@ def main() -> None:
         f"({threads} threads), transformers {transformers.__version__}"
     )
     print(
-        f"model: seed16m Llama, {n_params / 1e6:.1f}M parameters, random weights, fp32 unless noted; "
+        f"model: {args.model} Llama, {n_params / 1e6:.1f}M parameters, random weights, fp32 unless noted; "
         f"prompt {args.prompt_tokens} tokens, {N} new tokens per row, greedy; best of {args.repeat}\n"
     )
-    print("| mode | batch | tokens/s | vs HF (same batch) | same tokens as HF |")
-    print("|---|---:|---:|---:|---:|")
+    if llama:
+        print(f"llama.cpp: llama-cpp-python {llama_version()} ({LLAMA_BUILD}), same weights exported with "
+              "`causette export gguf`, greedy sampler chain, same prompt ids\n")
+    else:
+        print("llama.cpp: not installed (`import llama_cpp` failed): its rows are skipped\n")
+    print("| mode | batch | tokens/s | vs exact (same batch) | vs llama.cpp f32 | same tokens as exact |")
+    print("|---|---:|---:|---:|---:|---:|")
     for b in sizes:
-        hf_key = ("HF transformers generate()", b)
-        hf_speed = b * N / min(times[hf_key])
+        ref_key = ("ours, --exact (eager, KV cache)", b)
+        ref_speed = b * N / min(times[ref_key])
+        llama_key = (LLAMA_F32, b)
+        llama_speed = b * N / min(times[llama_key]) if llama_key in times else None
         for (name, batch), t in times.items():
             if batch != b:
                 continue
             speed = b * N / min(t)
-            same = _agreement(outputs[(name, batch)], outputs[hf_key])
-            print(f"| {name} | {b} | {speed:,.0f} | {speed / hf_speed:.2f}× | {same} |")
+            vs_llama = f"{speed / llama_speed:.2f}×" if llama_speed else "–"
+            same = _agreement(outputs[(name, batch)], outputs[ref_key])
+            print(f"| {name} | {b} | {speed:,.0f} | {speed / ref_speed:.2f}× | {vs_llama} | {same} |")
     compiled = [key for key in configs if "compiled" in key[0]]
     if compiled:
         cache = "warm on-disk cache" if args.warm_compile_cache else "cold: empty Inductor cache at start"
         print(f"\ncompilation, first call minus a timed call ({cache}; in this order):")
         for key in compiled:
             print(f"- {key[0]}, batch {key[1]}: {first_call[key] - min(times[key]):.1f} s")
+
+
+LLAMA_F32 = "llama.cpp, f32 GGUF"
+LLAMA_BUILD = "CPU build, GGML_NATIVE=OFF: AVX2/FMA/F16C, no AVX-512"
+
+
+def llama_version() -> str:
+    import llama_cpp
+
+    return llama_cpp.__version__
+
+
+def llama_cpp_runners(model, tok, n_new: int, threads: int) -> dict:
+    """``{row name: make_run(prompt_ids)}`` for llama.cpp on the same weights (f32 and f16
+    GGUF), or ``{}`` when the binding is not installed. Each run decodes ``n_new`` tokens
+    greedily after the prompt, as ours do."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return {}
+    from causette.checkpoint.steps import save_checkpoint
+    from causette.export.gguf import export_gguf
+
+    tmp = Path(tempfile.mkdtemp(prefix="causette-bench-gguf-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    from causette.tokenizer.io import save_tokenizer
+
+    tok_file = save_tokenizer(tok, tmp / "tokenizer")
+    save_checkpoint(tmp / "run" / "checkpoints", 1, model, None, state={"stage": "pretrain"}, tokenizer_file=tok_file)
+    runners = {}
+    for name, dtype in ((LLAMA_F32, "float32"), ("llama.cpp, f16 GGUF", "float16")):
+        path = export_gguf(tmp / "run", tmp / f"model-{dtype}.gguf", dtype=dtype)
+        llm = llama_cpp.Llama(model_path=str(path), n_ctx=model.cfg.block_size, n_threads=threads,
+                              n_threads_batch=threads, n_batch=model.cfg.block_size, verbose=False)
+
+        def make(prompt, llm=llm):
+            def run():
+                out = []
+                for t in llm.generate(prompt, temp=0.0, top_k=1, reset=True):
+                    out.append(t)
+                    if len(out) == n_new:
+                        break
+                return [out]
+
+            return run
+
+        runners[name] = make
+    return runners
 
 
 def _agreement(a: list[list[int]], b: list[list[int]]) -> str:

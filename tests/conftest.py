@@ -6,13 +6,24 @@ keeps timings steady when the machine is busy.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+# Compiled decoding steps (causette/inference/compiled.py) go to a cache of this test session,
+# shared by its subprocesses: each tiny model shape compiles once per session, and the user's
+# own cache is left alone.
+if "CAUSETTE_CACHE_DIR" not in os.environ:
+    os.environ["CAUSETTE_CACHE_DIR"] = tempfile.mkdtemp(prefix="causette-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["CAUSETTE_CACHE_DIR"], ignore_errors=True)
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/helpers.py
 
 

@@ -240,7 +240,7 @@ PENDING_REASON = "page in progress (another ticket): it needs a runnable command
 def test_every_concept_page_shows_and_links_code(page: Path):
     text = page.read_text(encoding="utf-8")
     assert runnable_blocks(page), f"{page.name}: no `bash runnable` block"
-    assert re.search(r"\]\(\.\./causette/[\w/]+\.py#L\d+-L\d+\)", text), f"{page.name}: no link to code lines"
+    assert re.search(r"\]\(\.\./causette/[\w/]+\.py#L\d+-L\d+(\s+\"[^\"]*\")?\)", text), f"{page.name}: no link to code lines"
 
 
 def test_index_lists_every_page():

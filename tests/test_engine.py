@@ -353,34 +353,6 @@ def test_with_a_cache_the_model_reads_each_token_once(tok):
     assert [x.shape[1] for x in model.inputs] == [3, 1, 1, 1]
 
 
-def test_compiled_decoding_gives_the_eager_tokens(model, tok, monkeypatch):
-    """``Engine(compile=True)`` sends the one-token steps through ``torch.compile``. The test uses
-    its "eager" backend (tracing, guards and the cache's side effects, but no C++ generated:
-    seconds instead of a minute); bench/generate.py runs the real thing (Inductor)."""
-    import causette.inference.compiled as compiled
-
-    made = []
-
-    def compile_with_eager_backend(m):
-        made.append(m)
-        return torch.compile(m.logits, dynamic=True, backend="eager")
-
-    monkeypatch.setattr(compiled, "compile_decode_step", compile_with_eager_backend)
-    torch._dynamo.reset()
-    graphs_before = torch._dynamo.utils.counters["stats"]["unique_graphs"]  # other tests compile too
-    params = SamplingParams(temperature=0, max_new_tokens=12)
-    prompts = [[tok.bos_id, 65, 66, 67], [tok.bos_id, 70, 71], [tok.bos_id, 80, 81, 82, 83, 84]]
-    plain, fast = Engine(model, tok), Engine(model, tok, compile=True)
-    for batch in (prompts, prompts[:1]):  # a batch with forced steps, then one prompt
-        assert [g.token_ids for g in fast.generate(batch, params)] == [g.token_ids for g in plain.generate(batch, params)]
-    assert made == [model]  # compiled once per engine, at the first decoding step
-    frames = torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs_before
-    assert frames == 2  # one per batch size (3, then 1), not one per position (~20)
-    # without a cache the steps stay eager (their length changes every step)
-    assert fast.generate(prompts[:1], params, use_cache=False)[0].token_ids == plain.generate(prompts[:1], params)[0].token_ids
-    torch._dynamo.reset()
-
-
 # ============================================================================== sample_texts
 
 

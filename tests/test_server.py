@@ -20,10 +20,12 @@ openai = pytest.importorskip("openai")
 httpx = pytest.importorskip("httpx")
 
 from helpers import REPO as ROOT  # noqa: E402
-from server_helpers import SlowEngine, make_checkpoints  # noqa: E402
+from server_helpers import make_checkpoints  # noqa: E402
 
 from causette.checkpoint.load import load_checkpoint  # noqa: E402
 from causette.data.chat_template import render_chat  # noqa: E402
+from causette.inference.engine import Engine  # noqa: E402
+from causette.inference.sampling import SamplingParams  # noqa: E402
 from causette.inference.server import Limits, ServerThread, create_app  # noqa: E402
 
 
@@ -200,7 +202,7 @@ def test_client_disconnect_stops_generation(loaded):
     app = create_app(loaded)
     with ServerThread(app) as s:
         worker = app.state.worker
-        worker.engine = SlowEngine(worker.engine)
+        worker.min_step_seconds = 0.05  # tokens at a real model's pace, to leave mid-reply
         body = {"messages": [{"role": "user", "content": "a"}], "max_tokens": 50, "stream": True,
                 "temperature": 1, "seed": 0}
         seen = []
@@ -226,10 +228,39 @@ def test_client_disconnect_stops_generation(loaded):
         assert len(worker.last.token_ids) < 40
 
 
+def test_batched_replies_are_the_unbatched_ones(loaded):
+    """Greedy requests sent together to a server that batches them (rows joining and leaving at
+    different steps: different prompts and lengths) get the text each gets alone, from a
+    server that decodes one request at a time, and from the engine itself."""
+    questions = [f"Question {i} : " + "bla " * i for i in range(6)]
+
+    def ask(url: str, i: int) -> str:
+        body = {"messages": [{"role": "user", "content": questions[i]}], "max_tokens": 4 + 3 * i,
+                "temperature": 0, "stream": i % 2 == 0}
+        r = httpx.post(url + "/v1/chat/completions", json={**body, "stream": False}, timeout=60)
+        assert r.status_code == 200
+        return r.json()["choices"][0]["message"]["content"]
+
+    texts = {}
+    for batch in (4, 1):
+        app = create_app(loaded, limits=Limits(max_batch=batch))
+        with ServerThread(app) as s:
+            with concurrent.futures.ThreadPoolExecutor(6) as pool:
+                texts[batch] = list(pool.map(lambda i: ask(s.url, i), range(6)))
+    assert texts[4] == texts[1]
+    assert any(texts[1])
+    reader = create_app(loaded).state.reader
+    engine = Engine(loaded.model, loaded.tokenizer, decode="exact")
+    for i, q in enumerate(questions):
+        prompt = reader.chat_prompt({"messages": [{"role": "user", "content": q}]})
+        params = SamplingParams(temperature=0, max_new_tokens=4 + 3 * i, stop_token_ids=engine.special_ids)
+        assert engine.generate([prompt], params)[0].text == texts[4][i]
+
+
 def test_queue_full_is_a_503(loaded):
-    app = create_app(loaded, limits=Limits(max_queue=1))
+    app = create_app(loaded, limits=Limits(max_queue=1, max_batch=1))
     with ServerThread(app) as s:
-        app.state.worker.engine = SlowEngine(app.state.worker.engine)  # one reply takes about a second
+        app.state.worker.min_step_seconds = 0.05  # one reply takes about a second
         body = {"messages": [{"role": "user", "content": "a"}], "max_tokens": 20, "stream": True}
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             codes = list(pool.map(lambda _: post(s, "/v1/chat/completions", body).status_code, range(6)))

@@ -16,7 +16,7 @@ from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-from server_helpers import SlowEngine, make_checkpoints  # noqa: E402
+from server_helpers import make_checkpoints  # noqa: E402
 
 from causette.checkpoint.load import load_checkpoint  # noqa: E402
 from causette.inference.server import ServerThread, create_app  # noqa: E402
@@ -47,7 +47,7 @@ def test_web_chat_streams_a_reply(browser, tmp_path):
     loaded = load_checkpoint(make_checkpoints(tmp_path)["sft"], device="cpu")
     app = create_app(loaded)
     with ServerThread(app) as server:
-        app.state.worker.engine = SlowEngine(app.state.worker.engine)  # tokens at a visible pace
+        app.state.worker.min_step_seconds = 0.05  # tokens at a visible pace
         browser.get(server.url + "/")
         wait = WebDriverWait(browser, 60)
         wait.until(lambda d: "causette" in d.find_element(By.ID, "info").text)  # /v1/models was read

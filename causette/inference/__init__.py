@@ -5,8 +5,8 @@
     [g] = engine.generate([engine.encode_prompt("Il était une fois")], SamplingParams(seed=0))
 
 Modules: ``sampling`` (settings and filters), ``engine`` (batched generation, streaming,
-``sample_texts`` for the trainer), ``chat`` (conversation and REPL), ``compiled`` (a
-``torch.compile``d decoding step), ``server*`` (``causette serve``), ``cli`` (``causette
+``sample_texts`` for the trainer), ``chat`` (conversation and REPL), ``decode_step`` and ``compiled`` (the
+static one-token step, compiled ahead of time and cached), ``server*`` (``causette serve``), ``cli`` (``causette
 generate`` and ``causette chat``). Checkpoints are opened by causette/checkpoint/load.py.
 
 Attributes are imported on first use, so that ``causette --help`` does not import PyTorch.

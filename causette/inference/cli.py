@@ -65,6 +65,8 @@ def register(sub) -> None:
                      help="most new tokens a request may ask for (default: the model's context)")
     lim.add_argument("--max-queue", type=int, default=16,
                      help="requests waiting their turn; beyond, the server answers 503 (default 16)")
+    lim.add_argument("--max-batch", type=int, default=8,
+                     help="requests decoded together, continuous batching (default 8; 1: one at a time)")
     _add_sampling_args(s, CHAT_DEFAULTS)
     s.set_defaults(func=run_serve)
 
@@ -83,10 +85,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         help="int8: weight-only int8 linear layers, faster on CPU, logits slightly changed (default none)",
     )
     p.add_argument(
-        "--compile",
+        "--exact",
         action="store_true",
-        help="torch.compile the decoding step: faster tokens after several seconds of compilation",
+        help="decode with the eager reference step instead of the compiled one (slower; see docs/generation.md)",
     )
+    p.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)  # the compiled step is the default now
 
 
 def _add_sampling_args(p: argparse.ArgumentParser, d: SamplingParams) -> None:
@@ -128,13 +131,15 @@ def _load(args):
 def _engine(loaded, args):
     from causette.inference.engine import Engine
 
-    if args.compile:
-        print(
-            "note: --compile: the first tokens wait for torch.compile (15 to 50 s on a small CPU, "
-            "~10 s once its cache is warm)",
-            file=sys.stderr,
-        )
-    return Engine(loaded.model, loaded.tokenizer, compile=args.compile)
+    return Engine(loaded.model, loaded.tokenizer, decode=_decode_mode(args), notify=_note)
+
+
+def _decode_mode(args) -> str:
+    return "exact" if args.exact else "fast"
+
+
+def _note(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 # ============================================================================== generate
@@ -194,6 +199,7 @@ def run_chat(args: argparse.Namespace) -> int:
     loaded = _load(args)
     mode = {"chat": CHAT, "continue": CONTINUE}.get(args.mode) or (CHAT if loaded.is_chat_model else CONTINUE)
     engine = _engine(loaded, args)
+    engine.fast_step(1)  # compiled (or read from the cache) now, not in the middle of the first reply
     session = ChatSession(engine, _params(args), system=args.system, mode=mode)
     _enable_line_editing()
     print(f"causette chat: {loaded.describe()}")
@@ -227,16 +233,16 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CausetteError(f"causette serve needs fastapi and uvicorn ({e}): pip install fastapi uvicorn") \
             from None
 
-    for name in ("max_body_bytes", "max_messages", "max_queue", "port"):
+    for name in ("max_body_bytes", "max_messages", "max_queue", "max_batch", "port"):
         if getattr(args, name) < (0 if name == "port" else 1):
             raise CausetteError(f"--{name.replace('_', '-')} must be positive")
     if args.max_tokens_limit is not None and args.max_tokens_limit < 1:
         raise CausetteError("--max-tokens-limit must be at least 1")
     loaded = _load(args)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_messages=args.max_messages,
-                    max_tokens=args.max_tokens_limit, max_queue=args.max_queue)
+                    max_tokens=args.max_tokens_limit, max_queue=args.max_queue, max_batch=args.max_batch)
     app = create_app(loaded, mode=args.mode, limits=limits, defaults=_params(args),
-                     model_name=args.model_name, compile=args.compile)
+                     model_name=args.model_name, decode=_decode_mode(args), notify=_note)
     print(f"causette serve: {loaded.describe()}")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"note: listening on {args.host}: anyone who can reach this address can use the model "

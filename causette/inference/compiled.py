@@ -1,48 +1,190 @@
-"""A compiled decoding step: ``torch.compile`` for the one-token forward passes of generation.
+"""The compiled decoding step: :class:`~causette.inference.decode_step.DecodeStep` compiled ahead
+of time (AOTInductor) into a shared library, cached on disk, loaded in milliseconds.
 
-Why: at batch 1 a decoding step of a small model is a few hundred tiny operations (norms,
-RoPE, the cache update, residual additions...) around ~33 matrix-vector products. Run one by
-one from Python ("eager" mode), each costs a few microseconds of dispatch, which adds up to
-~1.5 ms per step for seed16m, as much as the products themselves once the weights are int8
-(quantize.py). ``torch.compile`` traces the step once and generates C++ code that fuses the
-small operations into a few loops; only the products and the attention remain library calls.
+Why: at batch 1 a decoding step of a small model is a few hundred tiny operations around ~20
+matrix-vector products. Run one by one from Python ("eager" mode), each costs a few
+microseconds of dispatch, and PyTorch's BLAS reads the weights of a matrix-vector product at
+~16 GB/s on the AMD CPU of bench/LOG.md. Compiled, the whole step is one C++ function: the small
+operations are fused into a few loops and the products become vectorised loops that read
+~45 GB/s (``DecodeStep(matvec=True)``). 3× faster than eager for the demo model (bench/LOG.md).
 
-How it is used here (``Engine(..., compile=True)``):
+How:
 
-* only decoding steps (one new token per row, with a cache) go through the compiled model; the
-  prefill, whose length changes from prompt to prompt, stays eager. ``dynamic=True`` makes the
-  position in the cache a symbol rather than a constant, so the step compiles once per batch
-  size (1 and "more than 1"; ``torch.compile`` always treats size 1 apart), not once per token;
-* the first step pays the compilation: 15 to 50 s for seed16m on 2 busy CPU cores, ~11 s when
-  Inductor finds its earlier work in its on-disk cache (bench/LOG.md). At 1.5 to 3 ms saved
-  per token it pays back after 5,000 to 30,000 tokens: an option for long chats, servers and
-  benchmarks, not the default;
-* the numbers change slightly (fused loops sum in another order), so greedy decoding is not
-  guaranteed to give exactly the eager tokens: another reason to keep it opt-in.
+* ``torch.export`` traces the step once, with the **weights as inputs** rather than constants:
+  the library depends on the model's *shape* only, so one compilation serves every checkpoint
+  of that shape (pretraining, SFT, each step of training), and the file holds no weights
+  (~2 MB);
+* ``torch._inductor.aoti_compile_and_package`` compiles it (15 to 60 s on 2 busy CPU cores)
+  into a ``.pt2`` package, written atomically (a temporary file, then a rename) under
+  :func:`cache_dir`, its name a hash of everything the code depends on (:func:`cache_key`): the
+  model's configuration and the types of its layers (int8, LoRA), the dtype, the batch size,
+  the torch version, the machine (architecture and CPU flags) and the source of this module and
+  decode_step.py. A change of any of them is a new file; nothing is ever reused wrongly;
+* ``torch._inductor.aoti_load_package`` loads it at the next start: a few milliseconds.
 
-**The cache, one tensor per layer.** Compiled code does not write in place into a tensor it
-received, as eager code does: it writes into a copy and copies the result back. With one tensor
-shared by all layers ``(n_layer, B, heads, max_len, head_dim)`` that meant copying the whole
-cache once per layer and step (25 MB per step for seed16m: ~1.3 ms, which ate most of the
-gain), so the model's :class:`~causette.model.layers.KVCache` keeps one tensor per layer and
-each layer only touches its own (bench/LOG.md: 4.3 → 2.9 ms per compiled fp32 step).
+The cache holds shared libraries that are loaded and run, like Python's own ``__pycache__``: it
+lives in the user's cache directory (``CAUSETTE_CACHE_DIR``, else ``$XDG_CACHE_HOME/causette``,
+else ``~/.cache/causette``) and only this user's Causette writes there.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
 import torch
+import torch.nn as nn
+
+from causette.inference.decode_step import DecodeStep
+
+PACKAGE_SUFFIX = ".pt2"
 
 
-
-# Inductor's generated code re-checks the sizes, strides and alignment of its inputs and of the
-# library calls' outputs at every call: ~160 checks from Python per step for seed16m, ~5 % of a
-# compiled step. Dynamo's guards already check the inputs before the call, so we leave them out.
-INDUCTOR_OPTIONS = {"size_asserts": False, "alignment_asserts": False}
-
-
-def compile_decode_step(model: torch.nn.Module):
-    """``model.logits`` compiled for one-token decoding steps (call it like ``model.logits``)."""
-    return torch.compile(model.logits, dynamic=True, options=INDUCTOR_OPTIONS)
+def cache_dir() -> Path:
+    """Where compiled steps live: ``$CAUSETTE_CACHE_DIR`` or ``<user cache>/causette``, + ``decode``."""
+    root = os.environ.get("CAUSETTE_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "causette")
+    return Path(root) / "decode"
 
 
-__all__ = ["compile_decode_step"]
+def _cpu_flags() -> str:
+    """The CPU's instruction-set flags (the compiled code may use any of them)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _sources() -> str:
+    here = Path(__file__).resolve().parent
+    text = b"".join((here / name).read_bytes() for name in ("compiled.py", "decode_step.py"))
+    return hashlib.sha256(text).hexdigest()
+
+
+def cache_key(model: nn.Module, batch_size: int, max_len: int) -> str:
+    """A hash of everything the compiled step depends on (see the module docstring)."""
+    from dataclasses import asdict
+
+    layers = sorted({type(m).__qualname__ for m in model.modules()})
+    tensors = [(n, tuple(t.shape), str(t.dtype)) for n, t in _named_tensors(make_step(model, batch_size))]
+    described = {
+        "config": asdict(model.cfg),
+        "layers": layers,
+        "tensors": tensors,
+        "batch_size": batch_size,
+        "max_len": max_len,
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpu": hashlib.sha256(_cpu_flags().encode()).hexdigest()[:16],
+        "sources": _sources(),
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def make_step(model: nn.Module, batch_size: int) -> DecodeStep:
+    """The step as it is compiled. At batch 1, products as multiply-and-sum loops (``matvec``:
+    ~45 GB/s of weights instead of the BLAS call's ~16); for a batch, matrix products by
+    transposed weights (the BLAS call's fast layout on this CPU, ~2× the other; bench/LOG.md)."""
+    return DecodeStep(model, matvec=True) if batch_size == 1 else DecodeStep(model, transposed=True)
+
+
+def _named_tensors(step: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """Every parameter and buffer of the step, each once (a tied weight appears once)."""
+    return list(step.named_parameters()) + list(step.named_buffers())
+
+
+class _WeightsAsInputs(nn.Module):
+    """``forward(tokens, pos, ks, vs, weights)``: the step run with the given weights, so that
+    ``torch.export`` sees them as inputs and not as constants baked into the library."""
+
+    def __init__(self, step: DecodeStep, names: list[str]):
+        super().__init__()
+        self.__dict__["step"] = step  # not a submodule: its tensors must not become constants
+        self.names = names
+
+    def forward(self, tokens, pos, ks, vs, weights):
+        return torch.func.functional_call(self.step, dict(zip(self.names, weights)), (tokens, pos, ks, vs))
+
+
+class CompiledStep:
+    """``step(tokens, pos, ks, vs) → logits``, as :class:`DecodeStep`, through the compiled library."""
+
+    def __init__(self, runner, model: nn.Module, batch_size: int, max_len: int, path: Path, seconds: float):
+        self._runner = runner
+        self._weights = [t for _, t in _named_tensors(make_step(model, batch_size))]
+        self.batch_size, self.max_len, self.path = batch_size, max_len, path
+        self.compile_seconds = seconds  # 0 when it came from the cache
+
+    def __call__(self, tokens, pos, ks, vs) -> torch.Tensor:
+        return self._runner(tokens, pos, ks, vs, self._weights)
+
+
+def cached_path(model: nn.Module, batch_size: int, max_len: int) -> Path:
+    return cache_dir() / (cache_key(model, batch_size, max_len) + PACKAGE_SUFFIX)
+
+
+def is_cached(model: nn.Module, batch_size: int, max_len: int) -> bool:
+    return cached_path(model, batch_size, max_len).is_file()
+
+
+def load_or_compile(
+    model: nn.Module, batch_size: int, max_len: int, notify: Callable[[str], None] | None = None
+) -> CompiledStep:
+    """The compiled step of ``model`` for ``batch_size`` rows and a cache of ``max_len``: from
+    the disk cache, or compiled now (``notify`` gets one line first: it takes a while)."""
+    path = cached_path(model, batch_size, max_len)
+    if path.is_file():
+        try:
+            return CompiledStep(torch._inductor.aoti_load_package(str(path)), model, batch_size, max_len, path, 0.0)
+        except Exception:  # noqa: BLE001 - an unreadable file (another torch, a crash): compile anew
+            path.unlink(missing_ok=True)
+    if notify is not None:
+        notify(
+            f"compiling the decoding step for this model shape (batch {batch_size}; once per machine, "
+            "15 to 60 s; cached in " + str(path.parent) + ")..."
+        )
+    start = time.perf_counter()
+    _compile_to(model, batch_size, max_len, path)
+    runner = torch._inductor.aoti_load_package(str(path))
+    return CompiledStep(runner, model, batch_size, max_len, path, time.perf_counter() - start)
+
+
+def _compile_to(model: nn.Module, batch_size: int, max_len: int, path: Path) -> None:
+    cfg = model.cfg
+    p = next(model.parameters())
+    step = make_step(model, batch_size)
+    named = _named_tensors(step)
+    wrapper = _WeightsAsInputs(step, [n for n, _ in named])
+    shape = (batch_size, cfg.kv_heads, max_len, cfg.head_dim)
+    ks = [torch.zeros(shape, dtype=p.dtype, device=p.device) for _ in range(cfg.n_layer)]
+    vs = [torch.zeros(shape, dtype=p.dtype, device=p.device) for _ in range(cfg.n_layer)]
+    zeros = torch.zeros(batch_size, dtype=torch.long, device=p.device)
+    example = (zeros, zeros.clone(), ks, vs, [t for _, t in named])
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exported = torch.export.export(wrapper, example)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{PACKAGE_SUFFIX}")
+    try:
+        with warnings.catch_warnings():  # torch's own deprecation notices, nothing for the user
+            warnings.simplefilter("ignore")
+            torch._inductor.aoti_compile_and_package(exported, package_path=str(tmp))
+        os.replace(tmp, path)  # atomic: a reader sees no file or a whole one
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+__all__ = ["CompiledStep", "cache_dir", "cache_key", "cached_path", "is_cached", "load_or_compile"]

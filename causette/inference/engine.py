@@ -31,10 +31,17 @@ string appears in its text (the text ends just before it), after ``max_new_token
 the context (``block_size``) is full. ``Generation.finish_reason`` says which:
 ``"stop_token"``, ``"stop_string"``, ``"length"``, ``"context"`` (or ``"interrupted"``).
 
-**Speed on a CPU** (both opt-in, since they change the numbers slightly): weight-only int8
-linear layers (``quantize_model`` in quantize.py, ``load_checkpoint(..., quantize="int8")``) and
-``Engine(..., compile=True)``, which runs the one-token steps through ``torch.compile``
-(compiled.py). Together, ~3.5× Hugging Face's ``generate()`` at batch 1 (bench/LOG.md).
+**Speed on a CPU: the compiled step.** With ``decode="fast"`` the one-token steps go through
+:class:`~causette.inference.decode_step.DecodeStep` compiled ahead of time and cached on disk
+(compiled.py): one C++ call per token instead of a few hundred PyTorch operations, ~3× faster
+at batch 1 on the demo model. The prefill stays eager. The logits differ from the eager step by
+a few units in the last place of float32 (sums in another order): greedy decoding gives the
+same tokens in practice (the tests and bench/generate.py check it), not by construction.
+``decode="exact"`` is the eager reference; ``decode="auto"`` (the library default) uses the
+compiled step when it is already in the disk cache, and the eager one otherwise, so a library
+call never waits for a compilation. ``causette chat``, ``generate`` and ``serve`` use
+``"fast"`` (``--exact`` for the reference). Weight-only int8 linear layers (quantize.py) are
+another option, which changes the logits by ~1 %.
 
 **Text.** Tokens are turned into text by the tokenizer's incremental decoder, which holds back
 the bytes of a character split across tokens until it is complete: a stream never shows "�"
@@ -51,6 +58,8 @@ import torch
 
 from causette.errors import CausetteError
 from causette.inference.sampling import SamplingParams, fresh_seed, make_generators, pick_tokens
+
+DECODE_MODES = ("auto", "fast", "exact")
 
 
 @dataclass
@@ -77,16 +86,21 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
 class Engine:
     """Generation for one model and its tokenizer."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer, compile: bool = False):
-        """``compile``: run the one-token decoding steps through ``torch.compile`` (faster steps
-        after a compilation of 15 to 50 s at the first one on a small CPU; see compiled.py)."""
+    def __init__(self, model: torch.nn.Module, tokenizer, decode: str = "auto", notify=None, compile: bool = False):
+        """``decode``: ``"fast"`` (the compiled step, compiled at the first use if it is not in
+        the disk cache), ``"exact"`` (the eager reference), ``"auto"`` (the compiled step if it
+        is already cached, else eager). ``notify``: called with a line for the user before a
+        compilation starts. ``compile=True`` is the former name of ``decode="fast"``."""
+        if decode not in DECODE_MODES:
+            raise CausetteError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
         self.model = unwrap_model(model)
         self.tokenizer = tokenizer
         self.block_size: int = self.model.cfg.block_size
         self.vocab_size: int = self.model.cfg.vocab_size
         self.device = next(self.model.parameters()).device
-        self.compile = compile
-        self._decode_step = None  # the compiled model, made at the first decoding step
+        self.decode = "fast" if compile else decode
+        self.notify = notify
+        self._steps: dict[int, object] = {}  # batch size -> compiled step (None: not available)
 
     @property
     def special_ids(self) -> tuple[int, ...]:
@@ -146,20 +160,26 @@ class Engine:
         With ``compile``, the one-token steps go through the compiled model.
         """
         idx = tokens[:, start:fed] if cache is not None else tokens[:, :fed]
-        logits_fn = self.model.logits
-        if self.compile and cache is not None and idx.shape[1] == 1:
-            logits_fn = self._compiled_step()
-            # A tensor of its own: the offset of a view into `tokens` would be one more guard.
-            idx = idx.clone(memory_format=torch.contiguous_format)
-        logits = logits_fn(idx.to(self.device, non_blocking=True), cache=cache, last_only=True)
+        logits = self.model.logits(idx.to(self.device, non_blocking=True), cache=cache, last_only=True)
         return logits[:, -1].float()
 
-    def _compiled_step(self):
-        if self._decode_step is None:
-            from causette.inference.compiled import compile_decode_step
+    def fast_step(self, batch_size: int):
+        """The compiled one-token step for ``batch_size`` rows (compiled.py), or None when this
+        engine decodes eagerly: ``decode="exact"``, a model it does not cover (MoE, not on the
+        CPU), or ``"auto"`` with nothing in the disk cache."""
+        if batch_size not in self._steps:
+            self._steps[batch_size] = self._load_step(batch_size)
+        return self._steps[batch_size]
 
-            self._decode_step = compile_decode_step(self.model)
-        return self._decode_step
+    def _load_step(self, batch_size: int):
+        from causette.inference import compiled
+        from causette.inference.decode_step import supports
+
+        if self.decode == "exact" or self.device.type != "cpu" or not supports(self.model):
+            return None
+        if self.decode == "auto" and not compiled.is_cached(self.model, batch_size, self.block_size):
+            return None
+        return compiled.load_or_compile(self.model, batch_size, self.block_size, notify=self.notify)
 
 
 class GenerationRun:
@@ -230,11 +250,19 @@ class GenerationRun:
             seen = torch.zeros(B, engine.vocab_size, dtype=torch.bool, device=engine.device)
             for i, row in enumerate(rows):
                 seen[i, row.prompt] = True
-        cache = engine.new_cache(B, max_len=total) if self.use_cache else None
+        # The compiled step has static shapes: its cache is always block_size long.
+        step = engine.fast_step(B) if self.use_cache else None
+        cache = engine.new_cache(B, max_len=engine.block_size if step else total) if self.use_cache else None
+        positions = torch.zeros(B, dtype=torch.long)
 
         fed, start = min(lengths), 0  # the model has read tokens[:, :fed]; the cache holds :start
         while fed < total and not all(r.done for r in rows):
-            logits = engine._next_logits(tokens, cache, fed, start)
+            if step is not None and fed - start == 1:  # one new token per row: the compiled step
+                with torch.inference_mode():
+                    logits = step(tokens[:, start].contiguous(), positions.fill_(start), cache.k, cache.v)
+                cache.advance(1)
+            else:
+                logits = engine._next_logits(tokens, cache, fed, start)
             start = fed
             forced = fed < prompt_len  # rows still reading their prompt
             draw = [not (f or r.done) for f, r in zip(forced.tolist(), rows)]

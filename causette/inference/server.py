@@ -6,9 +6,10 @@ Routes: ``GET /`` (the chat page, web/index.html, self-contained: works offline)
 ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/completions`` (both with
 ``"stream": true`` for Server-Sent Events), in the shapes the official ``openai`` client reads.
 
-Request checks live in :mod:`causette.inference.server_schema`, the generation thread and its
-bounded FIFO queue in :mod:`causette.inference.server_worker`; this module wires them into
-the routes and the Server-Sent Events.
+Request checks live in :mod:`causette.inference.server_schema`, the generation thread, its
+bounded FIFO queue and the continuous batching of the requests in
+:mod:`causette.inference.server_worker`; this module wires them into the routes and the
+Server-Sent Events.
 
 A reply ends at any special token, at a ``stop`` string, after ``max_tokens``, or when the
 context is full (``finish_reason`` ``"stop"`` or ``"length"``).
@@ -53,19 +54,25 @@ def _usage(prompt: list[int], result: Generation) -> dict:
 
 
 def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
-               defaults: SamplingParams | None = None, model_name: str = "causette", compile: bool = False):
+               defaults: SamplingParams | None = None, model_name: str = "causette", decode: str = "auto",
+               notify=None):
     """The FastAPI application serving ``loaded`` (a :class:`~causette.checkpoint.load.LoadedCheckpoint`).
 
     ``mode``: ``"chat"`` (the chat template), ``"continue"`` (continue the last user message),
     ``"auto"``: chat for an SFT checkpoint, continuation for a base one. ``defaults``: the
-    sampling settings of a request that does not give them. The generation thread starts
-    with the app and stops at its shutdown.
+    sampling settings of a request that does not give them. ``decode``: the engine's mode
+    (engine.py); with ``"fast"`` the batched step is compiled (or read from the disk cache) here,
+    before the server answers (``notify`` gets a line when it compiles). The generation thread
+    starts with the app and stops at its shutdown.
     """
     if mode not in ("auto", CHAT, CONTINUE):
         raise CausetteError(f"mode must be auto, chat or continue, got {mode!r}")
     mode = mode if mode != "auto" else (CHAT if loaded.is_chat_model else CONTINUE)
     limits = limits or Limits()
-    engine = Engine(loaded.model, loaded.tokenizer, compile=compile)
+    if limits.max_batch < 1:
+        raise CausetteError("max_batch must be at least 1")
+    engine = Engine(loaded.model, loaded.tokenizer, decode=decode, notify=notify)
+    engine.fast_step(limits.max_batch)  # compiled now rather than at the first request
     defaults = defaults or SamplingParams(temperature=0.7, top_k=50, top_p=0.95, max_new_tokens=256)
     defaults.validate()
     reader = RequestReader(engine, mode, limits, defaults)
@@ -74,7 +81,7 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
 
     @asynccontextmanager
     async def lifespan(app):
-        state["worker"] = app.state.worker = Worker(engine, limits.max_queue)
+        state["worker"] = app.state.worker = Worker(engine, limits.max_queue, limits.max_batch)
         try:
             yield
         finally:

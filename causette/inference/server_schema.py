@@ -34,6 +34,7 @@ class Limits:
     max_messages: int = 64
     max_tokens: int | None = None  # most new tokens per request (None: the model's block_size)
     max_queue: int = 16  # requests waiting for the worker (beyond: 503)
+    max_batch: int = 8  # requests decoded together (server_worker.py); 1: one after the other
     max_stop: int = 4  # stop strings per request, as OpenAI
 
 

@@ -1,11 +1,24 @@
-"""The generation worker of ``causette serve``: one model, one generation at a time.
+"""The generation worker of ``causette serve``: one model, the requests decoded together.
 
-A single worker thread owns the engine and takes the requests from a bounded FIFO queue:
+A single worker thread owns the model and takes the requests from a bounded FIFO queue:
 whoever asks first is served first, memory stays bounded (at most ``max_queue`` waiting
 requests, each with a bounded prompt and reply), and a request that finds the queue full gets
-a 503 at once instead of waiting forever. The worker hands text deltas back to the event loop
-as they come; a client that goes away (a closed stream, a cancelled non-streaming request)
-marks its job cancelled and the worker stops that generation at the next token (a cancelled
+a 503 at once instead of waiting forever.
+
+**Continuous batching.** The worker keeps ``max_batch`` *slots*, one row each of a KV cache
+``(max_batch, heads, block_size, head_dim)`` per layer. A request taken from the queue gets a
+free slot: its prompt is read (prefill, eager) into that row, and from then on each *step*
+decodes one token for every busy slot at once, each row at its own position
+(decode_step.py). A request leaves its slot as soon as it ends (stop token, length, client
+gone) and the next waiting one takes it, between two steps: requests join and leave the batch
+as they come, nobody waits for the longest reply of a batch. At this size a step is paid for
+the weights it reads, not the rows it computes, so 8 rows cost little more than one.
+
+Each row keeps its own sampling settings and its own random generator (the seed of its
+request), so a request gets the same tokens whether it shares the batch or not (for greedy
+requests the tests check it against the unbatched engine). The worker hands text deltas back
+to the event loop as they come; a client that goes away (a closed stream, a cancelled
+non-streaming request) marks its job cancelled and its row ends at the next step (a cancelled
 job still waiting in the queue is skipped).
 """
 
@@ -14,11 +27,14 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
-from causette.inference.engine import Engine, Generation
-from causette.inference.sampling import SamplingParams
+import torch
+
+from causette.inference.engine import Engine, Generation, _Row
+from causette.inference.sampling import SamplingParams, fresh_seed, make_generators, pick_tokens
 from causette.inference.server_schema import ApiError
 
 
@@ -41,13 +57,28 @@ class Job:
             self.cancelled.set()
 
 
-class Worker:
-    """The thread that owns the engine: takes jobs one by one from a bounded FIFO queue."""
+class _Slot:
+    """A busy row of the batch: its job, its text bookkeeping, its generator and position."""
 
-    def __init__(self, engine: Engine, max_queue: int):
+    def __init__(self, job: Job, row: _Row, generator: torch.Generator, seen: torch.Tensor | None):
+        self.job, self.row, self.generator, self.seen = job, row, generator, seen
+        self.pos = len(job.prompt)  # where the next token goes in the cache
+        self.last = 0  # the token to feed at the next step
+
+
+class Worker:
+    """The thread that owns the model: takes jobs from a bounded FIFO queue, decodes them together."""
+
+    def __init__(self, engine: Engine, max_queue: int, max_batch: int = 8, min_step_seconds: float = 0.0):
+        """``max_batch``: requests decoded together (1: one after the other). ``min_step_seconds``:
+        a floor on the time of a step, to watch a stream come slowly (tests, demos)."""
         self.engine = engine
+        self.max_batch = max_batch
+        self.min_step_seconds = min_step_seconds
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=max_queue)
         self.last: Generation | None = None  # the latest finished generation (for tests)
+        self._slots: list[_Slot | None] = [None] * max_batch
+        self._closing = False
         self._thread = threading.Thread(target=self._run, name="causette-generation", daemon=True)
         self._thread.start()
 
@@ -59,7 +90,8 @@ class Worker:
                            type="server_busy", code="queue_full") from None
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the thread after the job it is running (waiting jobs are dropped)."""
+        """Stop the thread: waiting jobs get a 503, the rows being decoded end ("interrupted")."""
+        self._closing = True
         while True:
             try:
                 job = self.jobs.get_nowait()
@@ -73,21 +105,145 @@ class Worker:
             return
         self._thread.join(timeout)
 
+    # ------------------------------------------------------------------ the thread
+
     def _run(self) -> None:
-        while (job := self.jobs.get()) is not None:
+        try:
+            self._setup()
+        except Exception as e:  # noqa: BLE001 - every request gets the error rather than a hang
+            while (job := self.jobs.get()) is not None:
+                job.emit("error", e)
+            return
+        while not self._closing:
+            busy = any(s is not None for s in self._slots)
+            if not self._admit(block=not busy):
+                break
+            if any(s is not None for s in self._slots):
+                start = time.perf_counter()
+                self._step()
+                rest = self.min_step_seconds - (time.perf_counter() - start)
+                if rest > 0:
+                    time.sleep(rest)
+        for i, slot in enumerate(self._slots):
+            if slot is not None:
+                self._end(i, "interrupted")
+
+    def _setup(self) -> None:
+        model = self.engine.model
+        self.cache = model.new_cache(self.max_batch, max_len=self.engine.block_size)
+        step = self.engine.fast_step(self.max_batch)
+        if step is None:  # the same step, eager (exact mode, a model not compiled)
+            from causette.inference.decode_step import DecodeStep, supports
+
+            step = DecodeStep(model) if supports(model) else None
+        self._decode = step
+        self._tokens = torch.zeros(self.max_batch, dtype=torch.long)
+        self._pos = torch.zeros(self.max_batch, dtype=torch.long)
+
+    def _admit(self, block: bool) -> bool:
+        """Give free slots to waiting jobs (waiting for one when ``block``); False at shutdown."""
+        while None in self._slots:
+            try:
+                job = self.jobs.get(block=block)
+            except queue.Empty:
+                return True
+            if job is None:
+                return False
+            block = False
             if job.cancelled.is_set():
                 continue  # its client left while it waited
             try:
-                stream = self.engine.stream(job.prompt, job.params)
-                for delta in stream:
-                    if job.cancelled.is_set():
-                        stream.stop("interrupted")
-                        break
-                    job.emit("delta", delta)
-                self.last = stream.result
-                job.emit("done", self.last)
+                self._start(job, self._slots.index(None))
             except Exception as e:  # noqa: BLE001 - reported to the client, the worker goes on
                 job.emit("error", e)
+        return True
+
+    @torch.inference_mode()
+    def _start(self, job: Job, i: int) -> None:
+        """Prefill ``job``'s prompt into row ``i`` of the cache and pick its first token."""
+        engine, params = self.engine, job.params.validate()
+        seed = params.seed if params.seed is not None else fresh_seed()
+        row = _Row(list(job.prompt), engine.tokenizer, params, seed)
+        seen = None
+        if params.repetition_penalty != 1.0:
+            seen = torch.zeros(1, engine.vocab_size, dtype=torch.bool, device=engine.device)
+            seen[0, job.prompt] = True
+        slot = _Slot(job, row, make_generators([seed])[0], seen)
+        prompt = torch.tensor([job.prompt], dtype=torch.long, device=engine.device)
+        logits = engine.model.logits(prompt, cache=self.cache.rows(i, i + 1), last_only=True)[:, -1].float()
+        self._slots[i] = slot
+        self._take(i, logits)
+
+    def _take(self, i: int, logits: torch.Tensor, token: int | None = None) -> None:
+        """Pick row ``i``'s next token from its logits ``(1, V)`` (or take ``token``, already
+        picked), show it, end the row if done."""
+        slot = self._slots[i]
+        job, row = slot.job, slot.row
+        if job.cancelled.is_set():
+            return self._end(i, "interrupted")
+        if token is None:
+            token = int(pick_tokens(logits, job.params, [slot.generator], slot.seen)[0])
+        if slot.seen is not None:
+            slot.seen[0, token] = True
+        delta = row.push(token)
+        if delta:
+            job.emit("delta", delta)
+        slot.last = token
+        if not row.done and slot.pos >= self.engine.block_size - 1:  # no room to feed it back
+            delta = row.finish("context")
+            if delta:
+                job.emit("delta", delta)
+        if row.done:
+            self._end(i, None)
+
+    def _end(self, i: int, reason: str | None) -> None:
+        slot, self._slots[i] = self._slots[i], None
+        if reason is not None:
+            slot.row.finish(reason)
+        self.last = slot.row.result
+        slot.job.emit("done", self.last)
+
+    @torch.inference_mode()
+    def _step(self) -> None:
+        """One token for every busy row, all rows in one forward pass."""
+        busy = [i for i, s in enumerate(self._slots) if s is not None]
+        for i in busy:
+            self._tokens[i], self._pos[i] = self._slots[i].last, self._slots[i].pos
+        try:
+            logits = self._forward()
+        except Exception as e:  # noqa: BLE001 - the rows fail, the worker goes on
+            for i in busy:
+                slot, self._slots[i] = self._slots[i], None
+                slot.job.emit("error", e)
+            return
+        # Rows with the same filters (and no repetition penalty) pick their tokens in one call,
+        # each with its own generator: the same draws as one by one, fewer small operations.
+        groups: dict[tuple, list[int]] = {}
+        for i in busy:
+            self._slots[i].pos += 1
+            p = self._slots[i].job.params
+            key = (p.temperature, p.top_k, p.top_p, p.min_p) if p.repetition_penalty == 1.0 else ("alone", i)
+            groups.setdefault(key, []).append(i)
+        for rows in groups.values():
+            if len(rows) == 1:
+                self._take(rows[0], logits[rows[0] : rows[0] + 1])
+                continue
+            first = self._slots[rows[0]].job.params
+            picked = pick_tokens(logits[rows], first, [self._slots[i].generator for i in rows]).tolist()
+            for i, token in zip(rows, picked):
+                self._take(i, logits[i : i + 1], token)
+
+    def _forward(self) -> torch.Tensor:
+        if self._decode is not None:
+            return self._decode(self._tokens, self._pos, self.cache.k, self.cache.v)
+        # A model the step does not cover (MoE): each busy row alone, through its cache row.
+        out = torch.zeros(self.max_batch, self.engine.vocab_size)
+        for i, slot in enumerate(self._slots):
+            if slot is not None:
+                rows = self.cache.rows(i, i + 1)
+                rows.pos = slot.pos
+                out[i] = self.engine.model.logits(self._tokens[i : i + 1, None], cache=rows, last_only=True)[0, -1]
+        return out
 
 
 async def _run_job(worker: Worker, job: Job, request) -> AsyncIterator[str]:

@@ -228,6 +228,15 @@ class KVCache:
         """Forget everything (the old values are simply overwritten later)."""
         self.pos = 0
 
+    def rows(self, start: int, stop: int) -> "KVCache":
+        """A cache for rows ``start .. stop-1`` of this one, sharing its memory, empty (``pos`` 0):
+        what it stores lands in those rows here (a batching server prefills one slot this way)."""
+        view = KVCache.__new__(KVCache)
+        view.k = [t[start:stop] for t in self.k]
+        view.v = [t[start:stop] for t in self.v]
+        view.max_len, view.pos = self.max_len, 0
+        return view
+
     def check(self, batch_size: int, seq_len: int) -> None:
         """Fail clearly before a forward pass that would not fit."""
         if batch_size != self.batch_size:
@@ -361,7 +370,9 @@ class CausalSelfAttention(nn.Module):
             attn_mask=mask,
             dropout_p=self.attn_dropout if self.training else 0.0,
             is_causal=is_causal,
+            # region doc:gqa
             enable_gqa=self.n_kv_head != self.n_head,  # each k/v head serves n_head/n_kv_head queries
+            # endregion doc:gqa
         )
         # endregion doc:sdpa
 
