@@ -419,3 +419,58 @@ if __name__ == "__main__" and sys.argv[1:] == ["--fix"]:
     for page in PAGES:
         if page.is_file() and (n := fix_links(page)):
             print(f"{page.relative_to(REPO)}: {n} link(s) re-pointed")
+
+
+# ============================================================================== paths of the demo run
+
+RUN_PATH = re.compile(r"\bruns/([\w.-]+)((?:/[\w.*-]+)*)")
+
+
+def layout_names() -> set[str]:
+    """The first path component of everything a run folder holds (causette/utils/paths.py)."""
+    from causette.utils.paths import RunLayout
+
+    root = RunLayout(Path("r"))
+    names = set()
+    for attr, value in vars(RunLayout).items():
+        if isinstance(value, property) and attr != "sft":
+            names.add(getattr(root, attr).relative_to("r").parts[0])
+    return names | {"sft"}
+
+
+def run_path_problem(name: str, rest: str, page_text: str) -> str | None:
+    if name.endswith((".gz", ".jsonl", ".json", ".txt", ".yaml")):
+        return None  # a file the page writes directly under runs/
+    if name != "demo" and f"--name {name}" not in page_text and f"run.name={name}" not in page_text:
+        if name.startswith("demo"):
+            return "no such run: `causette run demo` writes runs/demo/ (its chat model: runs/demo/sft)"
+        return None  # the user's own run, named in the text around it
+    parts = [p for p in rest.split("/") if p]
+    names = layout_names()
+    while parts:
+        if parts[0] not in names:
+            return f"a run folder has no {parts[0]!r} (it holds {', '.join(sorted(names))})"
+        if parts[0] != "sft":
+            return None  # inside corpus/, checkpoints/...: files named by their stage
+        parts = parts[1:]
+    return None
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(REPO)) for p in PAGES])
+def test_quoted_run_paths_exist_after_the_demo(page: Path):
+    """`runs/demo/sft`, `runs/demo/tokenizer`...: what `make demo` writes (causette/utils/paths.py)."""
+    text = page.read_text(encoding="utf-8")
+    problems = [
+        f"{m.group(0)}: {problem}"
+        for m in RUN_PATH.finditer(text)
+        if (problem := run_path_problem(m.group(1), m.group(2), text))
+    ]
+    assert not problems, f"{page.relative_to(REPO)}:\n" + "\n".join(problems)
+
+
+def test_run_path_rule():
+    assert run_path_problem("demo-sft", "", "") is not None
+    assert run_path_problem("demo", "/sft", "") is None and run_path_problem("demo", "/sft/checkpoints", "") is None
+    assert "no 'model'" in run_path_problem("demo", "/model", "")
+    assert run_path_problem("perso", "/sft", "") is None
+    assert run_path_problem("demo-lora", "/x", "causette run demo --name demo-lora") is not None

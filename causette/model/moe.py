@@ -11,8 +11,9 @@ Two auxiliary losses keep the router healthy; the model adds them to the languag
 
 * **load balancing** (Switch Transformer): ``n_experts · Σ_e f_e · P_e`` where ``f_e`` is the
   fraction of token→expert assignments that went to expert ``e`` and ``P_e`` the mean router
-  probability of ``e``. It equals 1 when the load is uniform and grows up to ``n_experts`` when
-  one expert takes everything. ``f_e`` is not differentiable; ``P_e`` carries the gradient.
+  probability of ``e``. It equals 1 when the load is uniform and grows up to
+  ``n_experts / experts_per_token`` when the same experts take every token (an expert gets at
+  most ``1/k`` of the assignments). ``f_e`` is not differentiable; ``P_e`` carries the gradient.
 * **router z-loss** (ST-MoE): the mean of ``logsumexp(router logits)²``: keeps the logits
   small, so the softmax stays numerically calm.
 

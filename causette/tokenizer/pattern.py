@@ -23,7 +23,7 @@ optional first character, see the code):
    a hyphen (inversions and compounds: ``est`` ``-ce``, ``peut`` ``-être``, ``a`` ``-t`` ``-il``),
    an opening quote or bracket.
 3. numbers in groups of at most two digits (``1789`` → ``17`` ``89``): the vocabulary holds the
-   100 two-digit groups instead of thousands of arbitrary numbers (thought to help arithmetic).
+   100 two-digit groups instead of thousands of arbitrary numbers.
 4. punctuation runs, optionally after one space, NBSP or narrow NBSP (French typography puts a
    space before ``; : ! ? »``), swallowing the line breaks that follow (`` ?\\n``).
 5. whitespace: a run ending in line breaks, then spaces that leave the last one to the next word
@@ -55,7 +55,8 @@ The French pattern beats GPT-4's by 1.9 % on novels and 0.3-0.5 % on modern and 
 but only by learning two-word tokens (" qu'il", " d'un", " l'on"), the very cross-word merging a
 pre-tokeniser exists to prevent; keeping hyphenated forms whole gains 0.3 % on novels, loses
 elsewhere, and has the same flaw. Groups of 2 or 3 digits tie on this prose (numbers are rare);
-we keep 2, the usual recommendation for arithmetic.
+the French pattern keeps 2, between the two common choices: single digits (LLaMA, Mistral), said
+to help arithmetic, and up to 3 (GPT-4, hence our default).
 
 Known limit: Python's ``regex`` already follows Unicode 17 (2025) while tiktoken and Oniguruma
 follow Unicode 16, so on the ~5,000 characters new in 17.0 the engines may disagree on what a
