@@ -20,7 +20,8 @@ How:
   model's configuration and the types of its layers (int8, LoRA), the dtype, the batch size,
   the torch version, the machine (architecture and CPU flags) and the source of this module and
   decode_step.py. A change of any of them is a new file; nothing is ever reused wrongly;
-* ``torch._inductor.aoti_load_package`` loads it at the next start: a few milliseconds.
+* the next start loads it (``torch._C._aoti.AOTIModelPackageLoader``, without importing Inductor):
+  a fraction of a second.
 
 The cache holds shared libraries that are loaded and run, like Python's own ``__pycache__``: it
 lives in the user's cache directory (``CAUSETTE_CACHE_DIR``, else ``$XDG_CACHE_HOME/causette``,
@@ -119,6 +120,26 @@ class _WeightsAsInputs(nn.Module):
         return torch.func.functional_call(self.step, dict(zip(self.names, weights)), (tokens, pos, ks, vs))
 
 
+class _PackageRunner:
+    """The compiled library, called directly through ``torch._C._aoti.AOTIModelPackageLoader``.
+
+    ``torch._inductor.aoti_load_package`` does the same, but imports Inductor and TorchDynamo
+    first (1.3 s at every start, measured in bench/LOG.md) and reads the call signature again
+    at every token. The inputs are flattened in the order ``torch.export`` saw them:
+    ``tokens, pos, *ks, *vs, *weights``.
+    """
+
+    def __init__(self, path: Path):
+        from torch.utils import _pytree as pytree
+
+        self._loader = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
+        self._out_spec = pytree.treespec_loads(self._loader.get_call_spec()[1])
+        self._unflatten = pytree.tree_unflatten
+
+    def __call__(self, tokens, pos, ks, vs, weights):
+        return self._unflatten(self._loader.boxed_run([tokens, pos, *ks, *vs, *weights]), self._out_spec)
+
+
 class CompiledStep:
     """``step(tokens, pos, ks, vs) → logits``, as :class:`DecodeStep`, through the compiled library."""
 
@@ -148,7 +169,7 @@ def load_or_compile(
     path = cached_path(model, batch_size, max_len)
     if path.is_file():
         try:
-            return CompiledStep(torch._inductor.aoti_load_package(str(path)), model, batch_size, max_len, path, 0.0)
+            return CompiledStep(_PackageRunner(path), model, batch_size, max_len, path, 0.0)
         except Exception:  # noqa: BLE001 - an unreadable file (another torch, a crash): compile anew
             path.unlink(missing_ok=True)
     if notify is not None:
@@ -158,7 +179,7 @@ def load_or_compile(
         )
     start = time.perf_counter()
     _compile_to(model, batch_size, max_len, path)
-    runner = torch._inductor.aoti_load_package(str(path))
+    runner = _PackageRunner(path)
     return CompiledStep(runner, model, batch_size, max_len, path, time.perf_counter() - start)
 
 
