@@ -58,7 +58,7 @@ def test_bpe_steps_end_where_the_encoder_ends():
     tok = explain.demo_tokenizer()
     for word in ("aujourd", "maintenant", "élève", "xyzw"):
         last = explain.bpe_steps(tok, word.encode())[-1].split()
-        pieces = last[2:] if last[0] == "rank" else last[1:]
+        pieces = last[2:] if last[0] == "rang" else last[1:]  # French by default: "rang", "octets"
         assert [explain.label(tok, i) for i in tok.encode(word)] == pieces
 
 
