@@ -33,6 +33,19 @@ def _json(path: Path) -> dict | None:
 
 def plot_curves(run: Path, out: Path, title: str) -> str | None:
     """Train/val loss and val bits per byte against tokens seen, as a PNG; returns its name."""
+    fig = curves_figure(run, title)
+    if fig is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out.name
+
+
+def curves_figure(run: Path, title: str):
+    """The figure of :func:`plot_curves` (``None``: no training rows), titles and axes in the learner's language."""
     rows = read_metrics(run)
     train = [r for r in rows if r["kind"] == "train" and r.get("train/loss") is not None]
     if not train:
@@ -68,10 +81,7 @@ def plot_curves(run: Path, out: Path, title: str) -> str | None:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: short_count(x)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: localize(f"{y:g}")))
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out.name
+    return fig
 
 
 def short_count(x: float) -> str:
@@ -83,7 +93,7 @@ def short_count(x: float) -> str:
             if "e" in value:  # 999.96 k rounds to 1e+03 k
                 value = f"{x / scale:.0f}"
             return localize(value) + tr("\u00a0" + unit, unit)
-    return localize(f"{x:.0f}" if abs(x) >= 1 else f"{x:.3g}")
+    return localize(f"{x:.0f}" if abs(x) >= 1 else f"{x:.2f}".rstrip("0").rstrip("."))
 
 
 def _throughput(run: Path) -> tuple[float, float]:

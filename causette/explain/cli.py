@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lang_argument(common)
 
     ap = argparse.ArgumentParser(prog="python -m causette.explain", description=tr(DESCRIPTION_FR, DESCRIPTION))
+    add_lang_argument(ap)  # before the topic too: python -m causette.explain --lang en --help
     sub = ap.add_subparsers(dest="topic", metavar=tr("<sujet>", "<topic>"), required=True)
     for name, (_fn, (help_fr, help_en), takes_text) in TOPICS.items():
         help_ = tr(help_fr, help_en)
