@@ -3,7 +3,8 @@
 Each stage registers its own sub-commands from ``causette/<stage>/cli.py`` (a function
 ``register(subparsers)``), so the code of a command lives next to the code it drives.
 User mistakes (:class:`~causette.errors.CausetteError`) become one ``error: ...`` line on
-stderr and exit code 1; Ctrl-C exits with 130 without a traceback.
+stderr and exit code 1; Ctrl-C exits with 130 without a traceback. The commands whose output a
+learner reads (``LEARNER_FACING``) take ``--lang fr|en`` (causette/utils/lang.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import sys
 
 from causette import __version__
 from causette.errors import CausetteError
+from causette.utils.lang import add_lang_argument, set_language
+
+LEARNER_FACING = ("chat", "report", "run")  # they print or write French by default
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (corpus_cli, tokenizer_cli, data_cli, train_cli, sft_cli, inference_cli, eval_cli,
                    export_cli, pipeline):
         module.register(sub)
+    for name in LEARNER_FACING:
+        add_lang_argument(sub.choices[name])
     return parser
 
 
@@ -44,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    set_language(getattr(args, "lang", None))
     try:
         return int(args.func(args) or 0)
     except CausetteError as e:

@@ -27,6 +27,20 @@ if "CAUSETTE_CACHE_DIR" not in os.environ:
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/helpers.py
 
 
+@pytest.fixture(autouse=True)
+def learner_language(monkeypatch):
+    """Every test starts in the default language (French), whatever the locale of the machine:
+    no CAUSETTE_LANG, a locale that is not English, no language chosen by an earlier --lang."""
+    from causette.utils.lang import set_language
+
+    for var in ("CAUSETTE_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    set_language(None)
+    yield
+    set_language(None)
+
+
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory) -> Path:
     """A prepared tiny run (corpus, tokenizer, data) for a test module: copy it with helpers.copy_run."""

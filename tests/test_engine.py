@@ -399,7 +399,7 @@ def test_chat_keeps_history_and_drops_oldest_exchanges(engine, tok):
     for k in range(6):
         reply = "".join(session.reply(f"Question numéro {k} : quelle heure est-il ?", notify=notes.append))
         assert session.history[-1] == {"role": "assistant", "content": reply}
-    assert any("dropped" in n for n in notes)
+    assert any("plus ancien" in n for n in notes)  # French by default
     assert len(session.transcript) == 12  # the transcript keeps everything
     assert len(session.history) < 12
     ids, _, _ = session.build_prompt("Et maintenant ?")
@@ -414,9 +414,9 @@ def test_chat_cuts_the_start_of_a_too_long_message(engine):
     ids, notices, history = session.build_prompt(text)
     assert len(ids) <= session.budget
     assert history[-1]["content"].endswith("dernier mot") and not history[-1]["content"].startswith("début")
-    assert any("too long" in n for n in notices)
+    assert any("trop long" in n for n in notices)
     session.set_system("x " * 200)
-    with pytest.raises(CausetteError, match="system prompt"):
+    with pytest.raises(CausetteError, match="prompt système"):
         session.build_prompt("Bonjour")
 
 
@@ -448,7 +448,7 @@ def test_repl_prints_notes_on_their_own_line(tok):
 
     assert Repl(session, out=out, input_fn=fake_input).run() == 0
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("you> model> aaaa")  # (the typed text is not echoed here)
-    assert lines[1] == "note: the reply filled the model's context (48 tokens) and was cut"
-    assert lines[2].startswith("you> temperature 0 (greedy)")
+    assert lines[0].startswith("vous> modèle> aaaa")  # (the typed text is not echoed here; French by default)
+    assert lines[1] == "note\u00a0: la réponse a rempli le contexte du modèle (48 tokens) et a été coupée"
+    assert lines[2].startswith("vous> temperature 0 (greedy)")
     assert session.last_result.finish_reason == "context"

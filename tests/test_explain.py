@@ -16,8 +16,14 @@ import pytest
 import torch
 
 from causette import explain
-from causette.explain.cli import build_parser, run
+from causette.explain.cli import build_parser
+from causette.explain.cli import run as run_in
 from causette.tokenizer.io import save_tokenizer
+
+
+def run(argv: list[str]) -> str:
+    """The topic's text in English: the numbers below are read in English format (French: test_explain_fr.py)."""
+    return run_in([*argv, "--lang", "en"])
 
 
 def numbers(line: str) -> list[float]:
@@ -52,7 +58,7 @@ def test_bpe_steps_end_where_the_encoder_ends():
     tok = explain.demo_tokenizer()
     for word in ("aujourd", "maintenant", "élève", "xyzw"):
         last = explain.bpe_steps(tok, word.encode())[-1].split()
-        pieces = last[2:] if last[0] == "rank" else last[1:]
+        pieces = last[2:] if last[0] == "rang" else last[1:]  # French by default: "rang", "octets"
         assert [explain.label(tok, i) for i in tok.encode(word)] == pieces
 
 
@@ -201,7 +207,7 @@ def test_checkpoint_is_used(tmp_path):
 
 
 def test_command_line_errors_are_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "causette.explain", "attention", "Le chat.", "--layer", "9"],
+    r = subprocess.run([sys.executable, "-m", "causette.explain", "attention", "Le chat.", "--layer", "9", "--lang", "en"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
     assert r.stderr.strip() == "error: --layer must be between 0 and 3"

@@ -184,4 +184,4 @@ def test_run_own_text_to_chat(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("Bonjour !\n"))
     assert main(["chat", "--checkpoint", "runs/livre/sft", "--max-new-tokens", "5", "--temperature", "0"]) == 0
     out = capsys.readouterr().out
-    assert "stage sft" in out and "model> " in out and out.split("model> ", 1)[1].strip()
+    assert "stage sft" in out and "modèle> " in out and out.split("modèle> ", 1)[1].strip()

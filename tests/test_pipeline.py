@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,11 +47,19 @@ def test_run_all_stages_then_skip(tmp_path, capsys):
     assert (run / "report" / "pretrain.png").stat().st_size > 1000
     ev = json.loads((run / "eval.json").read_text())
     assert ev["base"]["text"]["bits_per_byte"] > 0 and ev["chat"]["stage"] == "sft"
+    # in French: thousands split by a narrow no-break space, decimal commas, the SFT table in French
+    assert report.startswith("# Rapport du run `tiny`")
+    assert re.search(r"\*\*\d,\d{3} bits par octet\*\*", report)
+    assert re.search(r"\d\u202f\d{3} caractères", report) and not re.search(r"\d,\d{3},\d{3}", report)
+    assert "| | avant le SFT | après le SFT |" in report and re.search(r"\| perplexité \| \d+,\d \| \d+,\d \|", report)
 
-    # a second run skips everything but the report
-    assert main(["run", cfg, "--no-progress", *sets]) == 0
+    # a second run skips everything but the report, here written in English
+    assert main(["run", cfg, "--no-progress", *sets, "--lang", "en"]) == 0
     out = capsys.readouterr().out
     assert out.count("up to date, skipped") == 6 and "== report\n" in out
+    report = (run / "report.md").read_text(encoding="utf-8")
+    assert report.startswith("# Report of run `tiny`") and "bits par octet" not in report
+    assert re.search(r"\*\*\d\.\d{3} bits per byte\*\*", report) and "| | before SFT | after SFT |" in report
 
     # changing the SFT settings reruns sft and what follows only
     assert main(["run", cfg, "--no-progress", *sets, "--set", "sft.train.lr=5e-4"]) == 0

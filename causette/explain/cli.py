@@ -6,70 +6,111 @@ import argparse
 import sys
 
 from causette.errors import CausetteError
-from causette.explain.common import TOPICS, build
+from causette.explain.common import TOPICS, TRAINED, build
+from causette.utils.lang import add_lang_argument, lang_from_argv, set_language, tr
 
 DESCRIPTION = "See the concepts of docs/ at work on a real model: python -m causette.explain TOPIC [TEXT]."
+DESCRIPTION_FR = "Voir les notions de docs/ à l'œuvre sur un vrai modèle : python -m causette.explain SUJET [TEXTE]."
+DEFAULT_TEXT = "Le chat dort sur le lit."
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--checkpoint", help="a run, checkpoints or step folder (default: a random demo model)")
-    common.add_argument(
-        "--tokenizer", help="tokenizer folder or file for the random model (default: learned in memory)"
-    )
-    common.add_argument("--config", help="model config of the random model (default: model/demo; model/moe for moe)")
-    common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set model.pos=learned")
-    common.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
-    common.add_argument("--layer", type=int, default=0, help="which block (default 0)")
-    common.add_argument("--head", type=int, default=0, help="which attention head (default 0)")
-    common.add_argument("--top", type=int, default=6, help="how many neighbours or candidates to show")
+    common.add_argument("--checkpoint", help=tr("un run, un dossier checkpoints ou d'un pas (défaut : un modèle de "
+                                                "démo aléatoire)",
+                                                "a run, checkpoints or step folder (default: a random demo model)"))
+    common.add_argument("--tokenizer", help=tr("dossier ou fichier du tokeniseur du modèle aléatoire (défaut : appris "
+                                               "en mémoire)",
+                                               "tokenizer folder or file for the random model (default: learned in "
+                                               "memory)"))
+    common.add_argument("--config", help=tr("config du modèle aléatoire (défaut : model/demo ; model/moe pour moe)",
+                                            "model config of the random model (default: model/demo; model/moe for moe)"))
+    common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help=tr("p. ex. --set model.pos=learned", "e.g. --set model.pos=learned"))
+    common.add_argument("--seed", type=int, default=0,
+                        help=tr("graine des poids aléatoires (défaut 0)", "seed of the random weights (default 0)"))
+    common.add_argument("--layer", type=int, default=0, help=tr("quel bloc (défaut 0)", "which block (default 0)"))
+    common.add_argument("--head", type=int, default=0,
+                        help=tr("quelle tête d'attention (défaut 0)", "which attention head (default 0)"))
+    common.add_argument("--top", type=int, default=6, help=tr("combien de voisins ou de candidats montrer",
+                                                              "how many neighbours or candidates to show"))
+    add_lang_argument(common)
 
-    ap = argparse.ArgumentParser(prog="python -m causette.explain", description=DESCRIPTION)
-    sub = ap.add_subparsers(dest="topic", metavar="<topic>", required=True)
-    for name, (_fn, help_, takes_text) in TOPICS.items():
+    ap = argparse.ArgumentParser(prog="python -m causette.explain", description=tr(DESCRIPTION_FR, DESCRIPTION))
+    add_lang_argument(ap)  # before the topic too: python -m causette.explain --lang en --help
+    sub = ap.add_subparsers(dest="topic", metavar=tr("<sujet>", "<topic>"), required=True)
+    for name, (_fn, (help_fr, help_en), takes_text) in TOPICS.items():
+        help_ = tr(help_fr, help_en)
         p = sub.add_parser(name, help=help_, description=help_, parents=[common])
         if takes_text:
-            p.add_argument("text", nargs="?", default="Le chat dort sur le lit.", help="the sentence to look at")
-    sub.choices["positions"].add_argument("--dim", type=int, default=8, help="vector size (even, default 8)")
+            p.add_argument("text", nargs="?", default=DEFAULT_TEXT,
+                           help=tr("la phrase à regarder", "the sentence to look at"))
+        elif name not in ("sampling", "bleu"):  # they have their own texts; the others accept one too
+            p.add_argument("text", nargs="?", default=None,
+                           help=tr("une phrase (ce sujet n'en a pas besoin)", "a sentence (this topic needs none)"))
+    sub.choices["positions"].add_argument("--dim", type=int, default=8, help=tr("taille des vecteurs (paire, défaut 8)",
+                                                                                "vector size (even, default 8)"))
     sch = sub.choices["schedule"]
-    sch.add_argument("--steps", type=int, default=1200, help="total steps (default 1200, as configs/demo.yaml)")
-    sch.add_argument("--warmup", type=int, default=60, help="warmup steps (default 60)")
+    sch.add_argument("--steps", type=int, default=1200, help=tr("nombre total de pas (défaut 1200, comme "
+                                                                "configs/demo.yaml)",
+                                                                "total steps (default 1200, as configs/demo.yaml)"))
+    sch.add_argument("--warmup", type=int, default=60, help=tr("pas de préchauffage (défaut 60)",
+                                                               "warmup steps (default 60)"))
     smp = sub.choices["sampling"]
-    smp.add_argument("text", nargs="?", default="Il était une fois", help="text whose next token is sampled")
-    smp.add_argument("--logits", type=float, nargs="+", help="toy logits instead of a model's")
+    smp.add_argument("text", nargs="?", default="Il était une fois",
+                     help=tr("le texte dont on tire le token suivant", "text whose next token is sampled"))
+    smp.add_argument("--logits", type=float, nargs="+", help=tr("des logits jouets au lieu de ceux d'un modèle",
+                                                                "toy logits instead of a model's"))
     smp.add_argument("--temperature", type=float, default=0.8)
     smp.add_argument("--top-k", type=int, default=0)
     smp.add_argument("--top-p", type=float, default=1.0)
     smp.add_argument("--min-p", type=float, default=0.0)
     bl = sub.choices["bleu"]
-    bl.add_argument("hypothesis", help="the model's answer")
-    bl.add_argument("reference", help="the expected answer")
+    bl.add_argument("hypothesis", help=tr("la réponse du modèle", "the model's answer"))
+    bl.add_argument("reference", help=tr("la réponse attendue", "the expected answer"))
     return ap
 
 
 NEEDS_NO_MODEL = {"positions", "schedule", "muon", "bleu"}
+IGNORED_TEXT = {
+    "positions": ("les positions ne dépendent que du rang des tokens, pas des mots : la phrase donnée ne change rien",
+                  "positions depend on the rank of the tokens only, not on the words: the sentence changes nothing"),
+    "schedule": ("le taux d'apprentissage ne dépend que du pas, pas du texte : la phrase donnée n'est pas utilisée",
+                 "the learning rate depends on the step only, not on the text: the sentence is not used"),
+    "muon": ("Muon travaille sur une matrice de gradient, pas sur une phrase : la phrase donnée n'est pas utilisée",
+             "Muon works on a gradient matrix, not on a sentence: the sentence is not used"),
+}
 
 
 def run(argv: list[str] | None = None) -> str:
     """Parse ``argv`` and return the text of the topic (what ``main`` prints)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    set_language(lang_from_argv(argv))  # before the parser, so that --help speaks it too
     args = build_parser().parse_args(argv)
     fn, _help, _ = TOPICS[args.topic]
     if args.topic in NEEDS_NO_MODEL or (args.topic == "sampling" and args.logits):
-        return fn(None, "", args)
+        body = fn(None, "", args)
+        if getattr(args, "text", None) and args.topic in IGNORED_TEXT:
+            body = tr("note : ", "note: ") + tr(*IGNORED_TEXT[args.topic]) + "\n\n" + body
+        return body
     if TOPICS[args.topic][2] and not args.text.strip():
-        raise CausetteError("give a non-empty text to look at")
+        raise CausetteError(tr("donnez un texte non vide à regarder", "give a non-empty text to look at"))
     if args.topic == "sampling" and args.temperature < 0:
-        raise CausetteError("--temperature must be >= 0")
+        raise CausetteError(tr("--temperature doit être >= 0", "--temperature must be >= 0"))
     setup = build(args, "model/moe" if args.topic == "moe" else "model/demo")
-    body = fn(setup, getattr(args, "text", ""), args)
-    return f"{setup.about}\n\n{body}"
+    body = fn(setup, getattr(args, "text", None) or "", args)
+    about = setup.about
+    if not args.checkpoint and TRAINED.get(args.topic):
+        about += "\n" + tr("un modèle entraîné (--checkpoint, p. ex. runs/demo) montrerait ",
+                           "a trained model (--checkpoint, e.g. runs/demo) would show ") + tr(*TRAINED[args.topic])
+    return f"{about}\n\n{body}"
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         print(run(argv))
     except (CausetteError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(tr("erreur : ", "error: ") + str(e), file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0

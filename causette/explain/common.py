@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from causette.errors import CausetteError
+from causette.utils.lang import localize, num, tr  # noqa: F401  (the topics import them from here)
 from causette.utils.paths import DEMO_CORPUS
 
 DEMO_TEXT = DEMO_CORPUS
@@ -48,8 +49,11 @@ def load_tokenizer_for(args):
     if getattr(args, "tokenizer", None):
         from causette.tokenizer.io import load_tokenizer
 
-        return load_tokenizer(args.tokenizer), f"tokenizer {args.tokenizer}"
-    return demo_tokenizer(), f"BPE of {DEMO_VOCAB} tokens learned from {DEMO_CHARS:,} characters of {DEMO_TEXT.name}"
+        return load_tokenizer(args.tokenizer), tr(f"tokeniseur {args.tokenizer}", f"tokenizer {args.tokenizer}")
+    return demo_tokenizer(), tr(
+        f"BPE de {num(DEMO_VOCAB, ',')} tokens appris sur {num(DEMO_CHARS, ',')} caractères de {DEMO_TEXT.name}",
+        f"BPE of {DEMO_VOCAB} tokens learned from {DEMO_CHARS:,} characters of {DEMO_TEXT.name}",
+    )
 
 
 def build(args, config: str = "model/demo") -> Setup:
@@ -61,19 +65,23 @@ def build(args, config: str = "model/demo") -> Setup:
         from causette.checkpoint.load import load_checkpoint
 
         if args.set or args.config or args.tokenizer:
-            raise CausetteError("--set, --config and --tokenizer describe the random model: not with --checkpoint")
+            raise CausetteError(tr("--set, --config et --tokenizer décrivent le modèle aléatoire : pas avec --checkpoint",
+                                   "--set, --config and --tokenizer describe the random model: not with --checkpoint"))
 
         ck = load_checkpoint(args.checkpoint, device="cpu", precision="fp32")
-        return Setup(ck.model.eval(), ck.tokenizer, f"model: {ck.describe()}")
+        return Setup(ck.model.eval(), ck.tokenizer, tr(f"modèle : {ck.describe()}", f"model: {ck.describe()}"))
     tok, tok_about = load_tokenizer_for(args)
     cfg = load_config(args.config or config, list(args.set)).model
     cfg.vocab_size = tok.vocab_size
     torch.manual_seed(args.seed)
     model = Transformer(cfg).eval()
     n = sum(p.numel() for p in model.parameters())
-    about = (
+    about = tr(
+        f"modèle : {args.config or config}, poids aléatoires (graine {args.seed}, non entraîné), "
+        f"{num(n / 1e6, '.1f')} M de paramètres, {cfg.n_layer} couches × {cfg.n_embd}, pos={cfg.pos}, "
+        f"norm={cfg.norm}, mlp={cfg.mlp}\n{tok_about}",
         f"model: {args.config or config}, random weights (seed {args.seed}, untrained), {n / 1e6:.1f}M parameters, "
-        f"{cfg.n_layer} layers × {cfg.n_embd}, pos={cfg.pos}, norm={cfg.norm}, mlp={cfg.mlp}\n{tok_about}"
+        f"{cfg.n_layer} layers × {cfg.n_embd}, pos={cfg.pos}, norm={cfg.norm}, mlp={cfg.mlp}\n{tok_about}",
     )
     return Setup(model, tok, about)
 
@@ -115,9 +123,10 @@ def matrix(m: torch.Tensor, row_labels: list[str], masked: torch.Tensor | None =
     """A small 2-D tensor as a table; cells where ``masked`` is True print as ``·``."""
     rows = []
     for i, lab in enumerate(row_labels):
-        vals = ["·" if masked is not None and masked[i, j] else fmt.format(float(m[i, j])) for j in range(m.shape[1])]
+        vals = ["·" if masked is not None and masked[i, j] else localize(fmt.format(float(m[i, j])))
+                for j in range(m.shape[1])]
         rows.append([f"{i} {lab}"] + vals)
-    return table(["query \\ key"] + list(range(m.shape[1])), rows)
+    return table([tr("requête \\ clé", "query \\ key")] + list(range(m.shape[1])), rows)
 
 
 def capture(module: torch.nn.Module, model: torch.nn.Module, ids: list[int]) -> tuple[tuple, torch.Tensor]:
@@ -137,11 +146,16 @@ def capture(module: torch.nn.Module, model: torch.nn.Module, ids: list[int]) -> 
 TOPICS: dict[str, tuple] = {}
 
 
-def topic(name: str, help: str, text: bool = True):
-    """Register a topic; ``text``: it takes the sentence to look at."""
+def topic(name: str, help: tuple[str, str], text: bool = True, trained: tuple[str, str] | None = None):
+    """Register a topic; ``help``: (French, English); ``text``: it looks at a sentence;
+    ``trained``: (French, English), what a trained checkpoint would show instead of random weights."""
 
     def register(fn):
         TOPICS[name] = (fn, help, text)
+        TRAINED[name] = trained
         return fn
 
     return register
+
+
+TRAINED: dict[str, tuple[str, str] | None] = {}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from causette.explain.common import Setup, encode, label, table, topic
+from causette.explain.common import Setup, encode, label, num, table, topic, tr
 
 
-@topic("model", "shapes through the network, parameters by part, FLOPs, next-token guesses")
+@topic("model", ("les formes à travers le réseau, les paramètres par partie, les FLOPs, les paris sur le token suivant",
+                 "shapes through the network, parameters by part, FLOPs, next-token guesses"),
+       trained=("des paris sur le token suivant qui ont du sens, avec des probabilités bien plus hautes que 1/V",
+                "next-token guesses that make sense, with probabilities far above 1/V"))
 def explain_model(s: Setup, text: str, args=None) -> str:
     from causette.model.counting import count_params, flops_per_token
 
@@ -29,7 +32,8 @@ def explain_model(s: Setup, text: str, args=None) -> str:
     finally:
         for h in hooks:
             h.remove()
-    out = [f"{len(ids)} tokens: " + " ".join(label(s.tok, i) for i in ids), "", table(["module", "output shape"], rows)]
+    out = [tr(f"{len(ids)} tokens : ", f"{len(ids)} tokens: ") + " ".join(label(s.tok, i) for i in ids), "",
+           table(["module", tr("forme de la sortie", "output shape")], rows)]
 
     parts: dict[str, int] = {}
     for name, p in model.named_parameters():  # a tied matrix appears once, as wte
@@ -38,16 +42,26 @@ def explain_model(s: Setup, text: str, args=None) -> str:
         parts[part] = parts.get(part, 0) + p.numel()
     c = count_params(cfg)
     total = sum(parts.values())
-    out += ["", table(["part", "parameters", "share"], [[k, f"{v:,}", f"{v / total:.1%}"] for k, v in parts.items()]),
-            f"total {total:,} (count_params: {c.total:,}), active per token {c.active:,}"]
+    names = {"embeddings": "embeddings", "attention": "attention", "MLP": "MLP", "output layer": "couche de sortie",
+             "norms": "normalisations"}
+    out += ["", table([tr("partie", "part"), tr("paramètres", "parameters"), tr("part", "share")],
+                      [[tr(names[k], k), num(v, ","), num(v / total, ".1%")] for k, v in parts.items()]),
+            tr(f"total {num(total, ',')} (count_params : {num(c.total, ',')}), actifs par token {num(c.active, ',')}",
+               f"total {total:,} (count_params: {c.total:,}), active per token {c.active:,}")]
     if model.lm_head.weight is model.wte.weight:
-        out.append("output layer: tied, it is the embedding table read backwards (no parameters of its own)")
+        out.append(tr("couche de sortie : liée, c'est la table des embeddings lue à l'envers (aucun paramètre propre)",
+                      "output layer: tied, it is the embedding table read backwards (no parameters of its own)"))
     attention = 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * cfg.block_size
     f = flops_per_token(cfg)
-    out.append(f"training FLOPs per token at context {cfg.block_size}: {f / 1e6:.1f} M "
-               f"= 6 × {(f - attention) / 6e6:.2f} M matmul weights + {attention / 1e6:.1f} M attention")
+    out.append(tr(f"FLOPs d'entraînement par token au contexte {cfg.block_size} : {num(f / 1e6, '.1f')} M "
+                  f"= 6 × {num((f - attention) / 6e6, '.2f')} M poids des produits matriciels "
+                  f"+ {num(attention / 1e6, '.1f')} M attention",
+                  f"training FLOPs per token at context {cfg.block_size}: {f / 1e6:.1f} M "
+                  f"= 6 × {(f - attention) / 6e6:.2f} M matmul weights + {attention / 1e6:.1f} M attention"))
     probs = logits[0, -1].softmax(-1)
     best = probs.topk(5)
-    out.append("next token after the last one: " + ", ".join(
-        f"'{label(s.tok, j)}' {p:.4f}" for p, j in zip(best.values.tolist(), best.indices.tolist())))
+    guesses = list(zip(best.values.tolist(), best.indices.tolist()))
+    out.append(tr("token suivant après le dernier : " + " ; ".join(f"« {label(s.tok, j)} » {num(p, '.4f')}"
+                                                               for p, j in guesses),
+                  "next token after the last one: " + ", ".join(f"'{label(s.tok, j)}' {p:.4f}" for p, j in guesses)))
     return "\n".join(out)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from causette.explain.common import Setup, table, topic
+from causette.explain.common import Setup, localize, num, table, topic, tr
 
 
-@topic("schedule", "learning-rate warmup then cosine or WSD decay, step by step", text=False)
+@topic("schedule", ("taux d'apprentissage : préchauffage puis décroissance cosinus ou WSD, pas à pas",
+                    "learning-rate warmup then cosine or WSD decay, step by step"), text=False)
 def explain_schedule(s: Setup | None = None, text: str = "", args=None) -> str:
     from causette.train.schedule import lr_at
 
@@ -24,12 +25,15 @@ def explain_schedule(s: Setup | None = None, text: str = "", args=None) -> str:
     rows = []
     for st in steps:
         c, w = lr_at(st, schedule="cosine", **kw), lr_at(st, schedule="wsd", **kw)
-        rows.append([st, f"{c:.2e}", bar(c), f"{w:.2e}", bar(w)])
-    head = f"lr {lr:g} → min_lr {min_lr:g}, warmup {warmup} steps, {total} steps, WSD decays over the last 20%"
-    return head + "\n" + table(["step", "cosine", "", "wsd", ""], rows, left=(2, 4))
+        rows.append([st, num(c, ".2e"), bar(c), num(w, ".2e"), bar(w)])
+    head = tr(f"lr {num(lr, 'g')} → min_lr {num(min_lr, 'g')}, préchauffage {warmup} pas, {total} pas, "
+              f"WSD décroît sur les derniers 20 %",
+              f"lr {lr:g} → min_lr {min_lr:g}, warmup {warmup} steps, {total} steps, WSD decays over the last 20%")
+    return head + "\n" + table([tr("pas", "step"), tr("cosinus", "cosine"), "", "wsd", ""], rows, left=(2, 4))
 
 
-@topic("muon", "what Muon does to an update: singular values before and after", text=False)
+@topic("muon", ("ce que Muon fait d'une mise à jour : les valeurs singulières avant et après",
+                "what Muon does to an update: singular values before and after"), text=False)
 def explain_muon(s: Setup | None = None, text: str = "", args=None) -> str:
     g = torch.Generator().manual_seed(0)
     rows_, cols = 64, 32
@@ -46,19 +50,26 @@ def explain_muon(s: Setup | None = None, text: str = "", args=None) -> str:
         return -w.detach()
 
     updates = {
-        "gradient (SGD)": grad,
-        "AdamW, 1st step": first_update(torch.optim.AdamW),
+        tr("gradient (SGD)", "gradient (SGD)"): grad,
+        tr("AdamW, 1er pas", "AdamW, 1st step"): first_update(torch.optim.AdamW),
         "Muon": first_update(torch.optim.Muon, momentum=0.0, nesterov=False, adjust_lr_fn=None),
     }
     rows = []
     for name, m in updates.items():
         s_ = torch.linalg.svdvals(m.float())
-        rows.append([name] + [f"{x:.3f}" for x in s_[[0, 1, 2, 15, 29, 30, 31]].tolist()] + [f"{s_[0] / s_[-1]:.0f}"])
+        rows.append([name] + [num(x, ".3f") for x in s_[[0, 1, 2, 15, 29, 30, 31]].tolist()]
+                    + [num(float(s_[0] / s_[-1]), ".0f")])
+    ranks = tr("1re 2e 3e 16e 30e 31e 32e", "1st 2nd 3rd 16th 30th 31st 32nd").split()
     return "\n".join(
         [
-            f"a {rows_} × {cols} gradient with singular values from 10 down to 0.01; the update each optimiser makes:",
-            table(["singular values", "1st", "2nd", "3rd", "16th", "30th", "31st", "32nd", "max/min"], rows),
-            "Muon (Newton–Schulz, in bf16) brings every direction to about the same size;",
-            "AdamW's first step is sign(gradient): evened out entry by entry, not direction by direction.",
+            tr(f"un gradient {rows_} × {cols} aux valeurs singulières de 10 à {localize('0.01')} ; la mise à jour que "
+               f"fait chaque optimiseur :",
+               f"a {rows_} × {cols} gradient with singular values from 10 down to 0.01; the update each optimiser makes:"),
+            table([tr("valeurs singulières", "singular values"), *ranks, "max/min"], rows),
+            tr("Muon (Newton–Schulz, en bf16) ramène chaque direction à peu près à la même taille ;",
+               "Muon (Newton–Schulz, in bf16) brings every direction to about the same size;"),
+            tr("le premier pas d'AdamW est sign(gradient) : égalisé composante par composante, pas direction par "
+               "direction.",
+               "AdamW's first step is sign(gradient): evened out entry by entry, not direction by direction."),
         ]
     )

@@ -11,9 +11,9 @@ beginning is cut.
 With a base model (trained on plain text, not on conversations) the session works in
 *continuation* mode: each input is continued as plain text, without roles or history.
 
-:func:`run_repl` is the interactive loop of ``causette chat``: ``you> `` prompts, replies
-streamed after ``model> ``, slash commands (``/help`` lists them), Ctrl-D or ``/quit`` to leave,
-Ctrl-C to cut a reply short.
+:func:`run_repl` is the interactive loop of ``causette chat``: ``vous> `` prompts, replies
+streamed after ``modèle> `` (``you> `` and ``model> `` with ``--lang en``, see causette/utils/lang.py),
+slash commands (``/help`` lists them), Ctrl-D or ``/quit`` to leave, Ctrl-C to cut a reply short.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from causette.data.chat_template import render_chat
 from causette.errors import CausetteError
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
+from causette.utils.lang import tr
 
 CHAT, CONTINUE = "chat", "continue"
 
@@ -81,10 +82,12 @@ class ChatSession:
         if self.mode == CONTINUE:
             ids = self.engine.encode_prompt(user_text)
             if len(ids) > self.budget:
-                return ids[-self.budget :], [
+                return ids[-self.budget :], [tr(
+                    f"votre texte fait {len(ids)} tokens ; seuls ses {self.budget} derniers tiennent dans le "
+                    f"contexte du modèle ({self.engine.block_size} tokens, dont {self.reserve} gardés pour la réponse)",
                     f"your text is {len(ids)} tokens long; only its last {self.budget} fit in the "
                     f"model's context ({self.engine.block_size} tokens, {self.reserve} kept for the reply)"
-                ], []
+                )], []
             return ids, [], []
 
         history = self.history + [{"role": "user", "content": user_text}]
@@ -96,17 +99,23 @@ class ChatSession:
             dropped += 1
             ids, _ = render_chat(self.tokenizer, self._messages(history), add_generation_prompt=True)
         if dropped:
-            what = "the oldest exchange" if dropped == 1 else f"the {dropped} oldest exchanges"
-            notices.append(
-                f"context full ({self.engine.block_size} tokens): dropped {what}"
-                + (" (the system prompt is kept)" if self.system else "")
-            )
+            notices.append(tr(
+                f"contexte plein ({self.engine.block_size} tokens) : "
+                + ("l'échange le plus ancien est oublié" if dropped == 1 else f"les {dropped} plus anciens échanges "
+                                                                             f"sont oubliés")
+                + (" (le prompt système est gardé)" if self.system else ""),
+                f"context full ({self.engine.block_size} tokens): dropped "
+                + ("the oldest exchange" if dropped == 1 else f"the {dropped} oldest exchanges")
+                + (" (the system prompt is kept)" if self.system else ""),
+            ))
         if len(ids) > self.budget:
             history, cut = self._truncate_last(history)
             ids, _ = render_chat(self.tokenizer, self._messages(history), add_generation_prompt=True)
-            notices.append(
-                f"your message is too long for the model's context: its beginning was cut ({_plural(cut, 'character')})"
-            )
+            notices.append(tr(
+                f"votre message est trop long pour le contexte du modèle : son début a été coupé "
+                f"({_plural(cut, 'caractère')})",
+                f"your message is too long for the model's context: its beginning was cut ({_plural(cut, 'character')})",
+            ))
         return ids, notices, history
 
     def _truncate_last(self, history: list[dict]) -> tuple[list[dict], int]:
@@ -118,10 +127,12 @@ class ChatSession:
             return len(render_chat(self.tokenizer, self._messages(trial), add_generation_prompt=True)[0]) <= self.budget
 
         if not fits(len(text)):
-            raise CausetteError(
+            raise CausetteError(tr(
+                "le prompt système à lui seul ne laisse aucune place à un message dans le contexte du modèle "
+                f"({self.engine.block_size} tokens) : raccourcissez-le avec /system",
                 "the system prompt alone leaves no room for a message in the model's context "
-                f"({self.engine.block_size} tokens): shorten it with /system"
-            )
+                f"({self.engine.block_size} tokens): shorten it with /system",
+            ))
         lo, hi = 0, len(text)  # smallest start that fits lies in (lo, hi]
         while hi - lo > 1:
             mid = (lo + hi) // 2
@@ -154,7 +165,8 @@ class ChatSession:
             self.transcript += [{"role": "user", "content": user_text}, {"role": "assistant", "content": result.text}]
             self.last_result = result
             if result.finish_reason == "context":
-                notify(f"the reply filled the model's context ({self.engine.block_size} tokens) and was cut")
+                notify(tr(f"la réponse a rempli le contexte du modèle ({self.engine.block_size} tokens) et a été coupée",
+                          f"the reply filled the model's context ({self.engine.block_size} tokens) and was cut"))
 
     def to_json(self) -> dict:
         """The transcript as SFT-style JSON: ``{"messages": [...]}`` plus how it was made."""
@@ -203,6 +215,21 @@ HELP = """commands:
   /quit             leave (Ctrl-D works too)
 Start a message with // to send a text that begins with /. Ctrl-C cuts a reply short."""
 
+HELP_FR = """commandes :
+  /help             cette liste
+  /reset            oublier la conversation (garde le prompt système)
+  /system TEXTE     fixer le prompt système (/system seul l'enlève)
+  /temp X           température (0 = choix glouton)
+  /topk N           garder les N tokens les plus probables (0 = désactivé)
+  /topp X           seuil de l'échantillonnage par noyau (1 = désactivé)
+  /minp X           garder les tokens au moins X fois aussi probables que le meilleur (0 = désactivé)
+  /params           afficher les réglages d'échantillonnage
+  /save [FICHIER]   écrire la transcription en JSON
+  /quit             quitter (Ctrl-D marche aussi)
+Commencez un message par // pour envoyer un texte qui commence par /. Ctrl-C coupe une réponse."""
+
+YOU, MODEL = ("vous> ", "you> "), ("modèle> ", "model> ")  # the prompts: (French, English)
+
 
 class Repl:
     """The terminal loop around a :class:`ChatSession`."""
@@ -211,7 +238,7 @@ class Repl:
         self.session = session
         self.out = out or sys.stdout
         self.input = input_fn
-        self._open_line = False  # "model> ..." printed, its newline not yet
+        self._open_line = False  # "modèle> ..." printed, its newline not yet
 
     def say(self, text: str = "", end: str = "\n") -> None:
         self.out.write(text + end)
@@ -221,12 +248,12 @@ class Repl:
         if self._open_line:  # a reply is being printed: notes go on their own line
             self.say()
             self._open_line = False
-        self.say(f"note: {text}")
+        self.say(tr(f"note : {text}", f"note: {text}"))
 
     def run(self) -> int:
         while True:
             try:
-                line = self.input("you> ")
+                line = self.input(tr(*YOU))
             except (EOFError, KeyboardInterrupt):
                 self.say()
                 return 0
@@ -239,23 +266,23 @@ class Repl:
             self.answer(line[1:] if line.startswith("//") else line)
 
     def answer(self, text: str) -> None:
-        """Stream the reply to ``text`` after ``model> `` (notes about the context come first)."""
+        """Stream the reply to ``text`` after ``modèle> `` (notes about the context come first)."""
         stream = self.session.reply(text, notify=self.notice)
         self._open_line = started = False
         try:
             for delta in stream:
                 if not started:
-                    self.say("model> ", end="")
+                    self.say(tr(*MODEL), end="")
                     self._open_line = started = True
                 self.say(printable(delta), end="")
             if not started:
-                self.say("model> ", end="")  # an empty reply (the model ended its turn at once)
+                self.say(tr(*MODEL), end="")  # an empty reply (the model ended its turn at once)
                 self._open_line = True
         except KeyboardInterrupt:
             stream.close()
-            self.say(" [interrupted]", end="")
+            self.say(tr(" [interrompu]", " [interrupted]"), end="")
         except CausetteError as e:
-            self.say(f"error: {e}")
+            self.say(tr(f"erreur : {e}", f"error: {e}"))
             return
         finally:
             if self._open_line:
@@ -271,16 +298,19 @@ class Repl:
             if name in ("/quit", "/exit", "/q"):
                 return "quit"
             elif name == "/help":
-                self.say(HELP)
+                self.say(tr(HELP_FR, HELP))
             elif name == "/reset":
                 session.reset()
-                self.say("conversation forgotten" + (" (system prompt kept)" if session.system else ""))
+                self.say(tr("conversation oubliée" + (" (prompt système gardé)" if session.system else ""),
+                            "conversation forgotten" + (" (system prompt kept)" if session.system else "")))
             elif name == "/system":
                 if session.mode == CONTINUE:
-                    self.say("a base model has no system prompt (continuation mode)")
+                    self.say(tr("un modèle de base n'a pas de prompt système (mode continuation)",
+                                "a base model has no system prompt (continuation mode)"))
                 else:
                     session.set_system(arg)
-                    self.say(f"system prompt set: {arg}" if arg else "system prompt removed")
+                    self.say(tr(f"prompt système fixé : {arg}" if arg else "prompt système enlevé",
+                                f"system prompt set: {arg}" if arg else "system prompt removed"))
             elif name in ("/temp", "/topk", "/topp", "/minp"):
                 self.set_param(name, arg)
             elif name == "/params":
@@ -288,9 +318,9 @@ class Repl:
             elif name == "/save":
                 self.save(arg)
             else:
-                self.say(f"unknown command {name} (/help lists them)")
+                self.say(tr(f"commande inconnue {name} (/help les liste)", f"unknown command {name} (/help lists them)"))
         except CausetteError as e:
-            self.say(f"error: {e}")
+            self.say(tr(f"erreur : {e}", f"error: {e}"))
         return None
 
     def set_param(self, name: str, arg: str) -> None:
@@ -303,7 +333,8 @@ class Repl:
         try:
             value = cast(arg)
         except ValueError:
-            raise CausetteError(f"{name} needs a number, e.g. {name} {'40' if cast is int else '0.7'}") from None
+            example = f"{name} {'40' if cast is int else '0.7'}"
+            raise CausetteError(tr(f"{name} attend un nombre, p. ex. {example}", f"{name} needs a number, e.g. {example}")) from None
         self.session.params = self.session.params.with_(**{field: value})
         self.say(self.session.params.describe())
 
@@ -314,5 +345,7 @@ class Repl:
         try:
             write_json(path, self.session.to_json())
         except OSError as e:
-            raise CausetteError(f"{path}: cannot write the transcript ({e.strerror or e})") from None
-        self.say(f"transcript saved to {path} ({_plural(len(self.session.transcript), 'message')})")
+            raise CausetteError(tr(f"{path} : impossible d'écrire la transcription ({e.strerror or e})",
+                                   f"{path}: cannot write the transcript ({e.strerror or e})")) from None
+        n = _plural(len(self.session.transcript), "message")
+        self.say(tr(f"transcription enregistrée dans {path} ({n})", f"transcript saved to {path} ({n})"))
