@@ -189,7 +189,7 @@ def write_report(run: str | Path) -> Path:
         if counts:
             total, non_emb = num(counts.total / 1e6, ".2f"), num(counts.non_embedding / 1e6, ".2f")
             shape = f"{m['n_layer']} {tr('couches', 'layers')} × {m['n_embd']}"
-            lines.append(tr(f"Modèle : {total}\u00a0M de paramètres ({non_emb}\u00a0M hors embeddings), {shape}, "
+            lines.append(tr(f"Modèle : {total}\u00a0M de paramètres ({non_emb}\u00a0M hors plongements), {shape}, "
                             f"contexte {m['block_size']}, positions {m['pos']}, {m['norm']}, MLP {m['mlp']}.",
                             f"Model: {total}M parameters ({non_emb}M without embeddings), {shape}, "
                             f"context {m['block_size']}, positions {m['pos']}, {m['norm']}, MLP {m['mlp']}."))

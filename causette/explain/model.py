@@ -42,14 +42,14 @@ def explain_model(s: Setup, text: str, args=None) -> str:
         parts[part] = parts.get(part, 0) + p.numel()
     c = count_params(cfg)
     total = sum(parts.values())
-    names = {"embeddings": "embeddings", "attention": "attention", "MLP": "MLP", "output layer": "couche de sortie",
+    names = {"embeddings": "plongements", "attention": "attention", "MLP": "MLP", "output layer": "couche de sortie",
              "norms": "normalisations"}
     out += ["", table([tr("partie", "part"), tr("paramètres", "parameters"), tr("part", "share")],
                       [[tr(names[k], k), num(v, ","), num(v / total, ".1%")] for k, v in parts.items()]),
             tr(f"total {num(total, ',')} (count_params : {num(c.total, ',')}), actifs par token {num(c.active, ',')}",
                f"total {total:,} (count_params: {c.total:,}), active per token {c.active:,}")]
     if model.lm_head.weight is model.wte.weight:
-        out.append(tr("couche de sortie : liée, c'est la table des embeddings lue à l'envers (aucun paramètre propre)",
+        out.append(tr("couche de sortie : liée, c'est la table des plongements lue à l'envers (aucun paramètre propre)",
                       "output layer: tied, it is the embedding table read backwards (no parameters of its own)"))
     attention = 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * cfg.block_size
     f = flops_per_token(cfg)

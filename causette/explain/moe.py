@@ -21,7 +21,7 @@ def explain_moe(s: Setup, text: str, args=None) -> str:
     model, cfg = s.model, s.model.cfg
     if not cfg.n_experts:
         raise CausetteError(tr("ce modèle n'a pas d'experts (n_experts = 0) : prenez model/moe (le défaut) ou un "
-                               "checkpoint MoE",
+                               "point de contrôle MoE",
                                "this model has no experts (n_experts = 0): use the default model/moe or a MoE checkpoint"))
     layer, _ = layer_head(s, args)
     ids = encode(s.tok, text)
