@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from causette.inference import compiled
 from causette.inference.decode_step import DecodeStep
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
