@@ -1,5 +1,5 @@
 # Causette — set-up and everyday commands.
-#   make demo    create .venv if needed, install, run the whole demo pipeline (6 to 11 min on 2 cores)
+#   make demo    create .venv if needed, install, run the whole demo pipeline (9 to 11 min on 2 cores)
 #   make test    create .venv if needed, install, run the test suite
 #   make llamacpp  build the real llama.cpp (from PyPI's llama-cpp-python source, ~5 min once) for
 #                  tests/test_llamacpp.py and bench/generate.py; see docs/export.md

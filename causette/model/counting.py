@@ -24,7 +24,7 @@ FLOPs per token (``flops_per_token``), the usual estimate (Kaplan et al.; PaLM a
   context of ``T`` tokens: ``12·L·H·hd·T`` for training. As in PaLM we count the full ``T``
   although a causal mask skips half of it.
 
-MFU (model FLOPs utilisation) = ``flops_per_token × tokens/s ÷ peak FLOP/s``.
+MFU (model FLOPs utilization) = ``flops_per_token × tokens/s ÷ peak FLOP/s``.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class CheckpointFiles:
 
 @dataclass
 class Throughput:
-    """For tokens per second and MFU (model FLOPs utilisation) in the logs."""
+    """For tokens per second and MFU (model FLOPs utilization) in the logs."""
 
     tokens_per_step: int = 0
     flops_per_token: float = 0.0

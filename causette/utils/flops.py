@@ -1,4 +1,4 @@
-"""Measured matrix-multiply peak, the denominator of MFU (model FLOPs utilisation).
+"""Measured matrix-multiply peak, the denominator of MFU (model FLOPs utilization).
 
 MFU = (FLOPs the model needs per token × tokens per second) / peak FLOP/s of the hardware.
 Vendors' peak figures are rarely reached and unknown for most laptop CPUs, so we measure the
