@@ -7,6 +7,7 @@ import sys
 
 from causette.errors import CausetteError
 from causette.explain.common import TOPICS, TRAINED, build
+from causette.explain.pictures import PICTURES
 from causette.utils.lang import add_lang_argument, lang_from_argv, set_language, tr
 
 DESCRIPTION = "See the concepts of docs/ at work on a real model: python -m causette.explain TOPIC [TEXT]."
@@ -34,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=tr("quelle tête d'attention (défaut 0)", "which attention head (default 0)"))
     common.add_argument("--top", type=int, default=6, help=tr("combien de voisins ou de candidats montrer",
                                                               "how many neighbours or candidates to show"))
+    common.add_argument("--png", metavar=tr("FICHIER", "FILE"),
+                        help=tr("écrire aussi l'image du sujet dans ce fichier PNG (sujets : "
+                                + ", ".join(sorted(PICTURES)) + ")",
+                                "also write the topic's picture to this PNG file (topics: "
+                                + ", ".join(sorted(PICTURES)) + ")"))
     add_lang_argument(common)
 
     ap = argparse.ArgumentParser(prog="python -m causette.explain", description=tr(DESCRIPTION_FR, DESCRIPTION))
@@ -88,10 +94,15 @@ def run(argv: list[str] | None = None) -> str:
     set_language(lang_from_argv(argv))  # before the parser, so that --help speaks it too
     args = build_parser().parse_args(argv)
     fn, _help, _ = TOPICS[args.topic]
+    if args.png and args.topic not in PICTURES:
+        raise CausetteError(tr(f"le sujet {args.topic} n'a pas d'image (--png) : {', '.join(sorted(PICTURES))} en ont une",
+                               f"topic {args.topic} has no picture (--png): {', '.join(sorted(PICTURES))} have one"))
     if args.topic in NEEDS_NO_MODEL or (args.topic == "sampling" and args.logits):
         body = fn(None, "", args)
         if getattr(args, "text", None) and args.topic in IGNORED_TEXT:
             body = tr("note : ", "note: ") + tr(*IGNORED_TEXT[args.topic]) + "\n\n" + body
+        if args.png:
+            body += "\n\n" + tr("image : ", "picture: ") + str(PICTURES[args.topic](None, "", args, args.png))
         return body
     if TOPICS[args.topic][2] and not args.text.strip():
         raise CausetteError(tr("donnez un texte non vide à regarder", "give a non-empty text to look at"))
@@ -99,6 +110,8 @@ def run(argv: list[str] | None = None) -> str:
         raise CausetteError(tr("--temperature doit être >= 0", "--temperature must be >= 0"))
     setup = build(args, "model/moe" if args.topic == "moe" else "model/demo")
     body = fn(setup, getattr(args, "text", None) or "", args)
+    if args.png:
+        body += "\n\n" + tr("image : ", "picture: ") + str(PICTURES[args.topic](setup, args.text, args, args.png))
     about = setup.about
     if not args.checkpoint and TRAINED.get(args.topic):
         about += "\n" + tr("un modèle entraîné (--checkpoint, p. ex. runs/demo) montrerait ",
