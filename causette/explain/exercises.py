@@ -45,6 +45,7 @@ def load_function(path: str, name: str) -> Callable:
         raise CausetteError(tr(f"{path} : ce n'est pas un fichier Python", f"{path}: not a Python file"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    sys.path.insert(0, str(file.resolve().parent))  # as `python FICHIER.py`: its neighbours import
     try:
         spec.loader.exec_module(module)
     except BaseException as e:  # the learner's code: any error, even SystemExit, is one line
@@ -54,6 +55,7 @@ def load_function(path: str, name: str) -> Callable:
                                f"{path}: importing it failed ({_where(e, file)})")) from None
     finally:
         sys.modules.pop(module_name, None)
+        sys.path.remove(str(file.resolve().parent))
     fn = getattr(module, name, None)
     if not callable(fn):
         raise CausetteError(tr(f"{path} : pas de fonction {name}(...) dans ce fichier",
@@ -107,10 +109,10 @@ BPE_PARAGRAPH = (
     "chat est le plus paresseux du quartier ; les enfants de l'école disent qu'il est le plus sage. "
     "Le dimanche, il regarde passer les vélos et les chiens, puis il retourne dormir.\n"
 )
-BPE_INPUTS = [  # (name, text, number of merges)
-    ("le paragraphe", BPE_PARAGRAPH, 60),
-    ("« aaaaaaa aaa »", "aaaaaaa aaa", 10),
-    ("« été été été »", "été été été", 10),
+BPE_INPUTS = [  # ((French, English name), text, number of merges)
+    (("le paragraphe", "the paragraph"), BPE_PARAGRAPH, 60),
+    (("« aaaaaaa aaa »", "'aaaaaaa aaa'"), "aaaaaaa aaa", 10),
+    (("« été été été »", "'été été été'"), "été été été", 10),
 ]
 
 
@@ -137,7 +139,8 @@ def check_bpe(train: Callable) -> tuple[bool, str]:
     from causette.tokenizer.pattern import GPT4_PATTERN
 
     done = []
-    for name, text, n in BPE_INPUTS:
+    for names, text, n in BPE_INPUTS:
+        name = tr(*names)
         expected = reference_merges(text, n)
         got_raw = train(text, n, what=f"{name}, {n}")
         got = _as_merges(got_raw)
@@ -319,22 +322,22 @@ def _attention_on_the_model(attention: Callable):
 
 # ============================================================================== 3. the SFT loss mask
 
-MASK_CONVERSATIONS = [  # (name, messages, add_generation_prompt)
-    ("un tour", [{"role": "user", "content": "Bonjour !"},
+MASK_CONVERSATIONS = [  # ((French, English name), messages, add_generation_prompt)
+    (("un tour", "one turn"), [{"role": "user", "content": "Bonjour !"},
                  {"role": "assistant", "content": "Bonjour, que puis-je faire pour vous ?"}], False),
-    ("avec un message système, deux tours",
+    (("avec un message système, deux tours", "a system message, two turns"),
      [{"role": "system", "content": "Tu es concis."},
       {"role": "user", "content": "Capitale de la France ?"},
       {"role": "assistant", "content": "Paris."},
       {"role": "user", "content": "Et de l'Italie ?"},
       {"role": "assistant", "content": "Rome."}], False),
-    ("une réponse qui commence par un saut de ligne",
+    (("une réponse qui commence par un saut de ligne", "a reply starting with a line break"),
      [{"role": "user", "content": "Écris deux vers."},
       {"role": "assistant", "content": "\n\nLe vent se lève,\nil faut tenter de vivre."}], False),
-    ("une réponse qui contient « <|im_end|> » comme texte",
+    (("une réponse qui contient « <|im_end|> » comme texte", "a reply holding '<|im_end|>' as text"),
      [{"role": "user", "content": "Que veut dire <|im_end|> ?"},
       {"role": "assistant", "content": "Le texte <|im_end|> n'est ici que du texte."}], False),
-    ("une question qui attend sa réponse (add_generation_prompt)",
+    (("une question qui attend sa réponse (add_generation_prompt)", "a question awaiting its reply (add_generation_prompt)"),
      [{"role": "user", "content": "Quelle heure est-il ?"}], True),
 ]
 
@@ -345,7 +348,8 @@ def check_mask(mask: Callable) -> tuple[bool, str]:
 
     tok = demo_tokenizer()
     done = []
-    for name, messages, gen in MASK_CONVERSATIONS:
+    for names, messages, gen in MASK_CONVERSATIONS:
+        name = tr(*names)
         ids, expected = render_chat(tok, messages, add_generation_prompt=gen)
         got = mask(list(ids), tok, what=name)
         try:
@@ -450,8 +454,9 @@ def check_top_p(top_p: Callable) -> tuple[bool, str]:
                             "seulement -inf sur les autres",
                             "do not change the kept logits (no softmax, no renormalisation): only put -inf on "
                             "the others"))
-        done.append(tr(f"{name} : {int(kept_e.sum())} tokens gardés sur {kept_e.numel()}, comme top_p_filter",
-                       f"{name}: {int(kept_e.sum())} of {kept_e.numel()} tokens kept, as top_p_filter"))
+        n = int(kept_e.sum())
+        done.append(tr(f"{name} : {n} token{'s' if n > 1 else ''} gardé{'s' if n > 1 else ''} sur {kept_e.numel()}, "
+                       "comme top_p_filter", f"{name}: {n} of {kept_e.numel()} tokens kept, as top_p_filter"))
     return _ok(done)
 
 
@@ -459,7 +464,7 @@ def _kept(mask: torch.Tensor, probs: torch.Tensor) -> str:
     idx = mask.nonzero().flatten().tolist()
     mass = float(probs[mask].sum())
     shown = ", ".join(map(str, idx[:12])) + (", …" if len(idx) > 12 else "")
-    return tr(f"{len(idx)} tokens [{shown}], masse {num(mass, '.3f')}",
+    return tr(f"{len(idx)} token{'s' if len(idx) > 1 else ''} [{shown}], masse {num(mass, '.3f')}",
               f"{len(idx)} tokens [{shown}], mass {mass:.3f}")
 
 
