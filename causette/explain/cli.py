@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     bl = sub.choices["bleu"]
     bl.add_argument("hypothesis", help=tr("la réponse du modèle", "the model's answer"))
     bl.add_argument("reference", help=tr("la réponse attendue", "the expected answer"))
+    from causette.explain.exercises import EXERCISES
+
+    help_ = tr("vérifier votre solution d'un exercice de docs/exercices.md : « juste » ou la première différence",
+               "check your solution to an exercise of docs/exercices.md: 'correct' or the first difference")
+    chk = sub.add_parser("check", help=help_, description=help_)
+    add_lang_argument(chk)
+    chk.add_argument("exercise", metavar=tr("EXERCICE", "EXERCISE"), help=" | ".join(EXERCISES))
+    chk.add_argument("file", metavar=tr("FICHIER.py", "FILE.py"),
+                     help=tr("votre fichier, qui définit la fonction de l'exercice",
+                             "your file, which defines the exercise's function"))
     return ap
 
 
@@ -93,6 +103,10 @@ def run(argv: list[str] | None = None) -> str:
     argv = sys.argv[1:] if argv is None else list(argv)
     set_language(lang_from_argv(argv))  # before the parser, so that --help speaks it too
     args = build_parser().parse_args(argv)
+    if args.topic == "check":
+        from causette.explain.exercises import check
+
+        return check(args.exercise, args.file)  # a Verdict: its .ok gives the exit code
     fn, _help, _ = TOPICS[args.topic]
     if args.png and args.topic not in PICTURES:
         raise CausetteError(tr(f"le sujet {args.topic} n'a pas d'image (--png) : {', '.join(sorted(PICTURES))} en ont une",
@@ -121,10 +135,11 @@ def run(argv: list[str] | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        print(run(argv))
+        out = run(argv)
+        print(out)
     except (CausetteError, ValueError) as e:
         print(tr("erreur : ", "error: ") + str(e), file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0
-    return 0
+    return 0 if getattr(out, "ok", True) else 1
