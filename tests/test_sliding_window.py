@@ -202,3 +202,12 @@ def test_default_path_builds_no_mask(monkeypatch):
     monkeypatch.setattr(CausalSelfAttention, "_sliding_window", lambda *a: called.append(1))
     model_with(None).logits(ids())
     assert not called
+
+
+def test_flops_count_at_most_the_window():
+    from causette.model.counting import flops_per_token
+
+    full, win = ModelConfig(**SIZE), ModelConfig(**SIZE, sliding_window=8)
+    per_key = 12 * SIZE["n_layer"] * SIZE["n_embd"]  # training: 3 × 4·L·H·hd per key
+    assert flops_per_token(full) - flops_per_token(win) == per_key * (32 - 8)
+    assert flops_per_token(win, seq_len=4) == flops_per_token(full, seq_len=4)
