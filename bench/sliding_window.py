@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import causette  # noqa: F401  (first: OpenMP's thread settings before torch starts, causette/utils/threads.py)
 import torch
 
 from causette.model import Transformer
