@@ -1,13 +1,14 @@
 """``causette export hf``: a checkpoint → a Hugging Face ``transformers`` folder.
 
-    OUT/config.json              LlamaForCausalLM (or GPT2LMHeadModel) configuration
+    OUT/config.json              LlamaForCausalLM (MistralForCausalLM, GPT2LMHeadModel) configuration
     OUT/model.safetensors        the weights under transformers' names (a tied matrix once)
     OUT/generation_config.json   bos / eos / pad ids, so that generate() stops where ours does
     OUT/tokenizer.json           our byte-level BPE for the ``tokenizers`` library (same ids)
     OUT/tokenizer_config.json    PreTrainedTokenizerFast, special tokens, our chat template
 
 The family is chosen from the switches: a Llama-family model (rope, rmsnorm, swiglu, no bias)
-becomes ``LlamaForCausalLM``; a GPT-2-family one (learned positions, layernorm, gelu, biases,
+becomes ``LlamaForCausalLM``, or ``MistralForCausalLM`` (the same plus ``sliding_window``) when
+``sliding_window`` is set; a GPT-2-family one (learned positions, layernorm, gelu, biases,
 tied embeddings) ``GPT2LMHeadModel``; anything else is refused with the list of switches that
 neither architecture can express. The weight mapping lives in causette/model/hf_reference.py,
 which the model tests already check against transformers.
@@ -32,6 +33,7 @@ from causette.errors import CausetteError
 from causette.export.source import (
     gpt2_blockers,
     llama_blockers,
+    mistral_blockers,
     open_checkpoint,
     prepare_out_dir,
     resolve_dtype,
@@ -51,10 +53,13 @@ def special_ids(tokenizer, stage: str) -> dict[str, int | list[int]]:
 
 
 def hf_architecture(cfg) -> str:
-    """``"llama"`` or ``"gpt2"``; a :class:`CausetteError` listing the blocking switches otherwise."""
+    """``"llama"``, ``"mistral"`` (Llama with ``sliding_window``) or ``"gpt2"``; a
+    :class:`CausetteError` listing the blocking switches otherwise."""
     llama, gpt2 = llama_blockers(cfg), gpt2_blockers(cfg)
     if not llama:
         return "llama"
+    if not mistral_blockers(cfg):
+        return "mistral"
     if not gpt2:
         return "gpt2"
     raise CausetteError(
@@ -80,6 +85,16 @@ def hf_config(cfg, arch: str, ids: dict, dtype: torch.dtype) -> dict:
         out["attention_dropout"] = 0.0
         out["initializer_range"] = cfg.init_std
         return out | common
+    if arch == "mistral":
+        out = {
+            "architectures": ["MistralForCausalLM"],
+            "model_type": "mistral",
+            **hf_reference.mistral_config(cfg),
+        }
+        out["rope_theta"] = cfg.rope_theta  # as for llama: what transformers 4.x reads
+        out["attention_dropout"] = 0.0
+        out["initializer_range"] = cfg.init_std
+        return out | common
     out = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", **hf_reference.gpt2_config(cfg)}
     out["n_ctx"] = cfg.block_size
     out["initializer_range"] = cfg.init_std
@@ -89,7 +104,10 @@ def hf_config(cfg, arch: str, ids: dict, dtype: torch.dtype) -> dict:
 def hf_state_dict(model, arch: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """transformers' tensors, contiguous, in ``dtype``; a tied ``lm_head.weight`` is left out
     (transformers re-ties it from the embedding, as its own ``save_pretrained`` does)."""
-    state = hf_reference.llama_state_dict(model) if arch == "llama" else hf_reference.gpt2_state_dict(model)
+    if arch in ("llama", "mistral"):  # same weight names
+        state = hf_reference.llama_state_dict(model)
+    else:
+        state = hf_reference.gpt2_state_dict(model)
     if model.cfg.tie_embeddings:
         state.pop("lm_head.weight")
     return {k: v.to(dtype).contiguous() for k, v in state.items()}

@@ -45,6 +45,8 @@ def llama_blockers(cfg: ModelConfig) -> list[str]:
         out.append(f"logit_softcap={cfg.logit_softcap} (Llama has no logit soft-cap)")
     if cfg.n_experts:
         out.append(f"n_experts={cfg.n_experts} (Llama has no Mixture-of-Experts)")
+    if cfg.sliding_window is not None:
+        out.append(f"sliding_window={cfg.sliding_window} (Llama has no sliding-window attention)")
     return out
 
 
@@ -69,7 +71,14 @@ def gpt2_blockers(cfg: ModelConfig) -> list[str]:
         out.append(f"logit_softcap={cfg.logit_softcap} (GPT-2 has no logit soft-cap)")
     if cfg.n_experts:
         out.append(f"n_experts={cfg.n_experts} (GPT-2 has no Mixture-of-Experts)")
+    if cfg.sliding_window is not None:
+        out.append(f"sliding_window={cfg.sliding_window} (GPT-2 has no sliding-window attention)")
     return out
+
+
+def mistral_blockers(cfg: ModelConfig) -> list[str]:
+    """The switches that HF ``MistralForCausalLM`` (Llama + a sliding window) cannot express."""
+    return [b for b in llama_blockers(cfg) if not b.startswith("sliding_window=")]
 
 
 def check_llama(cfg: ModelConfig, target: str) -> None:

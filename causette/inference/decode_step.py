@@ -79,8 +79,13 @@ class DecodeStep(nn.Module):
         if m.rotary is not None:  # (B, 1, 1, head_dim/2): broadcast over heads
             rope = (m.rotary.cos[pos][:, None, None, :], m.rotary.sin[pos][:, None, None, :])
         rows = torch.arange(B, device=tokens.device)
-        # Key j of row b is visible when j <= pos[b]: (B, 1, 1, L), broadcast over heads.
-        visible = (torch.arange(L, device=tokens.device)[None, :] <= pos[:, None])[:, None, None, :]
+        # Key j of row b is visible when j <= pos[b] (and, with a sliding window of N, j > pos[b] - N):
+        # (B, 1, 1, L), broadcast over heads.
+        keys = torch.arange(L, device=tokens.device)[None, :]
+        visible = keys <= pos[:, None]
+        if m.cfg.sliding_window is not None:  # and j > pos[b] - N: only the N last keys
+            visible = visible & (keys > pos[:, None] - m.cfg.sliding_window)
+        visible = visible[:, None, None, :]
         for i, block in enumerate(m.blocks):
             x = x + self._attention(block.attn, block.norm1(x), rope, ks[i], vs[i], rows, pos, visible)
             x = x + self._mlp(block.mlp, block.norm2(x))

@@ -36,6 +36,12 @@ def describe(cfg, tensors: bool = False) -> str:
         f"KV cache: {kv_bytes:,} bytes per token in bf16 ({kv_bytes * cfg.block_size / 2**20:.1f} MiB "
         f"for a full context)"
     )
+    if cfg.sliding_window is not None:
+        lines.append(
+            f"sliding window: each token sees itself and the {cfg.sliding_window - 1} previous tokens "
+            f"(receptive field {cfg.n_layer} layers × {cfg.sliding_window} = "
+            f"{cfg.n_layer * cfg.sliding_window} tokens); the KV cache still keeps every position"
+        )
     if tensors:
         lines += [f"  {name:<40} {tuple(p.shape)}" for name, p in model.named_parameters()]
     return "\n".join(lines)

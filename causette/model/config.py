@@ -45,6 +45,9 @@ class ModelConfig:
     bias: bool = False  # biases in the linear layers and LayerNorms
     tie_embeddings: bool = True  # the output layer reuses the token embedding matrix
     qk_norm: bool = False  # RMSNorm on each head's queries and keys before attention
+    # Sliding-window attention (Mistral): each token sees itself and the N-1 previous tokens only;
+    # None = full causal attention (every previous token).
+    sliding_window: int | None = None
     logit_softcap: float | None = None  # logits → cap·tanh(logits/cap); None = off
     dropout: float = 0.0
 
@@ -101,6 +104,10 @@ class ModelConfig:
             raise ValueError(f"norm_eps must be positive, got {self.norm_eps}")
         if self.mlp_hidden is not None and self.mlp_hidden < 1:
             raise ValueError(f"mlp_hidden must be at least 1 (or null), got {self.mlp_hidden}")
+        if self.sliding_window is not None and self.sliding_window < 1:
+            raise ValueError(
+                f"sliding_window must be at least 1 (or null for full attention), got {self.sliding_window}"
+            )
         if self.logit_softcap is not None and self.logit_softcap <= 0:
             raise ValueError(
                 f"logit_softcap must be positive (or null to turn it off), got {self.logit_softcap}"

@@ -22,7 +22,8 @@ FLOPs per token (``flops_per_token``), the usual estimate (Kaplan et al.; PaLM a
   multiplies, even though its parameters are counted as embedding);
 * attention scores and the weighted sum of values add ``2·2·H·hd·T`` per layer forward, for a
   context of ``T`` tokens: ``12·L·H·hd·T`` for training. As in PaLM we count the full ``T``
-  although a causal mask skips half of it.
+  although a causal mask skips half of it. With a sliding window of ``N`` tokens a query reads
+  at most ``N`` keys: ``T`` becomes ``min(T, N)``.
 
 MFU (model FLOPs utilization) = ``flops_per_token × tokens/s ÷ peak FLOP/s``.
 """
@@ -84,6 +85,8 @@ def flops_per_token(cfg: ModelConfig, seq_len: int | None = None, training: bool
     matmul_params = (
         counts.active - counts.embedding + (cfg.vocab_size * cfg.n_embd if cfg.tie_embeddings else 0)
     )
+    if cfg.sliding_window is not None:
+        T = min(T, cfg.sliding_window)  # a query reads at most N keys
     attention = 4 * cfg.n_layer * cfg.n_head * cfg.head_dim * T
     forward = 2 * matmul_params + attention
     return 3.0 * forward if training else float(forward)

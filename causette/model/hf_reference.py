@@ -1,7 +1,8 @@
 """Our weights under Hugging Face ``transformers`` names, to check the model against theirs.
 
 ``llama_config``/``llama_state_dict`` give what ``LlamaForCausalLM`` expects (Llama family:
-RoPE, RMSNorm, SwiGLU, no bias, any ``n_kv_head``); ``gpt2_config``/``gpt2_state_dict`` the same
+RoPE, RMSNorm, SwiGLU, no bias, any ``n_kv_head``), ``mistral_config`` the same plus a sliding
+window (``MistralForCausalLM``); ``gpt2_config``/``gpt2_state_dict`` the same
 for ``GPT2LMHeadModel`` (learned positions, LayerNorm, GELU, biases, tied embeddings).
 The configs are plain dicts (``LlamaConfig(**d)``), so this module does not import
 ``transformers``. The tests use them to compare logits; the exporter (causette/export) builds on them.
@@ -13,6 +14,8 @@ Differences handled here:
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 
@@ -29,6 +32,8 @@ def llama_config(cfg: ModelConfig) -> dict:
         raise ValueError(
             "LlamaForCausalLM needs pos=rope, norm=rmsnorm, mlp=swiglu, no bias, qk_norm, MoE or softcap"
         )
+    if cfg.sliding_window is not None:
+        raise ValueError("LlamaForCausalLM has no sliding window: use mistral_config")
     return dict(
         vocab_size=cfg.vocab_size,
         hidden_size=cfg.n_embd,
@@ -45,6 +50,13 @@ def llama_config(cfg: ModelConfig) -> dict:
         mlp_bias=False,
         hidden_act="silu",
     )
+
+
+def mistral_config(cfg: ModelConfig) -> dict:
+    """``MistralConfig`` arguments: Mistral is the Llama architecture plus ``sliding_window``
+    (same weight names, so :func:`llama_state_dict` serves both). transformers' window has our
+    meaning: a query at ``i`` sees the keys ``i-N+1 .. i``."""
+    return llama_config(dataclasses.replace(cfg, sliding_window=None)) | {"sliding_window": cfg.sliding_window}
 
 
 def llama_state_dict(model: Transformer) -> dict[str, torch.Tensor]:

@@ -287,6 +287,10 @@ class KVCache:
 # * one new token with a cache: it may see every stored key, so no mask at all;
 # * several new tokens on top of a non-empty cache (chunked prefill): an explicit mask where new
 #   token ``i`` (absolute position ``pos+i``) sees keys ``0..pos+i``.
+#
+# Sliding window (``sliding_window = N``, Mistral): a token sees only itself and the ``N-1``
+# previous tokens. When the context is longer than ``N``, the keys nobody sees are dropped and a
+# band mask replaces the causal one (``_sliding_window``). With ``None`` nothing changes.
 # ==============================================================================
 
 
@@ -306,6 +310,7 @@ class CausalSelfAttention(nn.Module):
         self.k_norm = RMSNorm(self.head_dim, cfg.norm_eps) if cfg.qk_norm else None
         self.attn_dropout = cfg.dropout
         self.resid_dropout = nn.Dropout(cfg.dropout)
+        self.window = cfg.sliding_window  # None: full causal attention
 
     def forward(
         self,
@@ -351,6 +356,8 @@ class CausalSelfAttention(nn.Module):
                 k_pos = torch.arange(past + T, device=x.device)[None, :]
                 mask, is_causal = k_pos <= q_pos, False
         # endregion doc:mask-cases
+        if self.window is not None and past + T > self.window:
+            k, v, mask, is_causal = self._sliding_window(k, v, past, T)
 
         if self.cpu_kernels and is_causal and past == 0 and not (self.training and self.attn_dropout) and cpu_attention.usable(q):
             y = cpu_attention.causal_attention(q, k, v)  # bf16 CPU training: a faster backward
@@ -360,6 +367,22 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)  # heads side by side again
         return self.resid_dropout(self.proj(y))
         # endregion doc:heads-side-by-side
+
+    # region doc:sliding-window
+    def _sliding_window(self, k, v, past: int, T: int):
+        """Sliding-window attention: query at absolute position ``p`` sees keys ``p-N+1 .. p``
+        (``N = self.window``). Keys older than the first query's window are seen by no query of
+        this call: they are dropped (one-token decoding then reads ``N`` keys, not ``past+1``);
+        the others get a band mask. The cache still holds every position (no memory saved)."""
+        start = max(0, past + 1 - self.window)  # oldest key that query ``past`` still sees
+        k, v = k[:, :, start:], v[:, :, start:]
+        if T == 1:
+            return k, v, None, False  # exactly the N last keys: nothing to hide
+        q_pos = torch.arange(past, past + T, device=k.device)[:, None]
+        k_pos = torch.arange(start, past + T, device=k.device)[None, :]
+        band = (k_pos <= q_pos) & (k_pos > q_pos - self.window)  # causal, and at most N-1 back
+        return k, v, band, False
+    # endregion doc:sliding-window
 
     def _sdpa(self, q, k, v, mask, is_causal):
         # region doc:sdpa
