@@ -14,7 +14,23 @@ ARGS = {
     "positions": ["positions"],
     "schedule": ["schedule", "--steps", "300", "--warmup", "20"],
     "moe": ["moe", "Le chat dort."],
+    "curves": ["curves", "--checkpoint", "{run}"],
+    "tokens": ["tokens", "Qu'aujourd'hui les chevaux s'éloignaient."],
 }
+
+
+def write_run(root, val, train) -> str:
+    """A run folder whose metrics.jsonl holds these (step, loss) pairs."""
+    import json
+
+    root.mkdir(parents=True, exist_ok=True)
+    rows = [{"step": s, "kind": "train", "train/loss": v} for s, v in train]
+    rows += [{"step": s, "kind": "val", "val/loss": v} for s, v in val]
+    (root / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return str(root)
+
+
+OVERFIT = dict(val=[(50, 1.48), (100, 1.43), (150, 1.45)], train=[(s, 3.0 - s / 60) for s in range(10, 160, 10)])
 
 
 def test_every_picture_has_a_test_case():
@@ -24,9 +40,10 @@ def test_every_picture_has_a_test_case():
 @pytest.mark.parametrize("topic", sorted(ARGS))
 def test_picture_is_a_reproducible_png(topic, tmp_path):
     first, second = tmp_path / "a" / f"{topic}.png", tmp_path / f"{topic}-again.png"
-    out = run(ARGS[topic] + ["--png", str(first)])  # a missing folder is created
+    args = [a.replace("{run}", write_run(tmp_path / "run", **OVERFIT)) for a in ARGS[topic]]
+    out = run(args + ["--png", str(first)])  # a missing folder is created
     assert out.rstrip().endswith(str(first))
-    run(ARGS[topic] + ["--png", str(second)])
+    run(args + ["--png", str(second)])
     data = first.read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 5_000
     assert data == second.read_bytes()  # reproducible: no date, no version in the file
@@ -45,7 +62,49 @@ def test_attention_picture_has_one_map_per_layer_and_head(tmp_path):
 
 
 def test_a_topic_without_picture_says_so(tmp_path, capsys):
-    assert main(["tokens", "Le chat.", "--png", str(tmp_path / "x.png")]) == 1
+    assert main(["mlp", "Le chat.", "--png", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("erreur\u00a0: ") and "n'a pas d'image" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.png").exists()
+
+
+# ------------------------------------------------------------------------------ curves: the diagnosis
+
+STEPS = list(range(10, 1010, 10))
+
+
+@pytest.mark.parametrize(
+    "val, train, kind",
+    [
+        (OVERFIT["val"], OVERFIT["train"], "surapprentissage"),
+        ([(200, 4.9), (400, 4.4), (600, 4.2)], [(s, 6 - s / 300) for s in STEPS], "baissait encore"),
+        ([(200, 4.9), (400, 4.11), (600, 4.115)], [(s, 6 - s / 300) for s in STEPS], "plateau"),
+        ([(200, 4.9), (400, 4.11), (600, 4.104)], [(s, 6 - s / 300) for s in STEPS], "plateau"),
+        ([(200, 4.9), (400, 4.5), (600, 5.5)], [(s, 3.0 if s < 500 else 6.0) for s in STEPS], "diverge"),
+    ],
+)
+def test_curves_diagnosis(val, train, kind, tmp_path):
+    out = run(["curves", "--checkpoint", write_run(tmp_path / "r", val, train)])
+    assert kind in out.splitlines()[-1]
+    best = min(val, key=lambda sv: sv[1])
+    assert f"au pas {best[0]}" in out
+
+
+def test_curves_of_a_checkpoint_inside_the_run_and_errors(tmp_path, capsys):
+    root = write_run(tmp_path / "r", **OVERFIT)
+    (tmp_path / "r" / "checkpoints" / "step_0000150").mkdir(parents=True)
+    (tmp_path / "r" / "data").mkdir()
+    (tmp_path / "r" / "data" / "meta.json").write_text("{}")
+    assert "surapprentissage" in run(["curves", "--checkpoint", str(tmp_path / "r" / "checkpoints" / "step_0000150")])
+    assert main(["curves"]) == 1 and "--checkpoint runs/demo" in capsys.readouterr().err
+    assert main(["curves", "--checkpoint", str(tmp_path)]) == 1 and "pas de metrics.jsonl" in capsys.readouterr().err
+    (tmp_path / "r" / "metrics.jsonl").write_text('{"step": 1, "kind": "train", "train/loss": 2}\nnot json\n')
+    assert main(["curves", "--checkpoint", root]) == 1
+    assert "metrics.jsonl:2:" in capsys.readouterr().err
+
+
+def test_curves_accepts_a_sentence_and_says_it_is_unused(tmp_path):
+    root = write_run(tmp_path / "r", **OVERFIT)
+    out = run(["curves", "Le roi dort.", "--checkpoint", root])
+    assert out.startswith("note\u00a0: ") and "la phrase" in out.splitlines()[0]
+    assert out.split("\n\n", 1)[1] == run(["curves", "--checkpoint", root])

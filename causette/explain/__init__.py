@@ -29,6 +29,7 @@ from causette.explain import (  # noqa: F401  # isort: skip (this order is --hel
     model,
     moe,
     training,
+    curves,
     sampling,
     lora,
     evaluation,

@@ -87,12 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-NEEDS_NO_MODEL = {"positions", "schedule", "muon", "bleu"}
+NEEDS_NO_MODEL = {"positions", "schedule", "muon", "bleu", "curves"}
 IGNORED_TEXT = {
     "positions": ("les positions ne dépendent que du rang des tokens, pas des mots : la phrase donnée ne change rien",
                   "positions depend on the rank of the tokens only, not on the words: the sentence changes nothing"),
     "schedule": ("le taux d'apprentissage ne dépend que du pas, pas du texte : la phrase donnée n'est pas utilisée",
                  "the learning rate depends on the step only, not on the text: the sentence is not used"),
+    "curves": ("les courbes sont celles du run de --checkpoint : la phrase donnée n'est pas utilisée",
+               "the curves are those of the --checkpoint run: the sentence is not used"),
     "muon": ("Muon travaille sur une matrice de gradient, pas sur une phrase : la phrase donnée n'est pas utilisée",
              "Muon works on a gradient matrix, not on a sentence: the sentence is not used"),
 }

@@ -2,12 +2,15 @@
 
 One function per topic that has a picture, registered in :data:`PICTURES`:
 
+* ``tokens``: the BPE merge tree of the text's longest chunk (bytes → merges → tokens);
 * ``attention``: the attention weights of every head of every layer on the sentence, one grid
   of small maps (query rows, key columns; the masked upper triangle is blank);
 * ``positions``: RoPE as rotating pairs: where one pair of coordinates of a vector lands at
   positions 0, 1, 2… for a fast, a middle and a slow frequency;
 * ``schedule``: the learning rate step by step, cosine and WSD, warmup and floor marked;
-* ``moe``: the share of the sentence's tokens each expert of each layer receives.
+* ``moe``: the share of the sentence's tokens each expert of each layer receives;
+* ``curves``: a run's training and validation losses, the best validation step and the
+  diagnosis of curves.py written on the picture.
 
 The files are reproducible: the same command gives the same bytes (matplotlib's "Agg" backend,
 no date or software version in the file). Titles and labels follow the language (French by
@@ -46,11 +49,12 @@ def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6.4, 4.8)
     return plt, fig, axes
 
 
-def _save(plt, fig, path: str | Path) -> Path:
+def _save(plt, fig, path: str | Path, bottom: float = 0.0) -> Path:
+    """Write ``fig`` as PNG; ``bottom``: the share of the height kept free below the axes."""
     from causette.utils.io import atomic_write
 
     path = Path(path)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     with atomic_write(path, "wb") as f:  # never a half-written image
         fig.savefig(f, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
@@ -164,4 +168,96 @@ def moe_picture(s, text: str, args, path) -> Path:
     ax.set_ylabel(tr("part des affectations", "share of the assignments"))
     ax.legend(fontsize=7)
     ax.set_title(tr(f"routage des {len(ids)} tokens de la phrase", f"routing of the sentence's {len(ids)} tokens"))
+    return _save(plt, fig, path)
+
+
+@picture("curves")
+def curves_picture(s, text: str, args, path) -> Path:
+    from causette.explain.curves import read_curves
+
+    c = read_curves(getattr(args, "checkpoint", None))
+    kind, fr, en = c.diagnosis()
+    best_step, best = c.best
+    plt, fig, axes = _figure(1, 1, (8, 4.8))
+    ax = axes[0][0]
+    ax.plot([st for st, _ in c.train], [v for _, v in c.train], color="tab:blue", alpha=0.35, linewidth=0.8,
+            label=tr("entraînement (chaque relevé)", "training (each record)"))
+    ax.plot([st for st, _ in c.val], [c.train_near(st) for st, _ in c.val], color="tab:blue",
+            label=tr("entraînement (moyenne locale)", "training (local mean)"))
+    ax.plot([st for st, _ in c.val], [v for _, v in c.val], "o-", color="tab:orange",
+            label=tr("validation", "validation"))
+    ax.axvline(best_step, color="0.5", linestyle=":", linewidth=1)
+    ax.annotate(tr(f"meilleure validation\n{num(best, '.3f')} (pas {best_step})",
+                   f"best validation\n{best:.3f} (step {best_step})"),
+                (best_step, best), textcoords="offset points", xytext=(8, 18), fontsize=8,
+                arrowprops={"arrowstyle": "->", "color": "0.4"})
+    if kind == "overfitting":
+        ax.axvspan(best_step, c.val[-1][0], color="tab:red", alpha=0.08)
+    ax.set_xlabel(tr("pas", "step"))
+    ax.set_ylabel(tr("perte (nats / token)", "loss (nats / token)"))
+    ax.legend(fontsize=8)
+    names = {"overfitting": tr("surapprentissage", "overfitting"), "plateau": tr("plateau", "plateau"),
+             "still-learning": tr("apprend encore", "still learning"), "diverging": tr("divergence", "diverging")}
+    ax.set_title(f"{c.run} : {names[kind]}" if tr("fr", "en") == "fr" else f"{c.run}: {names[kind]}")
+    import textwrap
+
+    fig.text(0.01, 0.01, "\n".join(textwrap.wrap(tr(fr, en), 120)), fontsize=7, va="bottom")
+    return _save(plt, fig, path, bottom=0.08)
+
+
+@picture("tokens")
+def tokens_picture(s, text: str, args, path) -> Path:
+    """The merge tree of the text's longest chunk: bytes at the bottom, each merge one level up
+    (the lowest rank first, as the encoder does), the tokens it ends with at the top."""
+    from causette.explain.common import visible
+    from causette.tokenizer.pattern import split_chunks
+
+    tok = s.tok
+    chunks = split_chunks(text, tok.pattern) if tok.kind == "bpe" else []
+    if not chunks:
+        from causette.errors import CausetteError
+
+        raise CausetteError(tr("l'arbre des fusions demande un tokeniseur BPE et un texte non vide",
+                               "the merge tree needs a BPE tokenizer and a non-empty text"))
+    chunk = max(chunks, key=lambda c: len(c.encode("utf-8"))).encode("utf-8")
+    # Each piece: (bytes, left x, right x, level it was made at); merges replayed as bpe_steps does.
+    pieces = [(chunk[i:i + 1], i, i + 1, 0) for i in range(len(chunk))]
+    merges = []  # (rank, left piece, right piece, new piece)
+    while len(pieces) > 1:
+        ranks = [(tok.ranks.get(pieces[i][0] + pieces[i + 1][0]), i) for i in range(len(pieces) - 1)]
+        ranks = [(r, i) for r, i in ranks if r is not None]
+        if not ranks:
+            break
+        rank, i = min(ranks)
+        a, b = pieces[i], pieces[i + 1]
+        new = (a[0] + b[0], a[1], b[2], len(merges) + 1)
+        merges.append((rank, a, b, new))
+        pieces[i:i + 2] = [new]
+    levels = len(merges) + 1
+    plt, fig, axes = _figure(1, 1, (max(6.0, 0.6 * len(chunk) + 2), max(3.0, 0.45 * levels + 1.5)))
+    ax = axes[0][0]
+
+    def box(piece, color):
+        data, x0, x1, level = piece
+        label_ = visible(data.decode("utf-8", errors="backslashreplace"))
+        ax.add_patch(plt.Rectangle((x0 + 0.05, level - 0.35), x1 - x0 - 0.1, 0.7, facecolor=color,
+                                   edgecolor="0.3", linewidth=0.6))
+        ax.text((x0 + x1) / 2, level, label_, ha="center", va="center", fontsize=8)
+
+    for i in range(len(chunk)):
+        leaf = (chunk[i:i + 1], i, i + 1, 0)
+        box(leaf, "#fde9c9" if leaf in pieces else "#e8eef7")  # a byte no merge took is a final token
+    for rank, a, b, new in merges:
+        for child in (a, b):
+            ax.plot([(child[1] + child[2]) / 2, (new[1] + new[2]) / 2], [child[3] + 0.35, new[3] - 0.35],
+                    color="0.6", linewidth=0.7)
+        box(new, "#fde9c9" if new in pieces else "#f4f4f4")
+        ax.text(new[2] + 0.05, new[3], tr(f"rang {rank}", f"rank {rank}"), fontsize=6, va="center", color="0.4")
+    ax.set_xlim(-0.2, len(chunk) + 2)
+    ax.set_ylim(-0.8, levels - 0.2)
+    ax.axis("off")
+    ax.set_title(tr(f"les fusions BPE de « {visible(chunk.decode('utf-8', errors='replace'))} » : des octets (en bas) "
+                    f"aux {len(pieces)} token(s) final(s) (en orange)",
+                    f"the BPE merges of '{visible(chunk.decode('utf-8', errors='replace'))}': from bytes (bottom) "
+                    f"to the {len(pieces)} final token(s) (orange)"), fontsize=9)
     return _save(plt, fig, path)
