@@ -14,12 +14,9 @@ from causette.errors import CausetteError
 from causette.explain.common import Setup, capture, encode, label, matrix, num, table, topic, tr
 
 
-def attention_by_hand(attn, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The attention of one layer written out: scores, weights ``(H, T, T)`` and output ``(1, T, d)``.
-
-    The same computation as :class:`CausalSelfAttention` without the fused kernel, so that the
-    ``T × T`` matrices exist and can be printed.
-    """
+def heads_qkv(attn, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Queries, keys and values of one layer, ``(1, H, T, head_dim)`` each: split into heads, RoPE
+    applied, each key/value head repeated for the query heads that share it."""
     from causette.model.layers import apply_rope
 
     H, K, hd = attn.n_head, attn.n_kv_head, attn.head_dim
@@ -36,6 +33,17 @@ def attention_by_hand(attn, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.
     k = k.repeat_interleave(H // K, dim=1)  # query head h reads key/value head h // (H/K)
     v = v.repeat_interleave(H // K, dim=1)
     # endregion doc:repeat-kv
+    return q, k, v
+
+
+def attention_by_hand(attn, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The attention of one layer written out: scores, weights ``(H, T, T)`` and output ``(1, T, d)``.
+
+    The same computation as :class:`CausalSelfAttention` without the fused kernel, so that the
+    ``T × T`` matrices exist and can be printed.
+    """
+    H, hd, T = attn.n_head, attn.head_dim, x.shape[1]
+    q, k, v = heads_qkv(attn, x, rope)
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)  # (1, H, T, T)
     future = torch.ones(T, T, dtype=torch.bool).triu(1)  # key j > query i: not visible
     weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)

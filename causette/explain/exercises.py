@@ -274,8 +274,8 @@ def _attention_hint(got, q, k, v, i) -> str:
 def _attention_on_the_model(attention: Callable):
     """The learner's function in place of the fused kernel, head by head, in layer 0 of the demo model."""
     from causette.config import load_config
+    from causette.explain.attention import heads_qkv
     from causette.explain.common import capture, demo_tokenizer, encode
-    from causette.model.layers import apply_rope
     from causette.model.transformer import Transformer
 
     tok = demo_tokenizer()
@@ -287,17 +287,9 @@ def _attention_on_the_model(attention: Callable):
     ids = encode(tok, text)
     attn = model.blocks[0].attn
     (x, rope, _cache), out = capture(attn, model, ids)
-    H, K, hd, T = attn.n_head, attn.n_kv_head, attn.head_dim, len(ids)
+    H, hd, T = attn.n_head, attn.head_dim, len(ids)
     with torch.no_grad():
-        q, k, v = attn.qkv(x).split([H * hd, K * hd, K * hd], dim=-1)
-        q = q.view(1, T, H, hd).transpose(1, 2)
-        k = k.view(1, T, K, hd).transpose(1, 2)
-        v = v.view(1, T, K, hd).transpose(1, 2)
-        if attn.q_norm is not None:
-            q, k = attn.q_norm(q), attn.k_norm(k)
-        if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        k, v = k.repeat_interleave(H // K, dim=1), v.repeat_interleave(H // K, dim=1)
+        q, k, v = heads_qkv(attn, x, rope)  # the model's own split, RoPE and key sharing
         heads = []
         for h in range(H):
             y = attention(q[0, h].clone(), k[0, h].clone(), v[0, h].clone(), what=tr(f"tête {h}", f"head {h}"))

@@ -104,15 +104,7 @@ class DecodeStep(nn.Module):
     def _mlp(self, mlp, x):
         if not self.matvec:
             return mlp(x)
-        h = self._linear(mlp.up, x)
-        if mlp.kind == "swiglu":
-            gate, up = h.chunk(2, dim=-1)
-            h = F.silu(gate) * up
-        elif mlp.kind == "gelu":
-            h = F.gelu(h, approximate="tanh")
-        else:  # relu2
-            h = F.relu(h).square()
-        return self._linear(mlp.down, h)
+        return self._linear(mlp.down, mlp.activate(self._linear(mlp.up, x)))
 
     def _attention(self, attn, x, rope, k_cache, v_cache, rows, pos, visible):
         from causette.model.layers import apply_rope

@@ -432,15 +432,16 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.up(x)
+        return self.dropout(self.down(self.activate(self.up(x))))
+
+    def activate(self, h: torch.Tensor) -> torch.Tensor:
+        """The nonlinearity between ``up`` and ``down`` (SwiGLU gates half of ``h`` with the other)."""
         if self.kind == "swiglu":
             gate, up = h.chunk(2, dim=-1)
-            h = F.silu(gate) * up
-        elif self.kind == "gelu":
-            h = F.gelu(h, approximate="tanh")
-        else:  # relu2
-            h = F.relu(h).square()
-        return self.dropout(self.down(h))
+            return F.silu(gate) * up
+        if self.kind == "gelu":
+            return F.gelu(h, approximate="tanh")
+        return F.relu(h).square()  # relu2
 
 
 # ==============================================================================
