@@ -225,12 +225,19 @@ def check_attention(attention: Callable) -> tuple[bool, str]:
     return _ok(done + [line])
 
 
+def _wrong_shape(expected, got, name, hint):
+    """The failure when ``got`` is not a tensor of ``expected``'s shape, else None."""
+    if isinstance(got, torch.Tensor) and got.shape == expected.shape:
+        return None
+    shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+    return _fail(tr(f"{name} : la forme", f"{name}: the shape"), str(tuple(expected.shape)), str(shape), hint)
+
+
 def _compare(expected, got, name, q, k, v):
-    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-        return _fail(tr(f"{name} : la forme", f"{name}: the shape"), str(tuple(expected.shape)), str(shape),
-                     tr("rendez un tenseur (T, d) : une ligne par requête, poids @ v",
-                        "return a (T, d) tensor: one row per query, weights @ v"))
+    bad = _wrong_shape(expected, got, name, tr("rendez un tenseur (T, d) : une ligne par requête, poids @ v",
+                                                "return a (T, d) tensor: one row per query, weights @ v"))
+    if bad:
+        return bad
     got = got.detach().float()
     if torch.allclose(got, expected, atol=1e-4, rtol=1e-4):
         return None
@@ -424,11 +431,10 @@ def check_top_p(top_p: Callable) -> tuple[bool, str]:
     for name, logits, p in _top_p_inputs():
         expected = top_p_filter(logits.clone(), p)
         got = top_p(logits.clone(), p, what=name)
-        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            return _fail(tr(f"{name} : la forme", f"{name}: the shape"), str(tuple(expected.shape)), str(shape),
-                         tr("rendez des logits de la même forme, -inf pour les tokens écartés",
-                            "return logits of the same shape, -inf for the removed tokens"))
+        bad = _wrong_shape(expected, got, name, tr("rendez des logits de la même forme, -inf pour les tokens écartés",
+                                                   "return logits of the same shape, -inf for the removed tokens"))
+        if bad:
+            return bad
         got = got.detach().float()
         kept_e, kept_g = torch.isfinite(expected), got > float("-inf")
         rows_e, rows_g = kept_e.reshape(-1, kept_e.shape[-1]), kept_g.reshape(-1, kept_g.shape[-1])
