@@ -1,6 +1,8 @@
 # Causette — set-up and everyday commands.
 #   make demo    create .venv if needed, install, run the whole demo pipeline (9 to 11 min on 2 cores)
 #   make test    create .venv if needed, install, run the test suite
+#   make progression  train the five steps from a bigram to a Transformer and compare them
+#                     (docs/progression.md; about 15 min on 2 cores)
 #   make llamacpp  build the real llama.cpp (from PyPI's llama-cpp-python source, ~5 min once) for
 #                  tests/test_llamacpp.py and bench/generate.py; see docs/export.md
 # TORCH selects the PyTorch wheel: the default is the CPU build 2.13.0; on a CUDA machine use
@@ -10,7 +12,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test llamacpp clean
+.PHONY: setup demo test progression llamacpp clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +28,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+progression: setup
+	@for step in 1-bigramme 2-fenetre 3-une-tete 4-bloc 5-transformer; do \
+		$(BIN)/causette run progression/$$step || exit 1; done
+	$(BIN)/python -m causette.explain progression
 
 llamacpp: setup
 	bash tools/llamacpp/build.sh $(BIN)/python

@@ -45,6 +45,14 @@ class RunConfig:
 
     name: str = "demo"
     dir: str = "runs"
+    # Stages ``causette run`` leaves out; only ``sft`` can be (a base model only, no chat model:
+    # the progression's steps, configs/progression/).
+    skip: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        wrong = [s for s in self.skip if s != "sft"]
+        if wrong:
+            raise ValueError(f"skip: only the stage sft can be skipped, got {wrong[0]!r}")
 
     @property
     def path(self) -> Path:

@@ -11,6 +11,12 @@ corpus and everything does.
 Interrupted anywhere (Ctrl-C, a crash, a power cut), ``causette run`` again picks up where it
 stopped: finished stages are skipped, and training resumes from its last checkpoint (same key).
 
+A stage whose key equals that of a finished stage in *another* run folder beside this one
+(``runs/*/stages.json``) is not recomputed: its outputs are linked (or copied) from there. The
+five steps of the progression (configs/progression/) share the demo's corpus, tokenizer and
+data this way. ``--until STAGE`` stops after that stage; ``run.skip: [sft]`` leaves the chat
+model out (the progression's steps are base models only).
+
 ``causette run my_texts/ livre.txt.gz --name perso`` runs the same pipeline, with the demo
 settings, on your own sources (files, folders, archives) instead of the demo corpus, fitted to
 the size of the text (see :func:`fit_vocab` and :func:`fit_batch`).
@@ -21,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -45,6 +52,8 @@ def register(sub) -> None:
                    help="one config file or shipped name, or your own text files/folders/archives")
     p.add_argument("--device", help="auto, cpu, cuda, mps, xpu")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--until", choices=STAGES, default=STAGES[-1], metavar="STAGE",
+                   help=f"stop after this stage ({', '.join(STAGES)}; default: {STAGES[-1]})")
     add_config_args(p)
     p.set_defaults(func=_cli)
 
@@ -58,7 +67,7 @@ def _cli(args) -> int:
             raise CausetteError("give the config either as CONFIG or with --config, not both")
         args.config = config
     if not sources:
-        run_pipeline(config_from_args(args), progress=not args.no_progress, device=args.device)
+        run_pipeline(config_from_args(args), progress=not args.no_progress, device=args.device, until=args.until)
         return 0
     if not args.name:
         args.name = default_run_name(sources[0])
@@ -69,7 +78,7 @@ def _cli(args) -> int:
     cfg = config_from_args(args)
     cfg.corpus.sources = [SourceConfig(path=s) for s in sources]
     fit = {"vocab": "tokenizer.vocab_size" not in user_keys, "batch": "train.batch_size" not in user_keys}
-    run_pipeline(cfg, progress=not args.no_progress, device=args.device, fit=fit)
+    run_pipeline(cfg, progress=not args.no_progress, device=args.device, fit=fit, until=args.until)
     return 0
 
 
@@ -196,10 +205,51 @@ def _clear(run: RunLayout, stage: str) -> None:
             t.unlink()
 
 
+# The stages whose outputs another run with the same key can lend (folders of plain files).
+SHAREABLE = {"corpus": "corpus", "tokenizer": "tokenizer", "prepare": "data"}
+
+
+def _borrow(layout: RunLayout, stage: str, key: str) -> Path | None:
+    """Link (or copy) ``stage``'s outputs from a sibling run that finished it with this ``key``;
+    the sibling's folder, or None when there is none."""
+    folder = SHAREABLE.get(stage)
+    if folder is None or not layout.root.parent.is_dir():
+        return None
+    for other in sorted(layout.root.parent.iterdir()):
+        if other == layout.root or not (other / "stages.json").is_file():
+            continue
+        try:
+            record = json.loads((other / "stages.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        source = other / folder
+        if record.get(stage, {}).get("key") != key or not source.is_dir():
+            continue
+        target = layout.root / folder
+        tmp = target.with_name(f".{folder}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp, copy_function=_link_or_copy)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+        return other
+    return None
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """A hard link: the files are never modified in place (every writer renames a new file)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None] = print, device: str | None = None,
-                 fit: dict | None = None) -> dict:
-    """Run every stage of ``cfg``'s run. ``fit={"vocab": True}``: size the vocabulary to the
+                 fit: dict | None = None, until: str = STAGES[-1]) -> dict:
+    """Run every stage of ``cfg``'s run up to ``until``. ``fit={"vocab": True}``: size the vocabulary to the
     text once the corpus is built (:func:`fit_vocab` and :func:`fit_batch`), as ``causette run SOURCES`` does."""
+    if until not in STAGES:
+        raise CausetteError(f"until: unknown stage {until!r} (stages: {', '.join(STAGES)})")
     layout = RunLayout(cfg.run.path)
     run = layout.root
     if cfg.corpus.sources and not cfg.sft.data:
@@ -215,10 +265,23 @@ def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None]
     outputs = _outputs(layout)
     timings: dict[str, float] = {}
     t_start = time.time()
-    for stage in STAGES:
+    for stage in STAGES[: STAGES.index(until) + 1]:
+        if stage in cfg.run.skip:
+            echo(f"== {stage}: skipped (run.skip)")
+            continue
         up_to_date = done.get(stage, {}).get("key") == keys[stage] and all(p.exists() for p in outputs[stage])
         if up_to_date and stage != "report":
             echo(f"== {stage}: up to date, skipped")
+            continue
+        lender = None if (fit or {}).get("vocab") else _borrow(layout, stage, keys[stage])
+        if lender is not None:
+            echo(f"== {stage}: same settings as {lender}, its outputs reused")
+            done[stage] = {"key": keys[stage], "seconds": 0.0, "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                           "reused_from": str(lender)}
+            for later in STAGES[STAGES.index(stage) + 1 :]:
+                if done.get(later, {}).get("key") != keys[later]:
+                    done.pop(later, None)
+            write_json(record_file, done)
             continue
         # fitted to the text: a function of the corpus, so the same on every run of the same key
         if stage == "tokenizer" and (fit or {}).get("vocab"):
@@ -246,9 +309,14 @@ def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None]
         write_json(record_file, done)
     total = time.time() - t_start
     sft_ckpt = layout.sft.root
-    echo(f"run: {run} complete in {total / 60:.1f} min ({', '.join(f'{k} {v:.0f}s' for k, v in timings.items()) or 'nothing to do'})")
-    echo(f"report: {layout.report}")
-    echo(f"talk to your model:  causette chat --checkpoint {sft_ckpt}")
+    what = "complete" if until == STAGES[-1] else f"done up to {until}"
+    echo(f"run: {run} {what} in {total / 60:.1f} min ({', '.join(f'{k} {v:.0f}s' for k, v in timings.items()) or 'nothing to do'})")
+    if STAGES.index(until) >= STAGES.index("report"):
+        echo(f"report: {layout.report}")
+    if STAGES.index(until) >= STAGES.index("sft") and "sft" not in cfg.run.skip:
+        echo(f"talk to your model:  causette chat --checkpoint {sft_ckpt}")
+    elif STAGES.index(until) >= STAGES.index("train"):
+        echo(f"let your model write:  causette generate --checkpoint {run} --prompt \"Il était une fois\"")
     if cfg.train.max_epochs:
         echo(f"(pretraining saw at most {cfg.train.max_epochs:g} epochs of the text: train.max_epochs; "
              f"more text, not more epochs, is what makes a model better)")

@@ -16,7 +16,7 @@ package's own code, and returns the text it prints (the tests read it).
 Modules: ``common`` (the model and tokenizer, formatting, the ``topic`` registry), one module per
 topic or family of topics (``tokens``, ``embeddings``, ``attention`` with ``heads``,
 ``positions``, ``mlp``, ``model``, ``moe``, ``training`` with ``schedule`` and ``muon``,
-``sampling``, ``lora``, ``evaluation`` with ``loss`` and ``bleu``), and ``cli``.
+``sampling``, ``lora``, ``evaluation`` with ``loss`` and ``bleu``, ``progression``), and ``cli``.
 """
 
 # Importing a topic's module registers it in TOPICS; --help lists the topics in this order.
@@ -33,6 +33,7 @@ from causette.explain import (  # noqa: F401  # isort: skip (this order is --hel
     sampling,
     lora,
     evaluation,
+    progression,
 )
 from causette.explain.attention import attention_by_hand
 from causette.explain.common import (

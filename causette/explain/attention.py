@@ -51,10 +51,21 @@ def attention_by_hand(attn, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.
     return scores[0], weights[0], attn.proj(y)
 
 
+def require_attention(cfg) -> None:
+    """A clear error for the progression's models that have no attention to show."""
+    if not cfg.uses_attention:
+        raise CausetteError(tr(
+            f"ce modèle n'a pas d'attention (n_layer={cfg.n_layer}, mixer={cfg.mixer}) : "
+            "prenez une étape de la progression à partir de la 3 (docs/progression.md)",
+            f"this model has no attention (n_layer={cfg.n_layer}, mixer={cfg.mixer}): "
+            "take a progression step from 3 on (docs/progression.md)"))
+
+
 def layer_head(s: Setup, args) -> tuple[int, int]:
     layer = getattr(args, "layer", 0) if args is not None else 0
     head = getattr(args, "head", 0) if args is not None else 0
     cfg = s.model.cfg
+    require_attention(cfg)
     if not 0 <= layer < cfg.n_layer:
         raise CausetteError(tr(f"--layer doit être entre 0 et {cfg.n_layer - 1}",
                                f"--layer must be between 0 and {cfg.n_layer - 1}"))

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["positions"].add_argument("--dim", type=int, default=8, help=tr("taille des vecteurs (paire, défaut 8)",
                                                                                 "vector size (even, default 8)"))
     sch = sub.choices["schedule"]
+    sub.choices["progression"].add_argument(
+        "--runs", default="runs", metavar=tr("DOSSIER", "FOLDER"),
+        help=tr("où chercher vos runs des cinq étapes (défaut : runs)", "where to look for your runs of the five steps (default: runs)"))
     sch.add_argument("--steps", type=int, default=1200, help=tr("nombre total de pas (défaut 1200, comme "
                                                                 "configs/demo.yaml)",
                                                                 "total steps (default 1200, as configs/demo.yaml)"))
@@ -87,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-NEEDS_NO_MODEL = {"positions", "schedule", "muon", "bleu", "curves"}
+NEEDS_NO_MODEL = {"positions", "schedule", "muon", "bleu", "curves", "progression"}
 IGNORED_TEXT = {
     "positions": ("les positions ne dépendent que du rang des tokens, pas des mots : la phrase donnée ne change rien",
                   "positions depend on the rank of the tokens only, not on the words: the sentence changes nothing"),
@@ -95,6 +98,8 @@ IGNORED_TEXT = {
                  "the learning rate depends on the step only, not on the text: the sentence is not used"),
     "curves": ("les courbes sont celles du run de --checkpoint : la phrase donnée n'est pas utilisée",
                "the curves are those of the --checkpoint run: the sentence is not used"),
+    "progression": ("la progression compare cinq modèles entraînés : la phrase donnée n'est pas utilisée",
+                    "the progression compares five trained models: the sentence is not used"),
     "muon": ("Muon travaille sur une matrice de gradient, pas sur une phrase : la phrase donnée n'est pas utilisée",
              "Muon works on a gradient matrix, not on a sentence: the sentence is not used"),
 }

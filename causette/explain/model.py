@@ -17,9 +17,10 @@ def explain_model(s: Setup, text: str, args=None) -> str:
     model, cfg = s.model, s.model.cfg
     ids = encode(s.tok, text)
     watched = [("wte", model.wte)]
-    for i, b in enumerate(model.blocks):
-        watched += [(f"blocks.{i}.norm1", b.norm1), (f"blocks.{i}.attn", b.attn),
-                    (f"blocks.{i}.norm2", b.norm2), (f"blocks.{i}.mlp", b.mlp)]
+    for i, b in enumerate(model.blocks):  # parts a progression step leaves out are None
+        watched += [(f"blocks.{i}.{n}", m) for n, m in
+                    (("norm1", b.norm1), ("attn", b.attn), ("mix", b.mix), ("norm2", b.norm2), ("mlp", b.mlp))
+                    if m is not None]
     watched += [("norm_f", model.norm_f), ("lm_head", model.lm_head)]
     rows, hooks = [], []
     for name, m in watched:
@@ -38,12 +39,13 @@ def explain_model(s: Setup, text: str, args=None) -> str:
     parts: dict[str, int] = {}
     for name, p in model.named_parameters():  # a tied matrix appears once, as wte
         part = ("embeddings" if name.startswith(("wte", "positions")) else "attention" if ".attn." in name
-                else "MLP" if ".mlp." in name else "output layer" if name.startswith("lm_head") else "norms")
+                else "window" if ".mix." in name else "MLP" if ".mlp." in name
+                else "output layer" if name.startswith("lm_head") else "norms")
         parts[part] = parts.get(part, 0) + p.numel()
     c = count_params(cfg)
     total = sum(parts.values())
-    names = {"embeddings": "plongements", "attention": "attention", "MLP": "MLP", "output layer": "couche de sortie",
-             "norms": "normalisations"}
+    names = {"embeddings": "plongements", "attention": "attention", "window": "fenêtre", "MLP": "MLP",
+             "output layer": "couche de sortie", "norms": "normalisations"}
     out += ["", table([tr("partie", "part"), tr("paramètres", "parameters"), tr("part", "share")],
                       [[tr(names[k], k), num(v, ","), num(v / total, ".1%")] for k, v in parts.items()]),
             tr(f"total {num(total, ',')} (count_params : {num(c.total, ',')}), actifs par token {num(c.active, ',')}",
@@ -51,7 +53,7 @@ def explain_model(s: Setup, text: str, args=None) -> str:
     if model.lm_head.weight is model.wte.weight:
         out.append(tr("couche de sortie : liée, c'est la table des plongements lue à l'envers (aucun paramètre propre)",
                       "output layer: tied, it is the embedding table read backwards (no parameters of its own)"))
-    attention = 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * cfg.block_size
+    attention = 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * cfg.block_size if cfg.uses_attention else 0
     f = flops_per_token(cfg)
     out.append(tr(f"FLOPs d'entraînement par token au contexte {cfg.block_size} : {num(f / 1e6, '.1f')} M "
                   f"= 6 × {num((f - attention) / 6e6, '.2f')} M poids des produits matriciels "

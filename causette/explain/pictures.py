@@ -66,12 +66,13 @@ def _save(plt, fig, path: str | Path, bottom: float = 0.0) -> Path:
 
 @picture("attention")
 def attention_picture(s, text: str, args, path) -> Path:
-    from causette.explain.attention import attention_by_hand
+    from causette.explain.attention import attention_by_hand, require_attention
     from causette.explain.common import capture
 
     ids = encode(s.tok, text)
     labels = [label(s.tok, i) for i in ids]
     cfg = s.model.cfg
+    require_attention(cfg)
     plt, fig, axes = _figure(cfg.n_layer, cfg.n_head, (2.2 * cfg.n_head + 1, 2.2 * cfg.n_layer + 1))
     for layer, block in enumerate(s.model.blocks):
         (x, rope, _cache), _out = capture(block.attn, s.model, ids)

@@ -27,10 +27,20 @@ def open_checkpoint(path: str | Path):
     return loaded
 
 
+def progression_blockers(cfg: ModelConfig) -> list[str]:
+    """The progression's switches (docs/progression.md): no runtime has these models."""
+    out = []
+    if cfg.n_layer == 0:
+        out.append("n_layer=0 (a bigram model: the formats expect at least one block)")
+    if cfg.mixer != "attention":
+        out.append(f"mixer={cfg.mixer} (the formats know attention only)")
+    return out
+
+
 def llama_blockers(cfg: ModelConfig) -> list[str]:
     """The switches of ``cfg`` that the Llama architecture (HF ``LlamaForCausalLM``, llama.cpp's
     ``llama``) cannot express; empty when it can."""
-    out = []
+    out = progression_blockers(cfg)
     if cfg.pos != "rope":
         out.append(f"pos={cfg.pos} (Llama uses rope)")
     if cfg.norm != "rmsnorm":
@@ -52,7 +62,7 @@ def llama_blockers(cfg: ModelConfig) -> list[str]:
 
 def gpt2_blockers(cfg: ModelConfig) -> list[str]:
     """The switches of ``cfg`` that HF ``GPT2LMHeadModel`` cannot express; empty when it can."""
-    out = []
+    out = progression_blockers(cfg)
     if cfg.pos != "learned":
         out.append(f"pos={cfg.pos} (GPT-2 uses learned)")
     if cfg.norm != "layernorm":

@@ -32,10 +32,11 @@ import torch.nn.functional as F
 
 
 def supports(model: nn.Module) -> bool:
-    """Whether :class:`DecodeStep` can run this model (every dense Transformer can; MoE cannot)."""
+    """Whether :class:`DecodeStep` can run this model (every dense Transformer with attention
+    can; MoE cannot, nor the progression's models without a KV cache)."""
     from causette.model import Transformer
 
-    return isinstance(model, Transformer) and not model.cfg.n_experts
+    return isinstance(model, Transformer) and not model.cfg.n_experts and model.supports_cache
 
 
 class DecodeStep(nn.Module):

@@ -214,7 +214,8 @@ class GenerationRun:
                 raise CausetteError(f"a prompt holds a token id outside the model's vocabulary of {engine.vocab_size}")
         self.engine = engine
         self.params = params
-        self.use_cache = use_cache
+        # A model without attention (the progression's bigram and window steps) keeps no cache.
+        self.use_cache = use_cache and getattr(engine.model, "supports_cache", True)
         if seeds is None:
             base = params.seed if params.seed is not None else fresh_seed()
             seeds = [base + i for i in range(len(prompts))]

@@ -130,7 +130,8 @@ class Worker:
 
     def _setup(self) -> None:
         model = self.engine.model
-        self.cache = model.new_cache(self.max_batch, max_len=self.engine.block_size)
+        # A model without attention keeps no cache: each row is recomputed over its context.
+        self.cache = model.new_cache(self.max_batch, max_len=self.engine.block_size) if model.supports_cache else None
         step = self.engine.fast_step(self.max_batch)
         if step is None:  # the same step, eager (exact mode, a model not compiled)
             from causette.inference.decode_step import DecodeStep, supports
@@ -170,7 +171,8 @@ class Worker:
             seen[0, job.prompt] = True
         slot = _Slot(job, row, make_generators([seed])[0], seen)
         prompt = torch.tensor([job.prompt], dtype=torch.long, device=engine.device)
-        logits = engine.model.logits(prompt, cache=self.cache.rows(i, i + 1), last_only=True)[:, -1].float()
+        cache = self.cache.rows(i, i + 1) if self.cache is not None else None
+        logits = engine.model.logits(prompt, cache=cache, last_only=True)[:, -1].float()
         self._slots[i] = slot
         self._take(i, logits)
 
@@ -239,7 +241,10 @@ class Worker:
         # A model the step does not cover (MoE): each busy row alone, through its cache row.
         out = torch.zeros(self.max_batch, self.engine.vocab_size)
         for i, slot in enumerate(self._slots):
-            if slot is not None:
+            if slot is not None and self.cache is None:  # no cache: the row's whole context again
+                ids = torch.tensor([slot.row.prompt + slot.row.tokens], dtype=torch.long, device=self.engine.device)
+                out[i] = self.engine.model.logits(ids, last_only=True)[0, -1]
+            elif slot is not None:
                 rows = self.cache.rows(i, i + 1)
                 rows.pos = slot.pos
                 out[i] = self.engine.model.logits(self._tokens[i : i + 1, None], cache=rows, last_only=True)[0, -1]

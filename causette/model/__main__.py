@@ -36,6 +36,9 @@ def describe(cfg, tensors: bool = False) -> str:
         f"KV cache: {kv_bytes:,} bytes per token in bf16 ({kv_bytes * cfg.block_size / 2**20:.1f} MiB "
         f"for a full context)"
     )
+    if not cfg.uses_attention:
+        lines[-1] = (f"KV cache: none (n_layer={cfg.n_layer}, mixer={cfg.mixer}: no attention; generation "
+                     "recomputes the context at each token)")
     if cfg.sliding_window is not None:
         lines.append(
             f"sliding window: each token sees itself and the {cfg.sliding_window - 1} previous tokens "

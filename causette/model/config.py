@@ -12,6 +12,12 @@ One decoder-only Transformer whose switches select a family:
 ``configs/model/gpt2.yaml`` and ``configs/model/llama.yaml`` set them; any switch can then be
 changed on its own (``--set model.norm=rmsnorm``) to see what it does. ``n_experts > 0``
 replaces every dense MLP by a Mixture-of-Experts layer (``configs/model/moe.yaml``).
+
+Three switches take ingredients *out*, for the progression from a bigram to a Transformer
+(``configs/progression/``, docs/progression.md): ``n_layer: 0`` (embedding → output layer: a
+bigram model), ``mixer: window`` (each block mixes a fixed window of previous tokens by
+concatenation and one linear layer instead of attention: window.py) and ``mlp: none`` (blocks
+without an MLP).
 """
 
 from __future__ import annotations
@@ -37,7 +43,11 @@ class ModelConfig:
     rope_theta: float = 10000.0  # RoPE base: wavelengths go from 2π to ~2π·theta
     norm: Literal["layernorm", "rmsnorm"] = "rmsnorm"
     norm_eps: float = 1e-5
-    mlp: Literal["gelu", "swiglu", "relu2"] = "swiglu"
+    # How a block mixes information across positions: attention, or (progression step 2) the
+    # concatenation of the last ``mixer_window`` tokens' vectors through one linear layer.
+    mixer: Literal["attention", "window"] = "attention"
+    mixer_window: int = 8
+    mlp: Literal["gelu", "swiglu", "relu2", "none"] = "swiglu"  # none: blocks without an MLP
     # MLP hidden size; None = 4·n_embd (gelu, relu2) or, for swiglu, ⅔·4·n_embd rounded up to a
     # multiple of mlp_multiple_of (the Llama rule: three matrices cost what two 4·d ones would).
     mlp_hidden: int | None = None
@@ -71,6 +81,11 @@ class ModelConfig:
         return self.n_head if self.n_kv_head is None else self.n_kv_head
 
     @property
+    def uses_attention(self) -> bool:
+        """Whether any block attends (and so keeps keys and values in a KV cache)."""
+        return self.n_layer > 0 and self.mixer == "attention"
+
+    @property
     def hidden_size(self) -> int:
         """Hidden width of one MLP (or of one expert)."""
         if self.mlp_hidden is not None:
@@ -84,9 +99,15 @@ class ModelConfig:
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
         """Raise ValueError naming the field when a setting cannot work."""
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "mlp_multiple_of"):
+        for name in ("vocab_size", "block_size", "n_head", "n_embd", "mlp_multiple_of"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.n_layer < 0:
+            raise ValueError(f"n_layer must be 0 (a bigram model: no blocks) or more, got {self.n_layer}")
+        if self.mixer_window < 1:
+            raise ValueError(f"mixer_window must be at least 1, got {self.mixer_window}")
+        if self.mlp == "none" and self.n_experts:
+            raise ValueError("mlp=none leaves no MLP for the experts of n_experts; set one (swiglu, gelu, relu2)")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
         # region doc:kv-divides

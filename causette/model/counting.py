@@ -8,7 +8,9 @@ Parameters (``count_params``), per part, with ``d = n_embd``, ``hd = head_dim``,
   QK-norm ``2·hd``;
 * one MLP: ``d·u + h·d`` with ``u = 2h`` for SwiGLU (gate and up) else ``h``, biases ``b·(u + d)``;
   a MoE layer holds ``n_experts`` of them (+1 shared) and a router ``d·n_experts``;
-* norms: ``d`` each (``2d`` for LayerNorm with bias), two per block plus a final one.
+* norms: ``d`` each (``2d`` for LayerNorm with bias), two per block plus a final one;
+* the progression's switches: ``mixer: window`` replaces attention by ``w·d·d`` (+ ``b·d``) for a
+  window of ``w`` tokens; ``mlp: none`` removes the MLP and its norm.
 
 ``non_embedding`` leaves out the token and position embeddings (the convention of Kaplan et al.
 and nanoGPT: lookups cost no arithmetic). ``active`` counts what one token actually uses: with
@@ -46,7 +48,9 @@ class ParamCount:
 
 
 def mlp_params(cfg: ModelConfig) -> int:
-    """Parameters of one MLP (or one expert)."""
+    """Parameters of one MLP (or one expert); 0 with ``mlp: none``."""
+    if cfg.mlp == "none":
+        return 0
     h, d, b = cfg.hidden_size, cfg.n_embd, int(cfg.bias)
     u = 2 * h if cfg.mlp == "swiglu" else h
     return d * u + h * d + b * (u + d)
@@ -58,6 +62,8 @@ def count_params(cfg: ModelConfig) -> ParamCount:
     H, K, hd, b = cfg.n_head, cfg.kv_heads, cfg.head_dim, int(cfg.bias)
     norm = d * (2 if cfg.norm == "layernorm" and cfg.bias else 1)
     attn = d * (H + 2 * K) * hd + H * hd * d + b * ((H + 2 * K) * hd + d) + (2 * hd if cfg.qk_norm else 0)
+    if cfg.mixer == "window":
+        attn = cfg.mixer_window * d * d + b * d
     # region doc:moe-params
     one_mlp = mlp_params(cfg)
     if cfg.n_experts:
@@ -67,9 +73,12 @@ def count_params(cfg: ModelConfig) -> ParamCount:
     else:
         mlp, idle = one_mlp, 0
     # endregion doc:moe-params
+    norms = 2 * norm  # in front of attention and of the MLP
+    if cfg.mlp == "none":
+        norms = norm  # no MLP, no norm in front of it
     embedding = V * d + (cfg.block_size * d if cfg.pos == "learned" else 0)
     head = 0 if cfg.tie_embeddings else V * d
-    total = embedding + L * (2 * norm + attn + mlp) + norm + head
+    total = embedding + L * (norms + attn + mlp) + norm + head
     return ParamCount(total, embedding, total - embedding, total - L * idle)
 
 
@@ -87,6 +96,6 @@ def flops_per_token(cfg: ModelConfig, seq_len: int | None = None, training: bool
     )
     if cfg.sliding_window is not None:
         T = min(T, cfg.sliding_window)  # a query reads at most N keys
-    attention = 4 * cfg.n_layer * cfg.n_head * cfg.head_dim * T
+    attention = 4 * cfg.n_layer * cfg.n_head * cfg.head_dim * T if cfg.mixer == "attention" else 0
     forward = 2 * matmul_params + attention
     return 3.0 * forward if training else float(forward)

@@ -6,7 +6,10 @@
     ──norm_f──▶ lm_head ──▶ logits (B, T, vocab_size)   [optionally soft-capped]
 
 The parts (norms, positions, attention, MLP, KV cache, loss) are in layers.py; this file builds
-the initial weights and assembles the blocks. Three ways to call the model:
+the initial weights and assembles the blocks. The progression's switches (config.py) take parts
+out: ``n_layer: 0`` leaves embedding → norm_f → lm_head (a bigram model), ``mixer: window``
+puts a fixed window of previous tokens (window.py) where attention was, ``mlp: none`` drops the
+MLP half of each block. Three ways to call the model:
 
 * ``model.logits(idx, cache=None, last_only=False)``: the scores ``(B, T, V)`` (generation);
 * ``model.loss(idx, targets)``: what training minimises (below);
@@ -46,6 +49,7 @@ from causette.model.layers import (
     make_norm,
 )
 from causette.model.moe import MoE
+from causette.model.window import WindowMixer
 
 
 # ==============================================================================
@@ -58,7 +62,8 @@ from causette.model.moe import MoE
 # * except the two matrices of each block that **write into the residual stream**, the attention
 #   output ``attn.proj`` and each MLP's ``down`` (experts' included): ``N(0, (std/√(2·n_layer))²)``.
 #   The residual stream is the sum of ``2·n_layer`` such contributions; shrinking each by
-#   ``√(2·n_layer)`` keeps the variance of that sum independent of depth at the start;
+#   ``√(2·n_layer)`` keeps the variance of that sum independent of depth at the start (with
+#   ``mlp: none`` there are ``n_layer`` of them; the window mixer's ``mix.proj`` counts as one);
 # * biases start at 0, norm scales (LayerNorm, RMSNorm, QK-norm) at 1.
 #
 # With tied embeddings the output layer *is* the token embedding, initialised once.
@@ -67,13 +72,14 @@ from causette.model.moe import MoE
 # ==============================================================================
 
 
-RESIDUAL_PROJECTIONS = ("attn.proj.weight", "down.weight")
+RESIDUAL_PROJECTIONS = ("attn.proj.weight", "mix.proj.weight", "down.weight")
 
 
 @torch.no_grad()
-def init_weights(model: nn.Module, std: float, n_layer: int) -> None:
-    """(Re)initialise every parameter of ``model`` in place by the rules above."""
-    resid_std = std / math.sqrt(2 * n_layer)
+def init_weights(model: nn.Module, std: float, n_layer: int, writers_per_block: int = 2) -> None:
+    """(Re)initialise every parameter of ``model`` in place by the rules above
+    (``writers_per_block``: layers of a block that add to the residual stream)."""
+    resid_std = std / math.sqrt(max(1, writers_per_block * n_layer))
     for name, p in model.named_parameters():  # a tied weight appears once
         if p.dim() >= 2:
             nn.init.normal_(p, mean=0.0, std=resid_std if name.endswith(RESIDUAL_PROJECTIONS) else std)
@@ -84,17 +90,27 @@ def init_weights(model: nn.Module, std: float, n_layer: int) -> None:
 
 
 class Block(nn.Module):
-    """One pre-norm Transformer block: attention then MLP, each added to the residual stream."""
+    """One pre-norm Transformer block: attention then MLP, each added to the residual stream.
+
+    ``mixer: window`` puts a :class:`WindowMixer` (``self.mix``) where attention (``self.attn``)
+    was; ``mlp: none`` leaves ``norm2`` and ``mlp`` out (both None)."""
 
     def __init__(self, cfg: ModelConfig, layer_idx: int, cpu_kernels: bool = False):
         super().__init__()
         self.norm1 = make_norm(cfg)
-        self.attn = CausalSelfAttention(cfg, layer_idx, cpu_kernels)
-        self.norm2 = make_norm(cfg)
-        self.mlp = MoE(cfg) if cfg.n_experts else MLP(cfg)
+        if cfg.mixer == "window":
+            self.attn, self.mix = None, WindowMixer(cfg)
+        else:
+            self.attn, self.mix = CausalSelfAttention(cfg, layer_idx, cpu_kernels), None
+        self.norm2, self.mlp = None, None
+        if cfg.mlp != "none":
+            self.norm2 = make_norm(cfg)
+            self.mlp = MoE(cfg) if cfg.n_experts else MLP(cfg)
 
     def forward(self, x, rope=None, cache=None) -> tuple[torch.Tensor, dict | None]:
-        x = x + self.attn(self.norm1(x), rope, cache)
+        x = x + (self.attn or self.mix)(self.norm1(x), rope, cache)
+        if self.mlp is None:
+            return x, None
         if isinstance(self.mlp, MoE):
             h, stats = self.mlp(self.norm2(x))
             return x + h, stats
@@ -126,8 +142,14 @@ class Transformer(nn.Module):
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.lm_head.weight = self.wte.weight  # one matrix: reading and writing tokens
-        init_weights(self, cfg.init_std, cfg.n_layer)
+        init_weights(self, cfg.init_std, cfg.n_layer, writers_per_block=1 if cfg.mlp == "none" else 2)
         self.last_stats: dict[str, torch.Tensor] = {}
+
+    @property
+    def supports_cache(self) -> bool:
+        """Whether generation can use a KV cache: only attention keeps keys and values. A bigram
+        (``n_layer: 0``) or window-mixer model is recomputed over its context at each token."""
+        return self.cfg.uses_attention
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None
@@ -238,6 +260,11 @@ class Transformer(nn.Module):
         """
         p = self.wte.weight
         cfg = self.cfg
+        if not self.supports_cache:
+            raise CausetteError(
+                f"this model keeps no KV cache (n_layer={cfg.n_layer}, mixer={cfg.mixer}): "
+                "generate without one (use_cache=False)"
+            )
         max_len = cfg.block_size if max_len is None else min(max_len, cfg.block_size)
         return KVCache(
             cfg.n_layer, batch_size, cfg.kv_heads, max_len, cfg.head_dim, dtype or p.dtype, device or p.device
