@@ -4,6 +4,7 @@ the same bytes twice, and a topic without one is a one-line error."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from causette.explain.cli import main, run
 from causette.explain.pictures import PICTURES
@@ -16,6 +17,8 @@ ARGS = {
     "moe": ["moe", "Le chat dort."],
     "curves": ["curves", "--checkpoint", "{run}"],
     "tokens": ["tokens", "Qu'aujourd'hui les chevaux s'éloignaient."],
+    "mask": ["mask", "Le chat dort sur le lit.", "--window", "3"],
+    "cache": ["cache", "Le chat dort sur le lit.", "--prefill", "4"],
 }
 
 
@@ -108,3 +111,77 @@ def test_curves_accepts_a_sentence_and_says_it_is_unused(tmp_path):
     out = run(["curves", "Le roi dort.", "--checkpoint", root])
     assert out.startswith("note\u00a0: ") and "la phrase" in out.splitlines()[0]
     assert out.split("\n\n", 1)[1] == run(["curves", "--checkpoint", root])
+
+
+# ------------------------------------------------------------------------- mask and cache: the data
+
+
+def test_mask_is_measured_on_the_model_and_matches_the_rule():
+    from causette.explain.cache import mask_rule
+
+    out = run(["mask", "Le chat dort sur le lit.", "--window", "3"])
+    assert "oui" in out.splitlines()[-1]
+    assert mask_rule(4).int().tolist() == [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]
+    assert mask_rule(4, 2).int().tolist() == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]
+
+
+def test_mask_measured_cells():
+    from argparse import Namespace
+
+    from causette.explain.cache import mask_rule, measured_mask
+    from causette.explain.common import build, encode
+
+    s = build(Namespace(checkpoint=None, tokenizer=None, config=None, set=["model.n_layer=1"], seed=0))
+    ids = encode(s.tok, "Le chat dort sur le lit.")
+    T = len(ids)
+    causal, band = measured_mask(s, ids), measured_mask(s, ids, window=3)
+    assert torch.equal(causal, mask_rule(T)) and int(causal.sum()) == T * (T + 1) // 2
+    assert torch.equal(band, mask_rule(T, 3)) and int(band.sum()) == 1 + 2 + 3 * (T - 2)
+    assert s.model.blocks[0].attn.window is None  # the switch is put back
+
+
+def test_cache_steps_count_what_each_pass_computes():
+    from argparse import Namespace
+
+    from causette.explain.cache import cache_steps
+    from causette.explain.common import build, encode
+
+    s = build(Namespace(checkpoint=None, tokenizer=None, config=None, set=[], seed=0))
+    ids = encode(s.tok, "Le chat dort sur le lit.")
+    T = len(ids)
+    steps, diff = cache_steps(s, ids, 4)
+    assert diff < 1e-4  # the cache gives the logits of one pass without it
+    assert len(steps) == 1 + T - 4
+    assert steps[0].queries == [0, 1, 2, 3] and steps[0].keys == 4 and steps[0].cells == 10
+    for k, st in enumerate(steps[1:], start=1):
+        p = 3 + k
+        assert st.queries == [p] and st.written == [p] and st.keys == p + 1 and st.cells == p + 1
+        assert st.cells_without_cache == (p + 1) * (p + 2) // 2
+    # a sliding window of 3: each decoding step reads 3 keys
+    s.model.blocks[0].attn.window = 3
+    windowed, _ = cache_steps(s, ids, 4)
+    assert [st.keys for st in windowed[1:]] == [3] * (T - 4)
+    out = run(["cache", "Le chat dort sur le lit.", "--prefill", "4"])
+    assert f"{sum(st.cells for st in steps)} avec le cache" in out
+    assert main(["cache", "Le chat.", "--prefill", "0"]) == 1
+
+
+# ----------------------------------------------------------------------------- curves --examples
+
+
+def test_curves_examples_are_real_trainings_with_the_expected_diagnoses(tmp_path):
+    """Three real tiny trainings (~15 s on 2 cores): each panel gets the diagnosis it illustrates."""
+    from argparse import Namespace
+
+    from causette.explain.curves import example_curves
+    from causette.explain.pictures import curves_examples_picture
+
+    args = Namespace(examples=True, example_steps=300)
+    runs = example_curves(args)
+    assert [ex.curves.diagnosis()[0] for ex in runs] == [ex.expected for ex in runs]
+    assert [ex.expected for ex in runs] == ["still-learning", "diverging", "overfitting"]
+    path = curves_examples_picture(args, tmp_path / "examples.png")  # the same runs, not trained again
+    data = path.read_bytes()
+    assert data.startswith(PNG_MAGIC) and int.from_bytes(data[16:20], "big") >= 1200
+    with pytest.raises(Exception, match="--examples"):
+        run(["curves", "--examples", "--checkpoint", str(tmp_path)])

@@ -276,3 +276,11 @@ def test_docs_table_says_what_was_measured():
         assert cells[2] == f"{params:,}".replace(",", "\u202f"), row
         assert measured is not None and cells[4] == f"{measured:.3f}".replace(".", ","), row
     assert TOLERANCE == 0.05 and "±\u00a00,05" in page
+
+
+@pytest.mark.parametrize("topic", ["attention", "heads", "mask", "cache"])
+def test_attention_topics_refuse_a_model_without_attention(topic):
+    from causette.explain.cli import run as explain
+
+    with pytest.raises(CausetteError, match=r"this model has no attention \(n_layer=4, mixer=window\)"):
+        explain([topic, "Le chat dort.", "--set", "model.mixer=window", "--lang", "en"])

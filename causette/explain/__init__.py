@@ -14,7 +14,8 @@ seconds on a CPU. Each topic is one short function that computes what the page e
 package's own code, and returns the text it prints (the tests read it).
 
 Modules: ``common`` (the model and tokenizer, formatting, the ``topic`` registry), one module per
-topic or family of topics (``tokens``, ``embeddings``, ``attention`` with ``heads``,
+topic or family of topics (``tokens``, ``embeddings``, ``attention`` with ``heads``, ``cache``
+with ``mask``,
 ``positions``, ``mlp``, ``model``, ``moe``, ``training`` with ``schedule`` and ``muon``,
 ``sampling``, ``lora``, ``evaluation`` with ``loss`` and ``bleu``, ``progression``), and ``cli``.
 """
@@ -24,6 +25,7 @@ from causette.explain import (  # noqa: F401  # isort: skip (this order is --hel
     tokens,
     embeddings,
     attention,
+    cache,
     positions,
     mlp,
     model,

@@ -65,6 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
                                                                 "total steps (default 1200, as configs/demo.yaml)"))
     sch.add_argument("--warmup", type=int, default=60, help=tr("pas de préchauffage (défaut 60)",
                                                                "warmup steps (default 60)"))
+    sub.choices["mask"].add_argument("--window", type=int, default=None,
+                                     help=tr("taille de la fenêtre glissante montrée à côté (défaut : celle du "
+                                             "modèle, sinon 3)",
+                                             "size of the sliding window shown next to it (default: the model's, "
+                                             "else 3)"))
+    sub.choices["cache"].add_argument("--prefill", type=int, default=None,
+                                      help=tr("combien de tokens forment le prompt (défaut : la moitié)",
+                                              "how many tokens make the prompt (default: half)"))
+    crv = sub.choices["curves"]
+    crv.add_argument("--examples", action="store_true",
+                     help=tr("au lieu d'un run : trois petits entraînements réels (sain, taux trop haut, "
+                             "surapprentissage), environ 20 s sur 2 cœurs",
+                             "instead of a run: three small real trainings (healthy, too high a learning rate, "
+                             "overfitting), about 20 s on 2 cores"))
+    crv.add_argument("--example-steps", type=int, default=300,
+                     help=tr("pas de chaque exemple (défaut 300)", "steps of each example (default 300)"))
     smp = sub.choices["sampling"]
     smp.add_argument("text", nargs="?", default="Il était une fois",
                      help=tr("le texte dont on tire le token suivant", "text whose next token is sampled"))

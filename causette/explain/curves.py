@@ -83,8 +83,8 @@ def read_curves(path: str | Path | None) -> Curves:
     from causette.utils.paths import RunLayout
 
     if not path:
-        raise CausetteError(tr("curves lit un run : donnez --checkpoint runs/demo (ou runs/demo/sft)",
-                               "curves reads a run: give --checkpoint runs/demo (or runs/demo/sft)"))
+        raise CausetteError(tr("curves lit un run : donnez --checkpoint runs/demo (ou runs/demo/sft), ou --examples",
+                               "curves reads a run: give --checkpoint runs/demo (or runs/demo/sft), or --examples"))
     path = Path(path)
     root = path if (path / "metrics.jsonl").is_file() else None
     if root is None:
@@ -117,6 +117,8 @@ def read_curves(path: str | Path | None) -> Curves:
 @topic("curves", ("lire les courbes d'un run : entraînement contre validation, le surapprentissage",
                   "read a run's curves: training against validation, overfitting"), text=False)
 def explain_curves(s=None, text: str = "", args=None) -> str:
+    if getattr(args, "examples", False):
+        return explain_examples(args)
     c = read_curves(getattr(args, "checkpoint", None))
     rows = [[step, num(c.train_near(step), ".3f"), num(v, ".3f"), num(v - c.train_near(step), "+.3f")]
             for step, v in c.val]
@@ -133,3 +135,127 @@ def explain_curves(s=None, text: str = "", args=None) -> str:
            f"best validation: {best:.3f} at step {best_step}"),
         tr(fr, en),
     ])
+
+
+# ------------------------------------------------------------------------------------- --examples
+#
+# Three real, tiny trainings on the start of the demo corpus (causette.train.pretrain.train, the
+# code of `causette train`), to see the three shapes a learner must recognise. Same tokenizer,
+# same model (2 layers × 32, ~30 k parameters), same seed; only the named setting differs.
+
+EXAMPLE_TEXT_CHARS = 60_000  # characters of the demo corpus: ~20 k tokens with a 320-token BPE
+EXAMPLE_MODEL = ["model.n_layer=2", "model.n_head=2", "model.n_kv_head=1", "model.n_embd=32",
+                 "model.block_size=32", "model.mlp_hidden=64"]
+EXAMPLE_LR = 1e-2  # fine for this tiny model (it learns fastest around here)
+# 200×: with Adam and gradient clipping this tiny model survives 10-30× (measured: 0.1 still learns,
+# slower; 0.3 stays stuck at the unigram loss); at 2.0 its loss goes back up once warmup ends.
+EXAMPLE_HIGH_LR = 2.0
+EXAMPLE_OVERFIT_CHARS = 4_000  # half for training (~700 tokens, seen ~200 times in 2 × steps), half held out
+
+
+@dataclass
+class Example:
+    name: str  # folder name, and the key of the expected diagnosis
+    title: tuple[str, str]  # (French, English)
+    setting: tuple[str, str]  # what differs, one line (French, English)
+    expected: str  # the diagnosis this run should get
+    curves: Curves | None = None
+
+
+def examples() -> list[Example]:
+    return [
+        Example("sain", ("un entraînement sain", "a healthy run"),
+                (f"taux {num(EXAMPLE_LR, 'g')}, décroissance cosinus, {num(EXAMPLE_TEXT_CHARS, ',')} caractères",
+                 f"lr {EXAMPLE_LR:g}, cosine decay, {EXAMPLE_TEXT_CHARS:,} characters"), "still-learning"),
+        Example("taux-trop-haut", ("un taux d'apprentissage trop haut", "too high a learning rate"),
+                (f"taux {num(EXAMPLE_HIGH_LR, 'g')} (×{EXAMPLE_HIGH_LR / EXAMPLE_LR:.0f}), atteint au tiers des pas",
+                 f"lr {EXAMPLE_HIGH_LR:g} (×{EXAMPLE_HIGH_LR / EXAMPLE_LR:.0f}), reached at a third of the steps"), "diverging"),
+        Example("surapprentissage", ("du surapprentissage", "overfitting"),
+                (f"{num(EXAMPLE_OVERFIT_CHARS // 2, ',')} caractères d'entraînement, vus des centaines de fois",
+                 f"{EXAMPLE_OVERFIT_CHARS // 2:,} training characters, seen hundreds of times"), "overfitting"),
+    ]
+
+
+def train_examples(root: str | Path, steps: int = 300, echo=lambda s: None) -> list[Example]:
+    """Train the three example runs under ``root`` (``steps`` each) and read their curves."""
+    import contextlib
+    import io
+    import shutil
+
+    from causette.config import load_config
+    from causette.corpus.build import build_corpus
+    from causette.corpus.config import SourceConfig
+    from causette.data.prepare import prepare
+    from causette.explain.common import demo_text
+    from causette.tokenizer.config import TokenizerConfig
+    from causette.tokenizer.train import train_tokenizer
+    from causette.train.pretrain import train
+
+    if steps < 60:
+        raise CausetteError(tr("--example-steps : au moins 60", "--example-steps: at least 60"))
+    root = Path(root)
+    text = demo_text(EXAMPLE_TEXT_CHARS)
+    train_tokenizer(TokenizerConfig(vocab_size=320, workers=1), [text], out_dir=root / "tokenizer")
+    every = steps // 6
+    settings = {
+        "sain": (text, 0.1, [f"train.lr={EXAMPLE_LR}", f"train.min_lr={EXAMPLE_LR / 10}"]),
+        "taux-trop-haut": (text, 0.1, [f"train.lr={EXAMPLE_HIGH_LR}", f"train.min_lr={EXAMPLE_HIGH_LR}",
+                                       "train.schedule=constant", f"train.warmup_steps={steps // 3}"]),
+        "surapprentissage": (text[:EXAMPLE_OVERFIT_CHARS], 0.5, [f"train.lr={EXAMPLE_LR}", f"train.min_lr={EXAMPLE_LR / 10}",
+                                                               f"train.max_steps={2 * steps}",
+                                                               f"train.eval_every={2 * every}"]),
+    }
+    out = examples()
+    for ex in out:
+        source, val_fraction, extra = settings[ex.name]
+        src = root / "sources" / ex.name
+        src.mkdir(parents=True)
+        (src / "texte.txt").write_text(source, encoding="utf-8")
+        cfg = load_config("demo", [
+            f"run.dir={root}", f"run.name={ex.name}", "corpus.min_chars=100", "corpus.min_total_chars=1000",
+            f"corpus.val_fraction={val_fraction}", "corpus.workers=1", "corpus.near_dup=false", *EXAMPLE_MODEL,
+            "train.device=cpu", "train.precision=fp32", "train.compile=false", "train.batch_size=8",
+            f"train.max_steps={steps}", "train.max_minutes=0", "train.warmup_steps=10", f"train.eval_every={every}",
+            "train.eval_tokens=2048", "train.log_every=5", f"train.ckpt_every={steps}", "train.keep_last=1",
+            "train.sample_tokens=0", "train.tensorboard=false", "train.peak_flops=1e12", *extra])
+        cfg.corpus.sources = [SourceConfig(path=str(src))]
+        run = cfg.run.path
+        build_corpus(cfg.corpus, run / "corpus", progress=False, echo=lambda s: None)
+        shutil.copytree(root / "tokenizer", run / "tokenizer")
+        prepare(run / "corpus", run / "tokenizer", run / "data", workers=1, progress=False, echo=lambda s: None)
+        echo(tr(f"entraînement de l'exemple {ex.name} ({steps} pas)…", f"training example {ex.name} ({steps} steps)…"))
+        with contextlib.redirect_stdout(io.StringIO()):  # the trainer's own lines (tqdm.write)
+            train(cfg, progress=False, echo=lambda s: None)
+        ex.curves = read_curves(run)
+        ex.curves.run = Path(ex.name)  # the temporary folder is gone once drawn: name the run only
+    return out
+
+
+def example_curves(args) -> list[Example]:
+    """The three example runs of ``--examples``, trained once per command (text and picture share them)."""
+    import tempfile
+
+    found = getattr(args, "trained_examples", None)
+    if found is None:
+        with tempfile.TemporaryDirectory(prefix="causette-curves-") as tmp:
+            found = train_examples(tmp, getattr(args, "example_steps", 300))
+        args.trained_examples = found
+    return found
+
+
+def explain_examples(args) -> str:
+    if getattr(args, "checkpoint", None):
+        raise CausetteError(tr("--examples entraîne ses propres runs : pas avec --checkpoint",
+                               "--examples trains its own runs: not with --checkpoint"))
+    out = [tr("trois petits entraînements réels sur le début du corpus de démonstration (même tokeniseur, même "
+              "modèle, même graine ; seul le réglage nommé change) :",
+              "three small real trainings on the start of the demo corpus (same tokenizer, same model, same "
+              "seed; only the named setting differs):")]
+    for ex in example_curves(args):
+        c = ex.curves
+        rows = [[step, num(c.train_near(step), ".3f"), num(v, ".3f")] for step, v in c.val]
+        _kind, fr, en = c.diagnosis()
+        out += ["", f"{tr(*ex.title)} ({tr(*ex.setting)})",
+                table([tr("pas", "step"), tr("entraînement", "training"), tr("validation", "validation")], rows),
+                tr(fr, en)]
+    return "\n".join(out)

@@ -49,12 +49,13 @@ def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6.4, 4.8)
     return plt, fig, axes
 
 
-def _save(plt, fig, path: str | Path, bottom: float = 0.0) -> Path:
-    """Write ``fig`` as PNG; ``bottom``: the share of the height kept free below the axes."""
+def _save(plt, fig, path: str | Path, bottom: float = 0.0, top: float = 1.0) -> Path:
+    """Write ``fig`` as PNG; ``bottom``, ``top``: the share of the height kept free below and above
+    the axes (a ``suptitle`` needs some room above)."""
     from causette.utils.io import atomic_write
 
     path = Path(path)
-    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, top))
     with atomic_write(path, "wb") as f:  # never a half-written image
         fig.savefig(f, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
@@ -172,15 +173,14 @@ def moe_picture(s, text: str, args, path) -> Path:
     return _save(plt, fig, path)
 
 
-@picture("curves")
-def curves_picture(s, text: str, args, path) -> Path:
-    from causette.explain.curves import read_curves
+CURVE_KINDS = {"overfitting": ("surapprentissage", "overfitting"), "plateau": ("plateau", "plateau"),
+               "still-learning": ("apprend encore", "still learning"), "diverging": ("divergence", "diverging")}
 
-    c = read_curves(getattr(args, "checkpoint", None))
-    kind, fr, en = c.diagnosis()
+
+def _draw_curves(ax, c, legend_size: int = 8) -> str:
+    """The training and validation losses of ``c`` on ``ax``, the best step marked; returns the kind."""
+    kind, _fr, _en = c.diagnosis()
     best_step, best = c.best
-    plt, fig, axes = _figure(1, 1, (8, 4.8))
-    ax = axes[0][0]
     ax.plot([st for st, _ in c.train], [v for _, v in c.train], color="tab:blue", alpha=0.35, linewidth=0.8,
             label=tr("entraînement (chaque relevé)", "training (each record)"))
     ax.plot([st for st, _ in c.val], [c.train_near(st) for st, _ in c.val], color="tab:blue",
@@ -196,14 +196,48 @@ def curves_picture(s, text: str, args, path) -> Path:
         ax.axvspan(best_step, c.val[-1][0], color="tab:red", alpha=0.08)
     ax.set_xlabel(tr("pas", "step"))
     ax.set_ylabel(tr("perte (nats / token)", "loss (nats / token)"))
-    ax.legend(fontsize=8)
-    names = {"overfitting": tr("surapprentissage", "overfitting"), "plateau": tr("plateau", "plateau"),
-             "still-learning": tr("apprend encore", "still learning"), "diverging": tr("divergence", "diverging")}
-    ax.set_title(f"{c.run} : {names[kind]}" if tr("fr", "en") == "fr" else f"{c.run}: {names[kind]}")
+    ax.legend(fontsize=legend_size)
+    return kind
+
+
+@picture("curves")
+def curves_picture(s, text: str, args, path) -> Path:
     import textwrap
 
+    if getattr(args, "examples", False):
+        return curves_examples_picture(args, path)
+    from causette.explain.curves import read_curves
+
+    c = read_curves(getattr(args, "checkpoint", None))
+    _kind, fr, en = c.diagnosis()
+    plt, fig, axes = _figure(1, 1, (8, 4.8))
+    ax = axes[0][0]
+    kind = _draw_curves(ax, c)
+    name = tr(*CURVE_KINDS[kind])
+    ax.set_title(tr(f"{c.run} : {name}", f"{c.run}: {name}"))
     fig.text(0.01, 0.01, "\n".join(textwrap.wrap(tr(fr, en), 120)), fontsize=7, va="bottom")
     return _save(plt, fig, path, bottom=0.08)
+
+
+def curves_examples_picture(args, path) -> Path:
+    """``curves --examples``: the three example runs side by side, each with its diagnosis."""
+    import textwrap
+
+    from causette.explain.curves import example_curves
+
+    runs = example_curves(args)
+    plt, fig, axes = _figure(1, len(runs), (5.2 * len(runs), 4.8))
+    for ax, ex in zip(axes[0], runs):
+        kind = _draw_curves(ax, ex.curves, legend_size=7)
+        _k, fr, en = ex.curves.diagnosis()
+        ax.set_title(f"{tr(*ex.title)}\n{tr(*ex.setting)}", fontsize=9)
+        diagnosis = tr(fr, en)
+        diagnosis = diagnosis[0].upper() + diagnosis[1:]
+        ax.text(0.0, -0.16, "\n".join(textwrap.wrap(diagnosis, 62)), transform=ax.transAxes, fontsize=7.5,
+                va="top", color="tab:red" if kind in ("overfitting", "diverging") else "0.2")
+    fig.suptitle(tr("trois entraînements réels du même petit modèle : ce qu'il faut savoir reconnaître",
+                    "three real trainings of the same small model: what to recognise"), fontsize=11)
+    return _save(plt, fig, path)
 
 
 @picture("tokens")
@@ -262,3 +296,105 @@ def tokens_picture(s, text: str, args, path) -> Path:
                     f"the BPE merges of '{visible(chunk.decode('utf-8', errors='replace'))}': from bytes (bottom) "
                     f"to the {len(pieces)} final token(s) (orange)"), fontsize=9)
     return _save(plt, fig, path)
+
+
+def _grid(ax, cells, labels, colors, title: str) -> None:
+    """A ``T × T`` grid of coloured cells (``colors[i][j]`` or None for blank), tokens on both axes."""
+    T = len(labels)
+    for i in range(T):
+        for j in range(T):
+            color = colors[i][j]
+            ax.add_patch(_rect(j, i, color if color else "white", cells[i][j]))
+    ax.set_xlim(-0.5, T - 0.5)
+    ax.set_ylim(T - 0.5, -0.5)
+    ax.set_aspect("equal")
+    ax.set_xticks(range(T), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(T), labels, fontsize=8)
+    ax.tick_params(length=0)
+    ax.set_xlabel(tr("clé (le token lu)", "key (the token read)"), fontsize=8)
+    ax.set_ylabel(tr("requête (le token qui lit)", "query (the token reading)"), fontsize=8)
+    ax.set_title(title, fontsize=9)
+
+
+def _rect(x, y, color, text: str = ""):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor=color, edgecolor="0.75", linewidth=0.5)
+
+
+@picture("mask")
+def mask_picture(s, text: str, args, path) -> Path:
+    from causette.explain.cache import measured_mask, window_of
+
+    ids = encode(s.tok, text)
+    labels = [label(s.tok, i) for i in ids]
+    window = window_of(s, args)
+    plt, fig, axes = _figure(1, 2, (11, 6.4))
+    for ax, w in zip(axes[0], (None, window)):
+        reads = measured_mask(s, ids, window=w)
+        colors = [["tab:blue" if reads[i, j] else "#eeeeee" for j in range(len(ids))] for i in range(len(ids))]
+        _grid(ax, [[""] * len(ids)] * len(ids), labels, colors,
+              tr(f"masque causal : {int(reads.sum())} cases lues sur {len(ids) ** 2}",
+                 f"causal mask: {int(reads.sum())} cells read out of {len(ids) ** 2}") if w is None else
+              tr(f"fenêtre glissante de {w} : {int(reads.sum())} cases lues",
+                 f"sliding window of {w}: {int(reads.sum())} cells read"))
+    fig.suptitle(tr("quelles clés chaque requête lit (bleu : lue ; gris : masquée), mesuré sur la couche 0 du modèle",
+                    "which keys each query reads (blue: read; grey: masked), measured on the model's layer 0"),
+                 fontsize=10)
+    return _save(plt, fig, path, top=0.95)
+
+
+@picture("cache")
+def cache_picture(s, text: str, args, path) -> Path:
+    from causette.explain.cache import cache_steps, prefill_of
+
+    ids = encode(s.tok, text)
+    T = len(ids)
+    n = prefill_of(args, T)
+    steps, _diff = cache_steps(s, ids, n)
+    labels = [label(s.tok, i) for i in ids]
+    plt, fig, axes = _figure(1, 2, (13, 6.4))
+    ax = axes[0][0]
+    colors = [[None] * T for _ in range(T)]
+    for k, st in enumerate(steps):
+        for q in st.queries:
+            for j in range(st.keys):
+                if j <= q and (st.window is None or j > q - st.window):
+                    colors[q][j] = "tab:blue" if k == 0 else "tab:orange"
+        if k > 0:  # the key/value this step appends to the cache
+            colors[st.written[0]][st.written[0]] = "tab:red"
+    _grid(ax, [[""] * T] * T, labels, colors, tr("les scores q·k calculés à chaque passe",
+                                                "the q·k scores computed at each pass"))
+    ax.axhline(n - 0.5, color="0.2", linewidth=1.2)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[
+        Patch(color="tab:blue", label=tr(f"prefill : {n} requêtes × leurs clés (le triangle),\n"
+                                         f"{n} clés/valeurs écrites dans le cache",
+                                         f"prefill: {n} queries × their keys (the triangle),\n"
+                                         f"{n} keys/values written to the cache")),
+        Patch(color="tab:orange", label=tr("décodage : une requête par pas,\ncontre toutes les clés du cache",
+                                           "decoding: one query per step,\nagainst every cached key")),
+        Patch(color="tab:red", label=tr("la clé/valeur que ce pas ajoute au cache",
+                                        "the key/value this step appends to the cache")),
+    ], loc="upper right", fontsize=7.5)
+    ax = axes[0][1]
+    names = ["prefill"] + [tr(f"pas {k}", f"step {k}") for k in range(1, len(steps))]
+    xs = range(len(steps))
+    ax.bar([x - 0.2 for x in xs], [st.cells_without_cache for st in steps], width=0.4, color="0.7",
+           label=tr("sans cache (tout le triangle à chaque pas)", "without cache (the whole triangle each step)"))
+    ax.bar([x + 0.2 for x in xs], [st.cells for st in steps], width=0.4,
+           color=["tab:blue"] + ["tab:orange"] * (len(steps) - 1), label=tr("avec le cache", "with the cache"))
+    for x, st in zip(xs, steps):
+        ax.annotate(str(st.cells), (x + 0.2, st.cells), textcoords="offset points", xytext=(0, 2), ha="center",
+                    fontsize=7)
+    ax.set_xticks(list(xs), [f"{nm}\n{labels[st.queries[-1]]}" for nm, st in zip(names, steps)], fontsize=7)
+    ax.set_ylabel(tr("scores q·k calculés (par tête et par couche)", "q·k scores computed (per head and layer)"),
+                  fontsize=8)
+    total, without = sum(st.cells for st in steps), sum(st.cells_without_cache for st in steps)
+    ax.set_title(tr(f"le coût de chaque passe : {num(total, ',')} scores en tout avec le cache, {num(without, ',')} sans",
+                    f"the cost of each pass: {total:,} scores in all with the cache, {without:,} without"), fontsize=9)
+    ax.legend(fontsize=8)
+    fig.suptitle(tr(f"le cache KV sur « {text} » : prefill de {n} tokens, puis {T - n} pas de décodage",
+                    f"the KV cache on '{text}': prefill of {n} tokens, then {T - n} decoding steps"), fontsize=10)
+    return _save(plt, fig, path, top=0.95)
