@@ -3,6 +3,7 @@ switches it needs (n_layer 0, mixer window, mlp none), its presets, and what run
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import re
@@ -43,11 +44,14 @@ def test_presets_count_what_they_hold(preset):
 
 def test_presets_take_out_what_they_say():
     cfgs = [load_config(p).model for p in PRESETS]
-    assert cfgs[0].n_layer == 0 and not cfgs[0].tie_embeddings
+    assert not any(c.tie_embeddings for c in cfgs)  # each step has its own output layer
+    assert cfgs[0].n_layer == 0
     assert cfgs[1].n_layer == 1 and cfgs[1].mixer == "window" and cfgs[1].mixer_window == 8
     assert (cfgs[2].n_layer, cfgs[2].n_head, cfgs[2].mlp) == (1, 1, "none")
     assert (cfgs[3].n_layer, cfgs[3].n_head, cfgs[3].mlp) == (1, 4, "swiglu")
-    assert cfgs[4] == load_config("demo").model  # the last step is the demo model itself
+    demo = load_config("demo").model
+    demo.tie_embeddings = False
+    assert cfgs[4] == demo  # the last step is the demo model, untied like the others
     bigram = Transformer(cfgs[0])
     assert len(bigram.blocks) == 0 and bigram.lm_head.weight is not bigram.wte.weight
     head = Transformer(cfgs[2]).blocks[0]
@@ -236,6 +240,15 @@ def test_steps_reuse_the_data_skip_sft_and_train(tmp_path, capsys):
     text = explain(["progression", "--runs", str(tmp_path / "runs"), "--lang", "en"])
     bpb = ev["base"]["text"]["bits_per_byte"]
     assert re.search(rf"1-bigramme .* {bpb:.3f}", text)
+    # ... and draws the validation curves of both runs
+    from causette.explain.progression import step_runs, val_curve
+
+    curves = {name: val_curve(run) for name, run in step_runs(argparse.Namespace(runs=tmp_path / "runs"))}
+    assert [s for s, _ in curves["1-bigramme"]] == [6] and [s for s, _ in curves["2-fenetre"]] == [6]
+    assert not curves["3-une-tete"]
+    png = tmp_path / "progression.png"
+    text = explain(["progression", "--runs", str(tmp_path / "runs"), "--png", str(png)])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png) in text
 
 
 def test_run_skip_accepts_sft_only():
@@ -263,6 +276,13 @@ def test_explain_progression_lists_the_presets_and_judges_your_runs(tmp_path):
     assert "500 steps × 4,096 tokens = 2,048,000 tokens" in text
     text = explain(["progression", "--runs", str(tmp_path)])
     assert "écart +0,200" in text
+
+
+def test_progression_picture_needs_runs(tmp_path):
+    from causette.explain.cli import run as explain
+
+    with pytest.raises(CausetteError, match="no run of the progression's steps in .*: run make progression"):
+        explain(["progression", "--runs", str(tmp_path), "--png", str(tmp_path / "p.png"), "--lang", "en"])
 
 
 def test_docs_table_says_what_was_measured():

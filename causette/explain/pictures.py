@@ -11,6 +11,8 @@ One function per topic that has a picture, registered in :data:`PICTURES`:
 * ``moe``: the share of the sentence's tokens each expert of each layer receives;
 * ``curves``: a run's training and validation losses, the best validation step and the
   diagnosis of curves.py written on the picture.
+* ``progression``: the validation bits per byte of your runs of the five progression steps,
+  one curve per step, with the unigram baseline.
 
 The files are reproducible: the same command gives the same bytes (matplotlib's "Agg" backend,
 no date or software version in the file). Titles and labels follow the language (French by
@@ -113,6 +115,31 @@ def positions_picture(s, text: str, args, path) -> Path:
                         f"pair {pair}: {theta:.3g} radian per position"), fontsize=9)
     fig.suptitle(tr("RoPE : la paire de coordonnées (1, 0) tournée à la position 0, 1, 2… (tête de 64)",
                     "RoPE: the coordinate pair (1, 0) rotated at position 0, 1, 2… (head of 64)"), fontsize=10)
+    return _save(plt, fig, path)
+
+
+@picture("progression")
+def progression_picture(s, text: str, args, path) -> Path:
+    from causette.errors import CausetteError
+    from causette.explain.progression import step_runs, val_curve
+
+    curves = [(name, run, val_curve(run)) for name, run in step_runs(args)]
+    curves = [c for c in curves if c[2]]
+    if not curves:
+        where = getattr(args, "runs", None) or "runs"
+        raise CausetteError(tr(f"aucun run des étapes de la progression dans {where}/ : lancez make progression",
+                               f"no run of the progression's steps in {where}/: run make progression"))
+    plt, fig, axes = _figure(1, 1, (7.5, 4.5))
+    ax = axes[0][0]
+    for name, _run, points in curves:
+        steps, bpb = zip(*points)
+        ax.plot(steps, bpb, marker="o", markersize=3, label=f"{name} ({num(bpb[-1], '.3f')})")
+    ax.set_xlabel(tr("pas", "step"))
+    ax.set_ylabel(tr("bits par octet (val)", "bits per byte (val)"))
+    ax.legend(title=tr("étape (dernière mesure)", "step (last measure)"), fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(tr("du bigramme au Transformer : même budget, un ingrédient de plus à chaque étape",
+                    "from a bigram to a Transformer: same budget, one more ingredient at each step"), fontsize=10)
     return _save(plt, fig, path)
 
 

@@ -3,7 +3,8 @@
 The five steps are model presets (configs/progression/), each trained by ``causette run`` on the
 demo corpus with the same budget. This topic lists them with what each adds and its parameter
 count (from the presets themselves), the bits per byte measured when the docs were written, and
-the bits per byte of your own runs of them when they exist (``runs/etape…/eval.json``).
+the bits per byte of your own runs of them when they exist (``runs/etape…/eval.json``); its
+picture (``--png``) draws their validation curves side by side (pictures.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ STEPS = (
     ("progression/2-fenetre", "les 8 tokens précédents, concaténés", "the 8 previous tokens, concatenated"),
     ("progression/3-une-tete", "une tête d'attention, tout le contexte", "one attention head, the whole context"),
     ("progression/4-bloc", "4 têtes + MLP : un bloc complet", "4 heads + MLP: a full block"),
-    ("progression/5-transformer", "4 blocs : le modèle de la démo", "4 blocks: the demo model"),
+    ("progression/5-transformer", "4 blocs : l'architecture de la démo", "4 blocks: the demo's architecture"),
 )
 
 # Bits per byte on the demo's val split (causette eval, full split), measured for docs/progression.md
@@ -59,6 +60,31 @@ def explain_progression(s: Setup | None = None, text: str = "", args=None) -> st
                    "Run one step: causette run progression/1-bigramme (then 2-fenetre, 3-une-tete, 4-bloc, "
                    "5-transformer), or all five: make progression.")]
     return "\n".join(out)
+
+
+def step_runs(args=None) -> list[tuple[str, Path]]:
+    """``(preset name, run folder)`` of the five steps, where ``explain progression`` looks."""
+    from causette.config import load_config
+
+    runs = Path(getattr(args, "runs", None) or "runs")
+    return [(preset.split("/")[1], runs / load_config(preset).run.name) for preset, _fr, _en in STEPS]
+
+
+def val_curve(run: Path) -> list[tuple[int, float]]:
+    """``(step, val bits per byte)`` of a run's training log (``metrics.jsonl``); empty if none."""
+    out = []
+    try:
+        lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("kind") == "val" and "val/bits_per_byte" in rec:
+            out.append((int(rec["step"]), float(rec["val/bits_per_byte"])))
+    return out
 
 
 def _bits_per_byte(run: Path) -> float | None:
