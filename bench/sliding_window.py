@@ -1,10 +1,20 @@
-"""Sliding-window attention vs full attention, same weights, same run: KV-cache memory, chunked
-prefill, one-token decoding at a long context, and a training step (forward + backward).
+"""Sliding-window attention vs full attention, same weights, same run.
 
-    .venv/bin/python bench/sliding_window.py            # ~1-2 minutes on 2 busy cores
+    .venv/bin/python bench/sliding_window.py                    # both parts, ~6 minutes on 2 busy cores
+    .venv/bin/python bench/sliding_window.py --part generation  # the KV-cache table only
 
-The model has the demo's sizes (4 layers × 256, 4 heads, 2 key/value heads) with a 4096-token
-context; the window is 256. Best of ``--repeat`` runs, the two models interleaved.
+Part ``long``: chunked prefill, one-token decoding at a long context and a training step
+(forward + backward), with a 4096-token context and a window of 256.
+
+Part ``generation``: the KV cache (a ring buffer of ``window`` positions for a sliding-window
+model, ``block_size`` positions otherwise, as the server and the compiled step allocate it) and
+the generation speed from a 32-token prompt up to 256 or 1024 tokens, for ``block_size`` 1024
+and 2048, full attention vs windows of 128 and 256: eagerly (``model.logits`` one token at a
+time, ``decode="exact"``) and with the static decode step (``DecodeStep``, uncompiled: the
+arithmetic the compiled step runs, reading the whole cache at every token).
+
+The model has the demo's sizes (4 layers × 256, 4 heads, 2 key/value heads, fp32). Best of
+``--repeat`` runs, the models interleaved.
 """
 
 from __future__ import annotations
@@ -15,15 +25,75 @@ import time
 import causette  # noqa: F401  (first: OpenMP's thread settings before torch starts, causette/utils/threads.py)
 import torch
 
+from causette.inference.decode_step import DecodeStep
 from causette.model import Transformer
 from causette.model.config import ModelConfig
 
 
-def build(window):
+def build(window, block_size: int = 4096):
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=4096, block_size=4096, n_layer=4, n_head=4, n_kv_head=2, n_embd=256,
+    cfg = ModelConfig(vocab_size=4096, block_size=block_size, n_layer=4, n_head=4, n_kv_head=2, n_embd=256,
                       sliding_window=window)
     return Transformer(cfg).eval()
+
+
+def cache_bytes(cache) -> int:
+    return sum(t.numel() * t.element_size() for t in cache.k + cache.v)
+
+
+@torch.inference_mode()
+def generate(model, prompt, total: int, static: bool):
+    """Greedy tokens from ``prompt`` until the sequence holds ``total``: tokens/s of the one-token
+    steps, the cache's bytes and the ids (the two ways must agree)."""
+    cache = model.new_cache(1)  # block_size positions, or the window's ring buffer
+    step = DecodeStep(model) if static else None
+    tok = model.logits(prompt, cache=cache, last_only=True)[:, -1].argmax(-1)
+    out = [int(tok)]
+    n = total - prompt.shape[1] - 1
+    t0 = time.perf_counter()
+    for _ in range(n):
+        if static:
+            logits = step(tok, torch.tensor([cache.pos]), cache.k, cache.v)
+            cache.advance(1)
+        else:
+            logits = model.logits(tok[:, None], cache=cache, last_only=True)[:, -1]
+        tok = logits.argmax(-1)
+        out.append(int(tok))
+    return n / (time.perf_counter() - t0), cache_bytes(cache), out
+
+
+def generation_table(args):
+    blocks = [int(b) for b in args.blocks.split(",")]
+    windows = [int(w) for w in args.windows.split(",")]
+    lengths = [int(n) for n in args.lengths.split(",")]
+    prompt = torch.randint(0, 4096, (1, 32), generator=torch.Generator().manual_seed(3))
+    print(f"\ngeneration: prompt 32 tokens, greedy up to {' / '.join(map(str, lengths))} tokens; "
+          f"tokens/s of the one-token steps, best of {args.repeat}")
+    head = " | ".join(f"eager / static step to {n}" for n in lengths)
+    print(f"| block_size | attention | KV cache (fp32) | {head} |")
+    print("|---:|---|---:|" + "---:|" * len(lengths))
+    for block in blocks:
+        models = {"full": build(None, block), **{f"window {w}": build(w, block) for w in windows}}
+        best = {(name, n, s): 0.0 for name in models for n in lengths for s in (False, True)}
+        nbytes, ids = {}, {}
+        for model in models.values():  # warm-up: first calls allocate and pick kernels
+            for static in (False, True):
+                generate(model, prompt, 48, static)
+        for _ in range(args.repeat):
+            for n in lengths:
+                for name, model in models.items():
+                    for static in (False, True):
+                        tps, nbytes[name], out = generate(model, prompt, n, static)
+                        best[name, n, static] = max(best[name, n, static], tps)
+                        if ids.setdefault((name, n), out) != out:  # rounding may flip a near-tie
+                            print(f"note: {name}, {n} tokens: the static step's greedy tokens differ from the eager ones")
+        full = best["full", lengths[-1], True]
+        for name in models:
+            cells = " | ".join(f"{best[name, n, False]:.0f} / {best[name, n, True]:.0f}" for n in lengths)
+            print(f"| {block} | {name} | {nbytes[name] / 2**20:.2f} MiB ({nbytes['full'] / nbytes[name]:.0f}× less) "
+                  f"| {cells} |" if name != "full" else f"| {block} | full | {nbytes[name] / 2**20:.2f} MiB | {cells} |")
+        print(f"(block {block}: static step at {lengths[-1]} tokens, window {windows[0]} vs full: "
+              f"{best[f'window {windows[0]}', lengths[-1], True] / full:.2f}×)")
 
 
 @torch.inference_mode()
@@ -57,8 +127,19 @@ def main():
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--train-len", type=int, default=1024)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--part", choices=["all", "long", "generation"], default="all")
+    ap.add_argument("--blocks", default="1024,2048", help="generation part: block sizes")
+    ap.add_argument("--windows", default="128,256", help="generation part: windows")
+    ap.add_argument("--lengths", default="256,1024", help="generation part: sequence lengths reached")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.part != "long":
+        generation_table(args)
+    if args.part != "generation":
+        long_context(args)
+
+
+def long_context(args):
     models = {"full": build(None), f"window {args.window}": build(args.window)}
     prompt = torch.randint(0, 4096, (1, args.prompt), generator=torch.Generator().manual_seed(1))
     train_idx = torch.randint(0, 4096, (1, args.train_len + 1), generator=torch.Generator().manual_seed(2))
@@ -76,8 +157,7 @@ def main():
     print("|---|---:|---:|---:|---:|")
     for name, (pre, tps, nbytes, tr) in best.items():
         print(f"| {name} | {nbytes / 2**20:.1f} MiB | {pre:.2f} s | {tps:.0f} | {tr:.2f} s |")
-    print(f"a ring buffer of {args.window} positions would hold {kv_per_pos * args.window / 2**20:.2f} MiB "
-          f"(not implemented: the cache keeps all {4096} positions)")
+    assert best[f"window {args.window}"][2] == kv_per_pos * args.window  # the ring buffer: window positions
 
 
 if __name__ == "__main__":
