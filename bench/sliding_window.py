@@ -1,6 +1,6 @@
 """Sliding-window attention vs full attention, same weights, same run.
 
-    .venv/bin/python bench/sliding_window.py                    # both parts, ~6 minutes on 2 busy cores
+    .venv/bin/python bench/sliding_window.py                    # both parts, ~10 minutes on 2 busy cores
     .venv/bin/python bench/sliding_window.py --part generation  # the KV-cache table only
 
 Part ``long``: chunked prefill, one-token decoding at a long context and a training step
@@ -41,59 +41,69 @@ def cache_bytes(cache) -> int:
     return sum(t.numel() * t.element_size() for t in cache.k + cache.v)
 
 
-@torch.inference_mode()
-def generate(model, prompt, total: int, static: bool):
-    """Greedy tokens from ``prompt`` until the sequence holds ``total``: tokens/s of the one-token
-    steps, the cache's bytes and the ids (the two ways must agree)."""
-    cache = model.new_cache(1)  # block_size positions, or the window's ring buffer
-    step = DecodeStep(model) if static else None
-    tok = model.logits(prompt, cache=cache, last_only=True)[:, -1].argmax(-1)
-    out = [int(tok)]
-    n = total - prompt.shape[1] - 1
-    t0 = time.perf_counter()
-    for _ in range(n):
-        if static:
-            logits = step(tok, torch.tensor([cache.pos]), cache.k, cache.v)
-            cache.advance(1)
-        else:
-            logits = model.logits(tok[:, None], cache=cache, last_only=True)[:, -1]
-        tok = logits.argmax(-1)
-        out.append(int(tok))
-    return n / (time.perf_counter() - t0), cache_bytes(cache), out
+def steps(model, prompt, total: int, static: bool, ids: list):
+    """Greedy tokens from ``prompt`` until the sequence holds ``total``, one token per ``next()``,
+    which returns that step's seconds (the greedy ids go to ``ids``)."""
+    with torch.inference_mode():
+        cache = model.new_cache(1)  # block_size positions, or the window's ring buffer
+        step = DecodeStep(model) if static else None
+        tok = model.logits(prompt, cache=cache, last_only=True)[:, -1].argmax(-1)
+    ids.append(int(tok))
+    for _ in range(total - prompt.shape[1] - 1):
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            if static:
+                logits = step(tok, torch.tensor([cache.pos]), cache.k, cache.v)
+                cache.advance(1)
+            else:
+                logits = model.logits(tok[:, None], cache=cache, last_only=True)[:, -1]
+            tok = logits.argmax(-1)
+            seconds = time.perf_counter() - t0
+        ids.append(int(tok))
+        yield seconds
 
 
 def generation_table(args):
+    """Every (model, way) generates in lockstep, one token each in turn, so that the load of a
+    shared machine falls on all of them alike; each one's time is the sum of its own steps."""
     blocks = [int(b) for b in args.blocks.split(",")]
     windows = [int(w) for w in args.windows.split(",")]
     lengths = [int(n) for n in args.lengths.split(",")]
     prompt = torch.randint(0, 4096, (1, 32), generator=torch.Generator().manual_seed(3))
     print(f"\ngeneration: prompt 32 tokens, greedy up to {' / '.join(map(str, lengths))} tokens; "
-          f"tokens/s of the one-token steps, best of {args.repeat}")
-    head = " | ".join(f"eager / static step to {n}" for n in lengths)
+          f"tokens/s of the one-token steps (eager / static step), all in lockstep, best of {args.repeat}")
+    head = " | ".join(f"tokens/s to {n}" for n in lengths)
     print(f"| block_size | attention | KV cache (fp32) | {head} |")
     print("|---:|---|---:|" + "---:|" * len(lengths))
     for block in blocks:
         models = {"full": build(None, block), **{f"window {w}": build(w, block) for w in windows}}
-        best = {(name, n, s): 0.0 for name in models for n in lengths for s in (False, True)}
-        nbytes, ids = {}, {}
-        for model in models.values():  # warm-up: first calls allocate and pick kernels
-            for static in (False, True):
-                generate(model, prompt, 48, static)
-        for _ in range(args.repeat):
-            for n in lengths:
-                for name, model in models.items():
-                    for static in (False, True):
-                        tps, nbytes[name], out = generate(model, prompt, n, static)
-                        best[name, n, static] = max(best[name, n, static], tps)
-                        if ids.setdefault((name, n), out) != out:  # rounding may flip a near-tie
-                            print(f"note: {name}, {n} tokens: the static step's greedy tokens differ from the eager ones")
-        full = best["full", lengths[-1], True]
+        ways = [(name, static) for name in models for static in (False, True)]
+        best = {}
+        for n in lengths:
+            for _ in range(args.repeat):
+                ids = {way: [] for way in ways}
+                runs = {way: steps(models[way[0]], prompt, n, way[1], ids[way]) for way in ways}
+                spent = dict.fromkeys(ways, 0.0)
+                for _ in range(n - prompt.shape[1] - 1):
+                    for way in ways:
+                        spent[way] += next(runs[way])
+                for way in ways:
+                    tps = (n - prompt.shape[1] - 1) / spent[way]
+                    best[way + (n,)] = max(best.get(way + (n,), 0.0), tps)
+                for name in models:
+                    if ids[name, False] != ids[name, True]:  # rounding may flip a near-tie
+                        print(f"note: {name}, {n} tokens: the static step's greedy tokens differ from the eager ones")
+        nbytes = {name: cache_bytes(model.new_cache(1)) for name, model in models.items()}  # as the server allocates
         for name in models:
-            cells = " | ".join(f"{best[name, n, False]:.0f} / {best[name, n, True]:.0f}" for n in lengths)
-            print(f"| {block} | {name} | {nbytes[name] / 2**20:.2f} MiB ({nbytes['full'] / nbytes[name]:.0f}× less) "
-                  f"| {cells} |" if name != "full" else f"| {block} | full | {nbytes[name] / 2**20:.2f} MiB | {cells} |")
-        print(f"(block {block}: static step at {lengths[-1]} tokens, window {windows[0]} vs full: "
-              f"{best[f'window {windows[0]}', lengths[-1], True] / full:.2f}×)")
+            cells = " | ".join(f"{best[name, False, n]:.0f} / {best[name, True, n]:.0f}" for n in lengths)
+            size = f"{nbytes[name] / 2**20:.2f} MiB"
+            if name != "full":
+                size += f" ({nbytes['full'] / nbytes[name]:.0f}× less)"
+            print(f"| {block} | {name} | {size} | {cells} |")
+        n = lengths[-1]
+        for w in windows:
+            print(f"(block {block}, to {n} tokens, window {w} / full: eager {best[f'window {w}', False, n] / best['full', False, n]:.2f}×, "
+                  f"static step {best[f'window {w}', True, n] / best['full', True, n]:.2f}×)")
 
 
 @torch.inference_mode()

@@ -342,7 +342,8 @@ class KVCache:
 #
 # Sliding window (``sliding_window = N``, Mistral): a token sees only itself and the ``N-1``
 # previous tokens. When the context is longer than ``N``, the keys nobody sees are dropped and a
-# band mask replaces the causal one (``_sliding_window``). With ``None`` nothing changes.
+# band mask replaces the causal one (``_sliding_window``); the KV cache keeps only ``N`` positions
+# (a ring buffer, ``_ring_mask``). With ``None`` nothing changes.
 # ==============================================================================
 
 
@@ -429,8 +430,9 @@ class CausalSelfAttention(nn.Module):
     def _sliding_window(self, k, v, past: int, T: int):
         """Sliding-window attention: query at absolute position ``p`` sees keys ``p-N+1 .. p``
         (``N = self.window``). Keys older than the first query's window are seen by no query of
-        this call: they are dropped (one-token decoding then reads ``N`` keys, not ``past+1``);
-        the others get a band mask. The cache still holds every position (no memory saved)."""
+        this call: they are dropped; the others get a band mask. Used without a cache (training,
+        recomputation) and with a cache no longer than the window; a longer one is a ring buffer
+        of ``N`` slots (:meth:`KVCache.update_window`, :meth:`_ring_mask`)."""
         start = max(0, past + 1 - self.window)  # oldest key that query ``past`` still sees
         k, v = k[:, :, start:], v[:, :, start:]
         if T == 1:
