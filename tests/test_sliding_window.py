@@ -375,6 +375,7 @@ def test_server_worker_continuous_batching_on_the_ring_equals_recompute(tok):  #
     assert [g.token_ids for g in results] == [recompute(model, p, 24)[0] for p in prompts]
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_compiled_step_on_the_ring_equals_recompute(tok, tmp_path, monkeypatch):  # noqa: F811
     """The real compilation (AOTInductor, twice ~10-30 s): its cache is the window long (part of
@@ -402,6 +403,20 @@ def test_compiled_step_on_the_ring_equals_recompute(tok, tmp_path, monkeypatch):
     results, worker = run_worker(fast, prompts, params, max_batch=3)  # the same compiled step (batch 3)
     assert worker._decode is fast.fast_step(3)
     assert [g.token_ids for g in results] == [w[0] for w in want]
+
+
+@torch.no_grad()
+def test_full_attention_never_uses_the_ring(monkeypatch):
+    """``sliding_window: null``: the cache is ``block_size`` long and the ring's code never runs."""
+    called = []
+    monkeypatch.setattr(KVCache, "update_window", lambda *a: called.append(1))
+    model = model_with(None)
+    cache = model.new_cache(2)
+    assert cache.window is None and cache.k[0].shape[2] == 32
+    model.logits(ids(20), cache=cache)
+    model.logits(ids(1), cache=cache)
+    model.logits(ids(5), cache=cache)
+    assert not called and cache.pos == 26
 
 
 @settings(max_examples=200, deadline=None)
