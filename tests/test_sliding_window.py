@@ -366,9 +366,11 @@ def run_worker(engine, prompts, params, max_batch):
 
 @torch.no_grad()
 def test_server_worker_continuous_batching_on_the_ring_equals_recompute(tok):  # noqa: F811
-    """Four requests on two rows (they join and leave), prompts and replies longer than the window."""
+    """Five requests on two rows (they join and leave), prompts and replies longer than the
+    window; the last prompt is shorter than the window and lands on a row whose slots hold a
+    finished request's keys (never seen: the mask knows which positions were written)."""
     model = windowed(tok.vocab_size)
-    prompts = [*ragged_prompts(tok), tok.encode(FRENCH[2])[:8]]
+    prompts = [*ragged_prompts(tok), tok.encode(FRENCH[2])[:8], tok.encode(FRENCH[1])[:2]]
     params = SamplingParams(temperature=0.0, max_new_tokens=24, stop_token_ids=(), seed=0)
     results, worker = run_worker(Engine(model, tok, decode="exact"), prompts, params, max_batch=2)
     assert worker.cache.k[0].shape == (2, 2, WINDOW, 16)
