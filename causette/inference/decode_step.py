@@ -45,7 +45,8 @@ class DecodeStep(nn.Module):
     * ``tokens`` ``(B,)`` int64: the newest token of each row;
     * ``pos`` ``(B,)`` int64: its position (the number of tokens of that row already cached);
     * ``ks``, ``vs``: one ``(B, n_kv_head, max_len, head_dim)`` tensor per layer (the tensors of
-      a :class:`~causette.model.layers.KVCache`), updated in place at ``pos``;
+      a :class:`~causette.model.layers.KVCache`), updated in place at ``pos`` (with a sliding
+      window, a ring buffer of ``window`` slots: at ``pos mod window``);
     * returns the logits ``(B, vocab_size)`` in float32.
     """
 
@@ -80,15 +81,20 @@ class DecodeStep(nn.Module):
         if m.rotary is not None:  # (B, 1, 1, head_dim/2): broadcast over heads
             rope = (m.rotary.cos[pos][:, None, None, :], m.rotary.sin[pos][:, None, None, :])
         rows = torch.arange(B, device=tokens.device)
-        # Key j of row b is visible when j <= pos[b] (and, with a sliding window of N, j > pos[b] - N):
-        # (B, 1, 1, L), broadcast over heads.
+        # Key j of row b is visible when j <= pos[b]: (B, 1, 1, L), broadcast over heads.
         keys = torch.arange(L, device=tokens.device)[None, :]
         visible = keys <= pos[:, None]
-        if m.cfg.sliding_window is not None:  # and j > pos[b] - N: only the N last keys
-            visible = visible & (keys > pos[:, None] - m.cfg.sliding_window)
+        slot = pos  # where row b's new key/value go
+        if m.cfg.sliding_window is not None:
+            # A ring buffer of L slots (KVCache.update_window; L = max_len without a ring):
+            # position p in slot p mod L, so slot j now holds position pos - (pos - j) mod L
+            # (negative: never written), visible when within the window.
+            slot = pos % L
+            held = pos[:, None] - (pos[:, None] - keys) % L
+            visible = (held >= 0) & (held > pos[:, None] - m.cfg.sliding_window)
         visible = visible[:, None, None, :]
         for i, block in enumerate(m.blocks):
-            x = x + self._attention(block.attn, block.norm1(x), rope, ks[i], vs[i], rows, pos, visible)
+            x = x + self._attention(block.attn, block.norm1(x), rope, ks[i], vs[i], rows, slot, visible)
             x = x + self._mlp(block.mlp, block.norm2(x))
         logits = self._linear(m.lm_head, m.norm_f(x))
         if m.cfg.logit_softcap is not None:
@@ -107,7 +113,7 @@ class DecodeStep(nn.Module):
             return mlp(x)
         return self._linear(mlp.down, mlp.activate(self._linear(mlp.up, x)))
 
-    def _attention(self, attn, x, rope, k_cache, v_cache, rows, pos, visible):
+    def _attention(self, attn, x, rope, k_cache, v_cache, rows, slot, visible):
         from causette.model.layers import apply_rope
 
         B = x.shape[0]
@@ -120,9 +126,9 @@ class DecodeStep(nn.Module):
             q, k = attn.q_norm(q), attn.k_norm(k)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        # Row b's new key/value go to position pos[b] of its own cache row.
-        k_cache[rows, :, pos] = k[:, :, 0].to(k_cache.dtype)
-        v_cache[rows, :, pos] = v[:, :, 0].to(v_cache.dtype)
+        # Row b's new key/value go to slot[b] (its position, or that mod the ring's length) of its row.
+        k_cache[rows, :, slot] = k[:, :, 0].to(k_cache.dtype)
+        v_cache[rows, :, slot] = v[:, :, 0].to(v_cache.dtype)
         if self.matvec:  # the same attention as sums of products, for the compiler to fuse
             y = _attention_sums(q, k_cache.to(q.dtype), v_cache.to(q.dtype), visible)
         else:

@@ -177,9 +177,10 @@ class Engine:
 
         if self.decode == "exact" or self.device.type != "cpu" or not supports(self.model):
             return None
-        if self.decode == "auto" and not compiled.is_cached(self.model, batch_size, self.block_size):
+        length = self.model.cache_length(self.block_size)  # block_size, or a sliding window's ring
+        if self.decode == "auto" and not compiled.is_cached(self.model, batch_size, length):
             return None
-        return compiled.load_or_compile(self.model, batch_size, self.block_size, notify=self.notify)
+        return compiled.load_or_compile(self.model, batch_size, length, notify=self.notify)
 
 
 class GenerationRun:
@@ -251,7 +252,8 @@ class GenerationRun:
             seen = torch.zeros(B, engine.vocab_size, dtype=torch.bool, device=engine.device)
             for i, row in enumerate(rows):
                 seen[i, row.prompt] = True
-        # The compiled step has static shapes: its cache is always block_size long.
+        # The compiled step has static shapes: its cache is always block_size long (a sliding
+        # window's ring buffer: the window).
         step = engine.fast_step(B) if self.use_cache else None
         cache = engine.new_cache(B, max_len=engine.block_size if step else total) if self.use_cache else None
         positions = torch.zeros(B, dtype=torch.long)

@@ -43,7 +43,9 @@ def describe(cfg, tensors: bool = False) -> str:
         lines.append(
             f"sliding window: each token sees itself and the {cfg.sliding_window - 1} previous tokens "
             f"(receptive field {cfg.n_layer} layers × {cfg.sliding_window} = "
-            f"{cfg.n_layer * cfg.sliding_window} tokens); the KV cache still keeps every position"
+            f"{cfg.n_layer * cfg.sliding_window} tokens); the KV cache keeps only the last "
+            f"{min(cfg.sliding_window, cfg.block_size)} positions (a ring buffer): "
+            f"{kv_bytes * min(cfg.sliding_window, cfg.block_size) / 2**20:.1f} MiB"
         )
     if tensors:
         lines += [f"  {name:<40} {tuple(p.shape)}" for name, p in model.named_parameters()]

@@ -194,11 +194,21 @@ class Rotary(nn.Module):
 #     logits = model.logits(prompt, cache=cache)       # prefill, prompt (2, T0)
 #     logits = model.logits(next_tokens, cache=cache)  # one step, next_tokens (2, 1)
 #     cache.reset()                                    # reuse for a new conversation
+#
+# **Sliding window: a ring buffer.** A model with ``sliding_window = N`` never looks further back
+# than ``N`` positions, so its cache (``window=N``, when ``N < max_len``) keeps only ``N`` slots per
+# layer: position ``p`` lives in slot ``p mod N`` and overwrites position ``p - N``, which no
+# later query sees. Keys are stored after RoPE, so the order of the slots does not matter to
+# attention; only the mask has to know which position each slot holds (``update_window``).
 # ==============================================================================
 
 
 class KVCache:
-    """Preallocated keys/values for every layer, plus the number of positions already filled."""
+    """Preallocated keys/values for every layer, plus the number of positions already filled.
+
+    ``window``: the model's sliding window ``N``; when it is smaller than ``max_len`` the cache is
+    a ring buffer of ``N`` slots (see :meth:`update_window`), else it changes nothing.
+    """
 
     def __init__(
         self,
@@ -209,12 +219,16 @@ class KVCache:
         head_dim: int,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        window: int | None = None,
     ):
-        shape = (batch_size, n_kv_head, max_len, head_dim)
+        # region doc:kv-ring-size
+        self.window = window if window is not None and window < max_len else None  # None: no ring
+        shape = (batch_size, n_kv_head, self.window or max_len, head_dim)  # slots: N, not max_len
+        # endregion doc:kv-ring-size
         self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
-        self.max_len = max_len
-        self.pos = 0  # positions 0 .. pos-1 hold valid keys/values
+        self.max_len = max_len  # positions it takes in all (with a ring, more than it stores)
+        self.pos = 0  # positions 0 .. pos-1 have been stored (with a ring, only the last N are kept)
 
     @property
     def batch_size(self) -> int:
@@ -234,7 +248,7 @@ class KVCache:
         view = KVCache.__new__(KVCache)
         view.k = [t[start:stop] for t in self.k]
         view.v = [t[start:stop] for t in self.v]
-        view.max_len, view.pos = self.max_len, 0
+        view.max_len, view.window, view.pos = self.max_len, self.window, 0
         return view
 
     def check(self, batch_size: int, seq_len: int) -> None:
@@ -258,6 +272,44 @@ class KVCache:
         self.k[layer][:, :, self.pos : end] = k
         self.v[layer][:, :, self.pos : end] = v
         return self.k[layer][:, :, :end].to(k.dtype), self.v[layer][:, :, :end].to(v.dtype)
+
+    # region doc:kv-ring
+    def update_window(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        """The ring buffer's :meth:`update`: store ``k, v`` ``(B, n_kv_head, T, head_dim)``, the
+        positions ``pos .. pos+T-1``, position ``p`` in slot ``p mod N`` (``N = self.window``).
+
+        Returns ``(keys, values, key_pos)``: what the ``T`` queries may need, and the absolute
+        position of each key (``(n_keys,)``, for the caller's band mask; None for one token).
+
+        * one token (decoding): written first, then the filled slots are returned, which hold
+          exactly the window ``pos-N+1 .. pos`` (or ``0 .. pos`` before the ring is full): every
+          one is visible, in slot order rather than position order (attention does not care);
+        * several tokens: the early queries still need keys that the new ones will overwrite, so
+          the stored slots are read first, the new keys appended, and only then are the last
+          ``min(T, N)`` new keys written to their slots.
+        """
+        W, past, T = self.window, self.pos, k.shape[2]
+        ks, vs = self.k[layer], self.v[layer]
+        if T == 1:
+            ks[:, :, past % W] = k[:, :, 0]
+            vs[:, :, past % W] = v[:, :, 0]
+            n = min(past + 1, W)
+            return ks[:, :, :n].to(k.dtype), vs[:, :, :n].to(v.dtype), None  # all visible: no positions
+        new_pos = torch.arange(past, past + T, device=k.device)
+        if past == 0:
+            keys, values, key_pos = k, v, new_pos
+        else:
+            n = min(past, W)  # filled slots; slot j holds the latest position < past that is j mod N
+            old_pos = past - 1 - (past - 1 - torch.arange(n, device=k.device)) % W
+            keys = torch.cat([ks[:, :, :n].to(k.dtype), k], dim=2)
+            values = torch.cat([vs[:, :, :n].to(v.dtype), v], dim=2)
+            key_pos = torch.cat([old_pos, new_pos])
+        m = min(T, W)  # only the last N new keys stay
+        slots = new_pos[T - m :] % W
+        ks[:, :, slots] = k[:, :, T - m :].to(ks.dtype)
+        vs[:, :, slots] = v[:, :, T - m :].to(vs.dtype)
+        return keys, values, key_pos
+    # endregion doc:kv-ring
 
     def advance(self, seq_len: int) -> None:
         self.pos += seq_len
@@ -290,7 +342,8 @@ class KVCache:
 #
 # Sliding window (``sliding_window = N``, Mistral): a token sees only itself and the ``N-1``
 # previous tokens. When the context is longer than ``N``, the keys nobody sees are dropped and a
-# band mask replaces the causal one (``_sliding_window``). With ``None`` nothing changes.
+# band mask replaces the causal one (``_sliding_window``); the KV cache keeps only ``N`` positions
+# (a ring buffer, ``_ring_mask``). With ``None`` nothing changes.
 # ==============================================================================
 
 
@@ -341,10 +394,13 @@ class CausalSelfAttention(nn.Module):
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         # endregion doc:rope-qk
 
-        past = 0
+        past, ring = 0, cache is not None and cache.window is not None
         if cache is not None:
             past = cache.pos
-            k, v = cache.update(self.layer_idx, k, v)  # now every key/value so far: (B, kv, past+T, hd)
+            if not ring:
+                k, v = cache.update(self.layer_idx, k, v)  # now every key/value so far: (B, kv, past+T, hd)
+            else:  # a sliding window's ring buffer: at most N stored keys, plus the new ones
+                k, v, key_pos = cache.update_window(self.layer_idx, k, v)
 
         # region doc:mask-cases
         mask, is_causal = None, True
@@ -356,7 +412,9 @@ class CausalSelfAttention(nn.Module):
                 k_pos = torch.arange(past + T, device=x.device)[None, :]
                 mask, is_causal = k_pos <= q_pos, False
         # endregion doc:mask-cases
-        if self.window is not None and past + T > self.window:
+        if ring:
+            mask, is_causal = self._ring_mask(key_pos, past, T)
+        elif self.window is not None and past + T > self.window:
             k, v, mask, is_causal = self._sliding_window(k, v, past, T)
 
         if self.cpu_kernels and is_causal and past == 0 and not (self.training and self.attn_dropout) and cpu_attention.usable(q):
@@ -372,8 +430,9 @@ class CausalSelfAttention(nn.Module):
     def _sliding_window(self, k, v, past: int, T: int):
         """Sliding-window attention: query at absolute position ``p`` sees keys ``p-N+1 .. p``
         (``N = self.window``). Keys older than the first query's window are seen by no query of
-        this call: they are dropped (one-token decoding then reads ``N`` keys, not ``past+1``);
-        the others get a band mask. The cache still holds every position (no memory saved)."""
+        this call: they are dropped; the others get a band mask. Used without a cache (training,
+        recomputation) and with a cache no longer than the window; a longer one is a ring buffer
+        of ``N`` slots (:meth:`KVCache.update_window`, :meth:`_ring_mask`)."""
         start = max(0, past + 1 - self.window)  # oldest key that query ``past`` still sees
         k, v = k[:, :, start:], v[:, :, start:]
         if T == 1:
@@ -383,6 +442,18 @@ class CausalSelfAttention(nn.Module):
         band = (k_pos <= q_pos) & (k_pos > q_pos - self.window)  # causal, and at most N-1 back
         return k, v, band, False
     # endregion doc:sliding-window
+
+    # region doc:ring-mask
+    def _ring_mask(self, key_pos: torch.Tensor | None, past: int, T: int):
+        """The mask over a ring buffer's keys (:meth:`KVCache.update_window`), whose absolute
+        positions are ``key_pos``: query ``p`` sees the keys at ``p-N+1 .. p``."""
+        if T == 1:
+            return None, False  # the ring holds exactly the newest token's window
+        if past == 0 and T <= self.window:
+            return None, True  # a prefill that fits in the window: plain causal
+        q_pos = torch.arange(past, past + T, device=key_pos.device)[:, None]
+        return (key_pos[None, :] <= q_pos) & (key_pos[None, :] > q_pos - self.window), False
+    # endregion doc:ring-mask
 
     def _sdpa(self, q, k, v, mask, is_causal):
         # region doc:sdpa

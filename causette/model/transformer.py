@@ -253,7 +253,8 @@ class Transformer(nn.Module):
     def new_cache(
         self, batch_size: int, max_len: int | None = None, dtype: torch.dtype | None = None, device=None
     ) -> KVCache:
-        """An empty KV cache for this model (``max_len`` defaults to ``block_size``).
+        """An empty KV cache for this model (``max_len`` defaults to ``block_size``); with a
+        ``sliding_window`` smaller than ``max_len``, a ring buffer of that many positions.
 
         ``dtype`` defaults to the model's; pass ``torch.bfloat16`` when decoding under bf16
         autocast (keys and values are then produced in bf16).
@@ -267,5 +268,13 @@ class Transformer(nn.Module):
             )
         max_len = cfg.block_size if max_len is None else min(max_len, cfg.block_size)
         return KVCache(
-            cfg.n_layer, batch_size, cfg.kv_heads, max_len, cfg.head_dim, dtype or p.dtype, device or p.device
+            cfg.n_layer, batch_size, cfg.kv_heads, max_len, cfg.head_dim, dtype or p.dtype, device or p.device,
+            window=cfg.sliding_window,
         )
+
+    def cache_length(self, max_len: int | None = None) -> int:
+        """Positions per layer that :meth:`new_cache` stores for ``max_len``: ``max_len`` (default
+        ``block_size``), or the sliding window when it is smaller (a ring buffer)."""
+        max_len = self.cfg.block_size if max_len is None else min(max_len, self.cfg.block_size)
+        w = self.cfg.sliding_window
+        return max_len if w is None else min(w, max_len)
