@@ -9,6 +9,7 @@ picture (``--png``) draws their validation curves side by side (pictures.py).
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -25,7 +26,7 @@ STEPS = (
 
 # Bits per byte on the demo's val split (causette eval, full split), measured for docs/progression.md
 # with `make progression` (tests/test_progression.py checks the docs' table says the same).
-MEASURED = (1.979, None, None, None, None)
+MEASURED = (1.979, 1.818, 1.963, 1.839, 1.792)
 TOLERANCE = 0.05  # what a fresh clone should reproduce (same steps, same seed; the machine may differ)
 
 
@@ -55,6 +56,18 @@ def explain_progression(s: Setup | None = None, text: str = "", args=None) -> st
     out = [head, "", table([tr("étape", "step"), "preset", tr("paramètres", "parameters"),
                             tr("ce qu'elle voit", "what it sees"), tr("mesuré", "measured"),
                             tr(f"vos runs ({runs}/)", f"your runs ({runs}/)")], rows, left=(1, 3))]
+    by_pos = [(name, loss_by_position(run)) for name, run in step_runs(args)]
+    by_pos = [(name, curve) for name, curve in by_pos if curve]
+    if by_pos:
+        heads = [tr(f"{lo} token" if lo == hi else f"{lo} à {hi}", f"{lo} token" if lo == hi else f"{lo} to {hi}")
+                 for lo, hi in CONTEXT_BUCKETS]
+        out += ["", tr("Ce que chaque étape tire du contexte : bits par octet selon le nombre de tokens déjà lus "
+                       "(premières fenêtres de la partie val).",
+                       "What each step gets from the context: bits per byte by the number of tokens already read "
+                       "(first windows of the val split)."),
+                table([tr("étape", "step")] + heads,
+                      [[name] + ["—" if v is None else num(v, ".3f") for v in bucket_means(curve)]
+                       for name, curve in by_pos])]
     out += ["", tr("Lancer une étape : causette run progression/1-bigramme (puis 2-fenetre, 3-une-tete, 4-bloc, "
                    "5-transformer), ou les cinq : make progression.",
                    "Run one step: causette run progression/1-bigramme (then 2-fenetre, 3-une-tete, 4-bloc, "
@@ -84,6 +97,64 @@ def val_curve(run: Path) -> list[tuple[int, float]]:
             continue
         if rec.get("kind") == "val" and "val/bits_per_byte" in rec:
             out.append((int(rec["step"]), float(rec["val/bits_per_byte"])))
+    return out
+
+
+# Buckets of context length (tokens the model has read, the predicted one excluded) for the
+# table of losses by position: the window of step 2 is 8 tokens.
+CONTEXT_BUCKETS = ((1, 1), (2, 8), (9, 32), (33, 256))
+
+
+def loss_by_position(run: Path, max_tokens: int = 65_536) -> list[float] | None:
+    """See :func:`_loss_by_position`; computed once per run folder and checkpoint in a process."""
+    latest = run / "checkpoints" / "latest"
+    stamp = latest.stat().st_mtime_ns if latest.exists() else None
+    return _cached_loss_by_position(str(run), stamp, max_tokens)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_loss_by_position(run: str, _stamp, max_tokens: int) -> list[float] | None:
+    return _loss_by_position(Path(run), max_tokens)
+
+
+def _loss_by_position(run: Path, max_tokens: int) -> list[float] | None:
+    """Bits per byte at each position of the context, averaged over the first windows of the
+    run's val split: entry ``t`` is the cost of predicting token ``t+1`` having read ``t+1``
+    tokens. None when the run has no checkpoint or data. (Bits per byte here is each position's
+    loss in bits divided by the val split's mean bytes per token.)"""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    from causette.checkpoint.load import load_checkpoint
+    from causette.data.loader import eval_windows
+
+    try:
+        meta = json.loads((run / "data" / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (run / "checkpoints").is_dir():
+        return None
+    model = load_checkpoint(run, device="cpu", precision="fp32").model.eval()
+    rows = eval_windows(run / "data" / "val.bin", meta["dtype"], model.cfg.block_size, max_tokens)
+    total = torch.zeros(rows.shape[1] - 1)
+    with torch.no_grad():
+        for chunk in rows.split(16):  # 16 windows at a time: their logits stay under 70 MB
+            logits = model.logits(chunk[:, :-1])
+            total += F.cross_entropy(logits.transpose(1, 2).float(), chunk[:, 1:], reduction="none").sum(0)
+    val = meta["splits"]["val"]
+    bytes_per_token = val["bytes"] / val["tokens"]
+    return (total / len(rows) / math.log(2) / bytes_per_token).tolist()
+
+
+def bucket_means(per_position: list[float], buckets=CONTEXT_BUCKETS) -> list[float | None]:
+    """The mean of ``per_position`` over each ``(first, last)`` context length of ``buckets``
+    (None past its end)."""
+    out = []
+    for lo, hi in buckets:
+        part = per_position[lo - 1 : hi]
+        out.append(sum(part) / len(part) if part else None)
     return out
 
 
