@@ -13,7 +13,7 @@ code lines ``#L10-L20`` must show exactly what it names, so that it cannot drift
 * a link whose text is a definition in backticks (``apply_rope``, ``Transformer.forward``) shows
   that whole definition: from its ``def``/``class`` line (or its first decorator) to its last line;
 * a link to *part* of the code names a region of the code in its title,
-  ``[les trois cas du masque](../causette/model/layers.py#L329-L336 "doc:mask-cases")``, and shows
+  ``[les trois cas du masque](../causette/model/attention.py#L329-L336 "doc:mask-cases")``, and shows
   exactly the lines between ``# region doc:mask-cases`` and ``# endregion doc:mask-cases`` in the
   file (the markers editors use to fold code);
 * any other text in backticks (``wte``, ``enable_gqa``) must appear in the lines shown.

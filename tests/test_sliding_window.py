@@ -196,7 +196,7 @@ def test_gpt2_family_with_a_window_is_refused_for_hf(tmp_path, tok):  # noqa: F8
 
 def test_default_path_builds_no_mask(monkeypatch):
     """``sliding_window: null``: the attention never calls the window code (same speed as before)."""
-    from causette.model.layers import CausalSelfAttention
+    from causette.model.attention import CausalSelfAttention
 
     called = []
     monkeypatch.setattr(CausalSelfAttention, "_sliding_window", lambda *a: called.append(1))
@@ -227,7 +227,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 from causette.inference.engine import Engine  # noqa: E402
 from causette.inference.sampling import SamplingParams  # noqa: E402
-from causette.model.layers import CausalSelfAttention, KVCache  # noqa: E402
+from causette.model.attention import CausalSelfAttention  # noqa: E402
+from causette.model.kvcache import KVCache  # noqa: E402
 
 WINDOW = 5
 

@@ -45,7 +45,7 @@ class DecodeStep(nn.Module):
     * ``tokens`` ``(B,)`` int64: the newest token of each row;
     * ``pos`` ``(B,)`` int64: its position (the number of tokens of that row already cached);
     * ``ks``, ``vs``: one ``(B, n_kv_head, max_len, head_dim)`` tensor per layer (the tensors of
-      a :class:`~causette.model.layers.KVCache`), updated in place at ``pos`` (with a sliding
+      a :class:`~causette.model.kvcache.KVCache`), updated in place at ``pos`` (with a sliding
       window, a ring buffer of ``window`` slots: at ``pos mod window``);
     * returns the logits ``(B, vocab_size)`` in float32.
     """

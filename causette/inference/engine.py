@@ -8,7 +8,7 @@
         print(delta, end="", flush=True)
 
 **One step.** Generating token ``t + 1`` needs the logits of position ``t`` only. With the KV
-cache (causette/model/layers.py) the prompt is read once (*prefill*), then each step feeds
+cache (causette/model/kvcache.py) the prompt is read once (*prefill*), then each step feeds
 just the newest token and the cache supplies every earlier key and value: a step costs one
 token's worth of work instead of the whole sequence's. ``use_cache=False`` recomputes the whole
 sequence at every step instead; it gives the same tokens and exists to measure the difference.

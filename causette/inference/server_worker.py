@@ -7,7 +7,7 @@ a 503 at once instead of waiting forever.
 
 **Continuous batching.** The worker keeps ``max_batch`` *slots*, one row each of a KV cache
 ``(max_batch, heads, block_size, head_dim)`` per layer (``sliding_window`` positions instead of
-``block_size`` for a sliding-window model: a ring buffer, layers.py). A request taken from the queue gets a
+``block_size`` for a sliding-window model: a ring buffer, causette/model/kvcache.py). A request taken from the queue gets a
 free slot: its prompt is read (prefill, eager) into that row, and from then on each *step*
 decodes one token for every busy slot at once, each row at its own position
 (decode_step.py). A request leaves its slot as soon as it ends (stop token, length, client

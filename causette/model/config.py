@@ -148,7 +148,7 @@ class ModelConfig:
             raise ValueError(f"init_std must be positive, got {self.init_std}")
 
 
-# Linear layers of our Transformer that LoRA can adapt, by short name (layers.py).
+# Linear layers of our Transformer that LoRA can adapt, by short name (attention.py, layers.py).
 LORA_TARGETS = ("qkv", "proj", "up", "down")
 
 

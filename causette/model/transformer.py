@@ -5,7 +5,7 @@
                          x = x + mlp(norm2(x))       (dense MLP or Mixture-of-Experts)
     ──norm_f──▶ lm_head ──▶ logits (B, T, vocab_size)   [optionally soft-capped]
 
-The parts (norms, positions, attention, MLP, KV cache, loss) are in layers.py; this file builds
+The parts are in layers.py (norms, positions, MLP, loss), attention.py and kvcache.py; this file builds
 the initial weights and assembles the blocks. The progression's switches (config.py) take parts
 out: ``n_layer: 0`` leaves embedding → norm_f → lm_head (a bigram model), ``mixer: window``
 puts a fixed window of previous tokens (window.py) where attention was, ``mlp: none`` drops the
@@ -25,7 +25,7 @@ MLP half of each block. Three ways to call the model:
   ``moe_z`` and ``expert_load`` ``(n_moe_layers, n_experts)``, the fraction of assignments
   each expert received.
 * ``cache``: a :class:`KVCache` (``model.new_cache(B)``); positions start at ``cache.pos`` and the
-  cache advances by ``T``. See layers.py.
+  cache advances by ``T``. See kvcache.py.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ import torch.nn as nn
 from causette.errors import CausetteError
 from causette.model import chunked_loss
 from causette.model.config import ModelConfig
+from causette.model.attention import CausalSelfAttention
+from causette.model.kvcache import KVCache
 from causette.model.layers import (
     MLP,
-    CausalSelfAttention,
-    KVCache,
     LearnedPositions,
     Rotary,
     SinusoidalPositions,
