@@ -73,7 +73,7 @@ class DecodeStep(nn.Module):
         L = ks[0].shape[2]
         x = m.wte(tokens)[:, None, :]  # (B, 1, C)
         if m.positions is not None:  # learned or sinusoidal: the table row of each row's position
-            table = m.positions.weight if hasattr(m.positions, "weight") else m.positions.table
+            table = m.positions.wpe.weight if hasattr(m.positions, "wpe") else m.positions.table
             x = x + table[pos][:, None, :].to(x.dtype)
         rope = None
         if m.rotary is not None:  # (B, 1, 1, head_dim/2): broadcast over heads

@@ -86,11 +86,16 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
 class Engine:
     """Generation for one model and its tokenizer."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer, decode: str = "auto", notify=None, compile: bool = False):
+    def __init__(
+        self, model: torch.nn.Module, tokenizer, decode: str = "auto", notify=None, compile: bool = False,
+        native: bool = True,
+    ):
         """``decode``: ``"fast"`` (the compiled step, compiled at the first use if it is not in
         the disk cache), ``"exact"`` (the eager reference), ``"auto"`` (the compiled step if it
         is already cached, else eager). ``notify``: called with a line for the user before a
-        compilation starts. ``compile=True`` is the former name of ``decode="fast"``."""
+        compilation starts. ``compile=True`` is the former name of ``decode="fast"``.
+        ``native=False``: the compiled step is the AOTInductor one even where the native step
+        (native.py) applies (to compare them)."""
         if decode not in DECODE_MODES:
             raise CausetteError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
         self.model = unwrap_model(model)
@@ -100,6 +105,7 @@ class Engine:
         self.device = next(self.model.parameters()).device
         self.decode = "fast" if compile else decode
         self.notify = notify
+        self.native = native
         self._steps: dict[int, object] = {}  # batch size -> compiled step (None: not available)
 
     @property
@@ -172,11 +178,15 @@ class Engine:
         return self._steps[batch_size]
 
     def _load_step(self, batch_size: int):
-        from causette.inference import compiled
+        from causette.inference import compiled, native
         from causette.inference.decode_step import supports
 
         if self.decode == "exact" or self.device.type != "cpu" or not supports(self.model):
             return None
+        if self.native:  # the C++ step (native.py), for the models it covers; else AOTInductor's
+            step = native.load(self.model, notify=self.notify, compile=self.decode == "fast")
+            if step is not None:
+                return step
         if self.decode == "auto" and not compiled.is_cached(self.model, batch_size, self.block_size):
             return None
         return compiled.load_or_compile(self.model, batch_size, self.block_size, notify=self.notify)
