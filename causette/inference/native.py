@@ -10,7 +10,7 @@ step in one call.
 How:
 
 * the source is compiled once per machine with the system's C++ compiler (``$CXX``, else
-  ``g++``, ``c++`` or ``clang++``): ``-O3 -march=native -fopenmp``, ~2 s. No PyTorch header:
+  ``g++``, ``c++`` or ``clang++``): ``-O3 -march=native -pthread``, ~2 s. No PyTorch header:
   the library takes float pointers, so it does not depend on the model, its shape, or the
   torch version. It is cached as ``native-<key>.so`` beside the compiled steps (compiled.py's
   :func:`~causette.inference.compiled.cache_dir`), the key a hash of the source, the compiler
@@ -42,8 +42,8 @@ import torch
 import torch.nn as nn
 
 SOURCE = Path(__file__).resolve().with_name("native_step.cpp")
-VERSION = 1  # causette_native_version() of the source this module speaks to
-FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp")
+VERSION = 2  # causette_native_version() of the source this module speaks to
+FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
 ARCH_FLAGS = (("-march=native",), ())  # the second: a compiler that does not know -march=native
 
 _lock = threading.Lock()
@@ -133,7 +133,8 @@ def load_library(notify: Callable[[str], None] | None = None, compile: bool = Tr
         f = lib.causette_decode_step
         f.restype = ctypes.c_int
         p = ctypes.c_void_p
-        f.argtypes = [p, p, p, ctypes.c_int64, ctypes.c_int64, p, p, p, p, p, ctypes.c_int]
+        i64 = ctypes.c_int64
+        f.argtypes = [p, p, p, i64, i64, i64, p, p, p, i64, p, p, p, p, ctypes.c_int]
         _loaded[str(path)] = lib
         return lib
 
@@ -254,15 +255,32 @@ class NativeStep:
         return kp, vp, shape[2]
 
     def __call__(self, tokens: torch.Tensor, pos: torch.Tensor, ks, vs) -> torch.Tensor:
-        kp, vp, max_len = self._cache_pointers(ks, vs)
+        """One token per row: row ``b`` reads ``tokens[b]`` at position ``pos[b]`` of cache row ``b``."""
         B = tokens.shape[0]
         if ks[0].shape[0] != B or pos.shape[0] != B:
             raise ValueError("tokens, pos and the caches must have one row each per batch row")
+        return self._run(tokens, pos, None, None, B, ks, vs)
+
+    def prefill(self, idx: torch.Tensor, start: int, ks, vs) -> torch.Tensor:
+        """The prompt chunk ``idx`` ``(B, T)`` at positions ``start .. start+T-1`` of cache rows
+        ``0 .. B-1`` (what the model's own forward with a cache does): the logits ``(B, V)`` of
+        each row's last token. Every matrix product reads the weights once for the B·T tokens."""
+        B, T = idx.shape
+        if ks[0].shape[0] != B:
+            raise ValueError("idx and the caches must have the same number of rows")
+        pos = torch.arange(start, start + T, dtype=torch.int64).repeat(B)
+        rows = torch.arange(B, dtype=torch.int64).repeat_interleave(T)
+        last = torch.arange(1, B + 1, dtype=torch.int64) * T - 1
+        return self._run(idx.reshape(-1), pos, rows, last, B, ks, vs)
+
+    def _run(self, tokens, pos, rows, out, n_out, ks, vs) -> torch.Tensor:
+        kp, vp, max_len = self._cache_pointers(ks, vs)
         tokens = tokens.contiguous().to(torch.int64)
         pos = pos.contiguous().to(torch.int64)
-        logits = torch.empty(B, self.vocab_size)
-        if self._fn(self._ints, self._floats, self._weights, B, max_len, tokens.data_ptr(), pos.data_ptr(),
-                    kp, vp, logits.data_ptr(), torch.get_num_threads()):
+        logits = torch.empty(n_out, self.vocab_size)
+        if self._fn(self._ints, self._floats, self._weights, tokens.shape[0], max_len, ks[0].shape[0],
+                    tokens.data_ptr(), pos.data_ptr(), None if rows is None else rows.data_ptr(), n_out,
+                    None if out is None else out.data_ptr(), kp, vp, logits.data_ptr(), torch.get_num_threads()):
             raise ValueError(f"a token is outside the vocabulary or a position outside the cache ({max_len})")
         return logits
 

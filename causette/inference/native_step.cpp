@@ -1,6 +1,6 @@
 // One decoding step of Causette's Transformer, for one new token per row, written in C++.
 //
-// Built by causette/inference/native.py (g++ -O3 -march=native -fopenmp, once per machine,
+// Built by causette/inference/native.py (g++ -O3 -march=native -pthread, once per machine,
 // cached on disk) and called through ctypes: no PyTorch header, no Python object, only float
 // pointers. What it computes is DecodeStep's (decode_step.py) for the dense models of both
 // families: RMSNorm or LayerNorm, RoPE or a position table, grouped-query attention over the
@@ -18,14 +18,17 @@
 // widest registers the target has (AVX-512 here, AVX2, NEON...) or to scalar code.
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <pthread.h>
 
 namespace {
 
@@ -187,15 +190,99 @@ inline void share(int64_t n, int64_t unit, int tid, int nt, int64_t& lo, int64_t
   hi = std::min(n, z * unit);
 }
 
-inline void barrier(int nt) {
-#ifdef _OPENMP
-  if (nt > 1) {
-#pragma omp barrier
-  }
-#else
-  (void)nt;
+// Threads wait for each other ~30 times per step (after each matrix product). OpenMP's own
+// barrier sleeps at once under OMP_WAIT_POLICY=PASSIVE (what Causette sets: utils/threads.py)
+// and a wake-up costs tens of microseconds: 2 threads were 3-10x *slower* than one. This one
+// spins (a step lasts a fraction of a millisecond), and yields the core after a while in case
+// the other thread is not running (a busy machine).
+inline void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
 #endif
 }
+
+struct Barrier {
+  std::atomic<int> count{0}, gen{0};
+  void wait(int nt) {
+    if (nt <= 1) return;
+    int g = gen.load(std::memory_order_acquire);
+    if (count.fetch_add(1, std::memory_order_acq_rel) == nt - 1) {
+      count.store(0, std::memory_order_relaxed);
+      gen.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; gen.load(std::memory_order_acquire) == g; ++spins) {
+      if (spins < 30000)  // ~0.5 ms
+        pause();
+      else
+        std::this_thread::yield();
+    }
+  }
+};
+
+// The helper threads of a step, started at the first step that asks for them and kept. Between
+// two steps (the Python code that picks the next token: ~0.1 ms) a helper spins for up to
+// SPIN_US before it sleeps: a sleeping thread woken on a busy machine may wait milliseconds for
+// a core (OpenMP's passive threads did: bench/LOG.md). Not used with 1 thread.
+constexpr int SPIN_US = 2000;
+
+struct Pool {
+  std::mutex busy;                        // one step at a time uses the helpers
+  std::mutex m;
+  std::condition_variable cv;
+  std::atomic<uint64_t> epoch{0};         // +1 for each job
+  std::atomic<int> pending{0};            // helpers still in the current job
+  void (*job)(void*, int, int) = nullptr;
+  void* ctx = nullptr;
+  int nt = 1;
+  int started = 0;
+
+  void worker(int tid, uint64_t seen) {  // seen: the epoch before its first job
+    for (;;) {
+      auto t0 = std::chrono::steady_clock::now();
+      for (int spins = 0; epoch.load(std::memory_order_acquire) == seen; ++spins) {
+        pause();
+        if ((spins & 255) == 255 &&
+            std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(SPIN_US)) {
+          std::unique_lock<std::mutex> lk(m);
+          cv.wait(lk, [&] { return epoch.load(std::memory_order_acquire) != seen; });
+        }
+      }
+      seen = epoch.load(std::memory_order_acquire);
+      if (tid < nt) job(ctx, tid, nt);
+      pending.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  // Runs job(ctx, tid, n) for tid = 0 (this thread) .. n-1.
+  void run(void (*f)(void*, int, int), void* c, int n) {
+    while (started < n - 1) {
+      int tid = ++started;
+      uint64_t now = epoch.load(std::memory_order_acquire);
+      std::thread([this, tid, now] { worker(tid, now); }).detach();
+    }
+    job = f;
+    ctx = c;
+    nt = n;
+    pending.store(started, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lk(m);
+      epoch.fetch_add(1, std::memory_order_acq_rel);
+    }
+    cv.notify_all();
+    f(c, 0, n);
+    for (int spins = 0; pending.load(std::memory_order_acquire) > 0; ++spins)
+      if (spins < 4000)
+        pause();
+      else
+        std::this_thread::yield();
+  }
+};
+
+Pool* pool = nullptr;  // never freed: detached threads live as long as the process
+std::mutex pool_lock;
+
+void forget_pool_after_fork() { pool = nullptr; }  // a forked child has none of the threads
 
 void norm(const Cfg& c, const float* x, const float* w, const float* b, float* y, int64_t n) {
   if (c.norm == NORM_RMS) {
@@ -241,20 +328,25 @@ struct Step {
   int64_t B, L;
   const int64_t* tokens;
   const int64_t* pos;
+  const int64_t* crow;   // the cache row of each token (nullptr: token b, row b)
+  int64_t n_out;         // rows whose logits are wanted...
+  const int64_t* out;    // ...which ones (nullptr: all, in order)
   float* const* kc;
   float* const* vc;
   float* logits;
   // scratch
   float *x, *h, *qkv, *att, *up, *act, *scores;
   int64_t n_qkv, n_up;
+  Barrier sync;
+  void barrier(int nt) { sync.wait(nt); }
 
   const float* lw(int64_t layer, int k) const { return w[N_GLOBAL + layer * PER_LAYER + k]; }
 
   void linear(const float* X, int64_t n_in, const float* Wt, const float* bias, int64_t n_out, float* Y,
-              bool accumulate, int tid, int nt) {
+              bool accumulate, int tid, int nt, int64_t rows = -1) {
     int64_t lo, hi;
     share(n_out, 8, tid, nt, lo, hi);
-    matmul_rows(X, B, n_in, Wt, bias, n_out, lo, hi, Y, accumulate);
+    matmul_rows(X, rows < 0 ? B : rows, n_in, Wt, bias, n_out, lo, hi, Y, accumulate);
   }
 
   void norm_rows(const float* src, const float* nw, const float* nb, float* dst, int tid, int nt) {
@@ -273,7 +365,7 @@ struct Step {
       float* q = qkv + b * n_qkv;
       float* k = q + H * D;
       float* v = k + KV * D;
-      int64_t p = pos[b];
+      int64_t p = pos[b], cr = crow ? crow[b] : b;
       if (c.qk_norm) {
         Cfg rms = c;
         rms.norm = NORM_RMS;
@@ -287,8 +379,8 @@ struct Step {
         for (int64_t j = 0; j < KV; ++j) rope(k + j * D, D, cs, sn);
       }
       for (int64_t g = 0; g < KV; ++g) {
-        std::memcpy(kc[layer] + ((b * KV + g) * L + p) * D, k + g * D, D * sizeof(float));
-        std::memcpy(vc[layer] + ((b * KV + g) * L + p) * D, v + g * D, D * sizeof(float));
+        std::memcpy(kc[layer] + ((cr * KV + g) * L + p) * D, k + g * D, D * sizeof(float));
+        std::memcpy(vc[layer] + ((cr * KV + g) * L + p) * D, v + g * D, D * sizeof(float));
       }
     }
     barrier(nt);
@@ -296,11 +388,11 @@ struct Step {
     const float scale = 1.0f / std::sqrt((float)D);
     float* s = scores + (int64_t)tid * L;
     for (int64_t bh = lo; bh < hi; ++bh) {
-      int64_t b = bh / H, hh = bh % H, g = hh / G, p = pos[b];
+      int64_t b = bh / H, hh = bh % H, g = hh / G, p = pos[b], cr = crow ? crow[b] : b;
       int64_t j0 = c.window > 0 ? std::max<int64_t>(0, p - c.window + 1) : 0;
       const float* q = qkv + b * n_qkv + hh * D;
-      const float* K = kc[layer] + (b * KV + g) * L * D;
-      const float* Vv = vc[layer] + (b * KV + g) * L * D;
+      const float* K = kc[layer] + (cr * KV + g) * L * D;
+      const float* Vv = vc[layer] + (cr * KV + g) * L * D;
       float m = -INFINITY;
       for (int64_t j = j0; j <= p; ++j) {
         s[j] = dot(q, K + j * D, D) * scale;
@@ -374,12 +466,17 @@ struct Step {
       linear(act, c.hidden, lw(l, L_DOWN_W), lw(l, L_DOWN_B), C, x, true, tid, nt);
       barrier(nt);
     }
-    norm_rows(x, w[G_NORMF_W], w[G_NORMF_B], h, tid, nt);
+    {  // the final norm of the rows whose logits are wanted, gathered at the start of h
+      int64_t lo, hi;
+      share(n_out, 1, tid, nt, lo, hi);
+      for (int64_t j = lo; j < hi; ++j)
+        norm(c, x + (out ? out[j] : j) * C, w[G_NORMF_W], w[G_NORMF_B], h + j * C, C);
+    }
     barrier(nt);
-    linear(h, C, w[G_LM_HEAD], nullptr, c.V, logits, false, tid, nt);
+    linear(h, C, w[G_LM_HEAD], nullptr, c.V, logits, false, tid, nt, n_out);  // those rows only
     if (c.softcap_on) {
       int64_t lo, hi;
-      share(B * c.V, 64, tid, nt, lo, hi);
+      share(n_out * c.V, 64, tid, nt, lo, hi);
       for (int64_t i = lo; i < hi; ++i) logits[i] = c.softcap * std::tanh(logits[i] / c.softcap);
     }
   }
@@ -390,15 +487,21 @@ struct Step {
 extern "C" {
 
 // The version of this interface (native.py checks it after loading).
-int causette_native_version() { return 1; }
+int causette_native_version() { return 2; }
 
 // One step: see Step. `ints` = n_layer, n_embd, n_head, n_kv_head, head_dim, hidden, vocab,
 // norm, mlp, pos, bias, qk_norm, window (0: none), softcap on; `floats` = eps, softcap.
-// `L`: the caches' max_len; the caches are (B, n_kv_head, L, head_dim) float32, contiguous.
-// Returns 0, or 1 (and computes nothing) when a token or a position is out of range.
-int causette_decode_step(const int64_t* ints, const float* floats, const float* const* weights, int64_t B,
-                         int64_t L, const int64_t* tokens, const int64_t* pos, float* const* kc, float* const* vc,
+// `N` tokens, token b at position pos[b] of cache row crow[b] (crow nullptr: row b); the caches
+// are (cache_rows, n_kv_head, L, head_dim) float32, contiguous. Decoding: one token per row.
+// Prefill of a prompt: its tokens as N rows of one cache row, each seeing the keys up to its
+// own position (written by this call for the earlier ones). Logits (n_out, vocab) for the
+// tokens listed in `out` (nullptr: every token, n_out = N).
+// Returns 0, or 1 (and computes nothing) when a token, a position or a row is out of range.
+int causette_decode_step(const int64_t* ints, const float* floats, const float* const* weights, int64_t N,
+                         int64_t L, int64_t cache_rows, const int64_t* tokens, const int64_t* pos,
+                         const int64_t* crow, int64_t n_out, const int64_t* out, float* const* kc, float* const* vc,
                          float* logits, int nthreads) {
+  const int64_t B = N;
   Step s;
   Cfg& c = s.c;
   c.n_layer = ints[0]; c.C = ints[1]; c.H = ints[2]; c.KV = ints[3]; c.D = ints[4]; c.hidden = ints[5];
@@ -406,14 +509,16 @@ int causette_decode_step(const int64_t* ints, const float* floats, const float* 
   c.window = ints[12]; c.softcap_on = ints[13];
   c.eps = floats[0]; c.softcap = floats[1];
   s.w = weights; s.B = B; s.L = L; s.tokens = tokens; s.pos = pos; s.kc = kc; s.vc = vc; s.logits = logits;
+  s.crow = crow; s.out = out; s.n_out = out ? n_out : B;
   s.n_qkv = (c.H + 2 * c.KV) * c.D;
   s.n_up = c.mlp == MLP_SWIGLU ? 2 * c.hidden : c.hidden;
-  for (int64_t b = 0; b < B; ++b)
+  for (int64_t b = 0; b < B; ++b) {
     if (tokens[b] < 0 || tokens[b] >= c.V || pos[b] < 0 || pos[b] >= L) return 1;
-  int nt = nthreads < 1 ? 1 : nthreads;
-#ifndef _OPENMP
-  nt = 1;
-#endif
+    if ((crow ? crow[b] : b) < 0 || (crow ? crow[b] : b) >= cache_rows) return 1;
+  }
+  for (int64_t j = 0; out && j < n_out; ++j)
+    if (out[j] < 0 || out[j] >= B) return 1;
+  int nt = nthreads < 1 ? 1 : std::min(nthreads, 64);
   static thread_local std::vector<float> scratch;
   size_t need = B * (2 * c.C + s.n_qkv + c.H * c.D + s.n_up + c.hidden) + (size_t)nt * L + 64;
   if (scratch.size() < need) scratch.resize(need);
@@ -425,16 +530,23 @@ int causette_decode_step(const int64_t* ints, const float* floats, const float* 
   s.up = p; p += B * s.n_up;
   s.act = p; p += B * c.hidden;
   s.scores = p;
-  if (nt == 1) {
+  Pool* p_ = nullptr;
+  if (nt > 1) {
+    std::lock_guard<std::mutex> lk(pool_lock);
+    if (pool == nullptr) {
+      static bool registered = false;
+      if (!registered) pthread_atfork(nullptr, nullptr, forget_pool_after_fork);
+      registered = true;
+      pool = new Pool;
+    }
+    p_ = pool;
+  }
+  std::unique_lock<std::mutex> mine;
+  if (p_ != nullptr) mine = std::unique_lock<std::mutex>(p_->busy, std::try_to_lock);
+  if (p_ == nullptr || !mine.owns_lock()) {  // one thread, or another step holds the helpers
     s.run(0, 1);
   } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-    {
-      int got = omp_get_num_threads();
-      s.run(omp_get_thread_num(), got);
-    }
-#endif
+    p_->run([](void* c, int tid, int n) { static_cast<Step*>(c)->run(tid, n); }, &s, nt);
   }
   return 0;
 }
