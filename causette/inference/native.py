@@ -188,6 +188,7 @@ class NativeStep:
     caches ``(B, n_kv_head, max_len, head_dim)``, one per layer, updated in place."""
 
     compile_seconds = 0.0
+    grad_free = True  # reads and writes plain memory: no autograd mode needed around a call
 
     def __init__(self, lib: ctypes.CDLL, model: nn.Module, compile_seconds: float = 0.0):
         cfg = model.cfg

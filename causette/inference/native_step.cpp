@@ -29,6 +29,9 @@
 #include <condition_variable>
 #include <mutex>
 #include <pthread.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -43,6 +46,9 @@ inline void store(float* p, vf v) { *reinterpret_cast<vf_u*>(p) = v; }
 typedef float vf8 __attribute__((vector_size(8 * sizeof(float))));
 typedef float vf4 __attribute__((vector_size(4 * sizeof(float))));
 inline float hsum(vf v) {
+#if defined(__AVX512F__)
+  return _mm512_reduce_add_ps(reinterpret_cast<__m512>(v));
+#endif
   vf8 a, b;
   std::memcpy(&a, &v, sizeof a);
   std::memcpy(&b, reinterpret_cast<const char*>(&v) + sizeof a, sizeof b);
@@ -52,6 +58,48 @@ inline float hsum(vf v) {
   std::memcpy(&d, reinterpret_cast<const char*>(&a) + sizeof c, sizeof d);
   c += d;
   return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+// exp of each lane (Cephes' expf: 2^n times a degree-6 polynomial on [-ln2/2, ln2/2], relative
+// error ~1e-7, like the libm's): the SiLU/GELU of the MLP and the softmax call it thousands of
+// times per token, where one scalar std::exp at a time cost ~10% of the step.
+typedef int32_t vi __attribute__((vector_size(W * sizeof(int32_t))));
+inline vf vexp(vf x) {
+  const vf hi = vf{} + 88.3762626647949f, lo = vf{} - 87.3365447504f;
+  x = x > hi ? hi : x;  // lane-wise select
+  x = x < lo ? lo : x;
+  vf t = x * 1.44269504088896341f + 0.5f;
+  vi n = __builtin_convertvector(t, vi);          // truncates toward zero...
+  vf nf = __builtin_convertvector(n, vf);
+  vi below = nf > t;                               // ...so one less where that rounded up
+  n += below;                                      // (a true comparison is -1)
+  nf = __builtin_convertvector(n, vf);
+  vf r = x - nf * 0.693359375f + nf * 2.12194440e-4f;
+  vf p = vf{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  vi bits = (n + 127) << 23;
+  vf scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// f applied to n floats, W at a time (the last ones through a padded vector).
+template <class F>
+inline void each(float* dst, const float* a, const float* b, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + W <= n; i += W) store(dst + i, f(load(a + i), b ? load(b + i) : vf{}));
+  if (i < n) {
+    float ta[W] = {}, tb[W] = {}, td[W];
+    std::memcpy(ta, a + i, (n - i) * sizeof(float));
+    if (b) std::memcpy(tb, b + i, (n - i) * sizeof(float));
+    store(td, f(load(ta), load(tb)));
+    std::memcpy(dst + i, td, (n - i) * sizeof(float));
+  }
 }
 
 // The configuration, in the order native.py writes it (`ints` then `floats`).
@@ -76,7 +124,7 @@ enum { L_N1W, L_N1B, L_QKV_W, L_QKV_B, L_QN, L_KN, L_PROJ_W, L_PROJ_B, L_N2W, L_
 // demo shape (bench/LOG.md): batch 1, R=4 U=4 reads the weights at the speed of a plain sum
 // of them (one accumulator per row was 1.35x slower); batch 8, R=2 NB=4 U=2 runs near the
 // core's multiply-add peak.
-template <int R, int NB, int U>
+template <int R, int NB, int U, bool EXACT = false>  // EXACT: n_in is a multiple of W*U
 __attribute__((always_inline)) inline void tile(const float* X, int64_t n_in, const float* Wt, int64_t o, int64_t b0,
                                                 float* out_vals) {
   vf acc[R][NB][U];
@@ -86,6 +134,8 @@ __attribute__((always_inline)) inline void tile(const float* X, int64_t n_in, co
   int64_t i = 0;
   for (; i + W * U <= n_in; i += W * U)
     for (int u = 0; u < U; ++u) {
+      if (NB == 1)  // the rows of the next tile, on their way from memory (-17% time, batch 1)
+        for (int r = 0; r < R; ++r) __builtin_prefetch(Wt + (o + R + r) * n_in + i + u * W, 0, 1);
       vf xs[NB];
       for (int b = 0; b < NB; ++b) xs[b] = load(X + (b0 + b) * n_in + i + u * W);
       for (int r = 0; r < R; ++r) {
@@ -99,6 +149,11 @@ __attribute__((always_inline)) inline void tile(const float* X, int64_t n_in, co
       sum[r][b] = acc[r][b][0];
       for (int u = 1; u < U; ++u) sum[r][b] += acc[r][b][u];
     }
+  if (EXACT) {  // no input left: the short epilogue (a tile of 4x256 has only 64 multiply-adds)
+    for (int r = 0; r < R; ++r)
+      for (int b = 0; b < NB; ++b) out_vals[r * NB + b] = hsum(sum[r][b]);
+    return;
+  }
   for (; i + W <= n_in; i += W)
     for (int r = 0; r < R; ++r) {
       vf w = load(Wt + (o + r) * n_in + i);
@@ -149,13 +204,13 @@ void tiles(const float* X, int64_t B, int64_t n_in, const float* Wt, const float
 }
 
 // Batch 1, the case that matters most: the same tiles, written directly into y.
-template <bool ACC, bool BIAS>
+template <bool ACC, bool BIAS, bool EXACT>
 void matvec(const float* x, int64_t n_in, const float* Wt, const float* bias, int64_t o0, int64_t o1, float* y) {
   constexpr int R = 4;
   float vals[R];
   int64_t o = o0;
   for (; o + R <= o1; o += R) {
-    tile<R, 1, 4>(x, n_in, Wt, o, 0, vals);
+    tile<R, 1, 4, EXACT>(x, n_in, Wt, o, 0, vals);
     for (int r = 0; r < R; ++r) {
       float v = BIAS ? vals[r] + bias[o + r] : vals[r];
       y[o + r] = ACC ? y[o + r] + v : v;
@@ -171,10 +226,12 @@ void matvec(const float* x, int64_t n_in, const float* Wt, const float* bias, in
 void matmul_rows(const float* X, int64_t B, int64_t n_in, const float* Wt, const float* bias, int64_t n_out,
                  int64_t o0, int64_t o1, float* Y, bool accumulate) {
   if (B == 1) {
-    if (accumulate)
-      bias ? matvec<true, true>(X, n_in, Wt, bias, o0, o1, Y) : matvec<true, false>(X, n_in, Wt, bias, o0, o1, Y);
-    else
-      bias ? matvec<false, true>(X, n_in, Wt, bias, o0, o1, Y) : matvec<false, false>(X, n_in, Wt, bias, o0, o1, Y);
+    auto f = accumulate ? (bias ? matvec<true, true, false> : matvec<true, false, false>)
+                        : (bias ? matvec<false, true, false> : matvec<false, false, false>);
+    if (n_in % (W * 4) == 0)
+      f = accumulate ? (bias ? matvec<true, true, true> : matvec<true, false, true>)
+                     : (bias ? matvec<false, true, true> : matvec<false, false, true>);
+    f(X, n_in, Wt, bias, o0, o1, Y);
   } else if (B >= 4) {
     tiles<2, 4, 2>(X, B, n_in, Wt, bias, n_out, o0, o1, Y, accumulate);
   } else {
@@ -182,97 +239,93 @@ void matmul_rows(const float* X, int64_t B, int64_t n_in, const float* Wt, const
   }
 }
 
-// The part [lo, hi) of n items that thread `tid` of `nt` takes, in multiples of `unit`.
-inline void share(int64_t n, int64_t unit, int tid, int nt, int64_t& lo, int64_t& hi) {
-  int64_t units = (n + unit - 1) / unit;
-  int64_t a = units * tid / nt, z = units * (tid + 1) / nt;
-  lo = std::min(n, a * unit);
-  hi = std::min(n, z * unit);
-}
-
-// Threads wait for each other ~30 times per step (after each matrix product). OpenMP's own
-// barrier sleeps at once under OMP_WAIT_POLICY=PASSIVE (what Causette sets: utils/threads.py)
-// and a wake-up costs tens of microseconds: 2 threads were 3-10x *slower* than one. This one
-// spins (a step lasts a fraction of a millisecond), and yields the core after a while in case
-// the other thread is not running (a busy machine).
 inline void pause() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
 }
 
-struct Barrier {
-  std::atomic<int> count{0}, gen{0};
-  void wait(int nt) {
-    if (nt <= 1) return;
-    int g = gen.load(std::memory_order_acquire);
-    if (count.fetch_add(1, std::memory_order_acq_rel) == nt - 1) {
-      count.store(0, std::memory_order_relaxed);
-      gen.fetch_add(1, std::memory_order_release);
-      return;
-    }
-    for (int spins = 0; gen.load(std::memory_order_acquire) == g; ++spins) {
-      if (spins < 30000)  // ~0.5 ms
-        pause();
-      else
-        std::this_thread::yield();
-    }
-  }
-};
-
-// The helper threads of a step, started at the first step that asks for them and kept. Between
-// two steps (the Python code that picks the next token: ~0.1 ms) a helper spins for up to
-// SPIN_US before it sleeps: a sleeping thread woken on a busy machine may wait milliseconds for
-// a core (OpenMP's passive threads did: bench/LOG.md). Not used with 1 thread.
+// Threads. A step is a sequence of phases (a matrix product, the attention of every head...),
+// each cut into units (e.g. 32 output rows) that the threads take one at a time from a shared
+// counter; the thread that calls the step takes units too and goes on to the next phase when
+// every unit of this one is done. A helper thread that the system does not run for a while
+// (a busy machine) then costs nothing: the others take its units. (A fixed split with a
+// barrier after each phase waited for it ~30 times per step: 2 threads were then up to 50x
+// slower than one on the shared machine of bench/LOG.md; OpenMP's passive barriers 3-10x.)
+//
+// Between phases and between steps a helper spins, for up to SPIN_US, then sleeps until the
+// next phase: a thread woken on a busy machine may wait milliseconds for a core.
 constexpr int SPIN_US = 2000;
 
 struct Pool {
-  std::mutex busy;                        // one step at a time uses the helpers
+  // phase number (16 bits) | units in the phase (24 bits) | next unit to take (24 bits)
+  std::atomic<uint64_t> ctr{0};
+  std::atomic<int64_t> done{0};      // units of the current phase finished
+  void (*fn)(void*, int64_t) = nullptr;
+  void* ctx = nullptr;
   std::mutex m;
   std::condition_variable cv;
-  std::atomic<uint64_t> epoch{0};         // +1 for each job
-  std::atomic<int> pending{0};            // helpers still in the current job
-  void (*job)(void*, int, int) = nullptr;
-  void* ctx = nullptr;
-  int nt = 1;
+  std::atomic<int> sleepers{0};
+  std::mutex busy;                   // one step at a time publishes phases
   int started = 0;
 
-  void worker(int tid, uint64_t seen) {  // seen: the epoch before its first job
-    for (;;) {
-      auto t0 = std::chrono::steady_clock::now();
-      for (int spins = 0; epoch.load(std::memory_order_acquire) == seen; ++spins) {
-        pause();
-        if ((spins & 255) == 255 &&
-            std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(SPIN_US)) {
-          std::unique_lock<std::mutex> lk(m);
-          cv.wait(lk, [&] { return epoch.load(std::memory_order_acquire) != seen; });
-        }
+  static int64_t units(uint64_t v) { return (int64_t)((v >> 24) & 0xFFFFFF); }
+  static int64_t next(uint64_t v) { return (int64_t)(v & 0xFFFFFF); }
+
+  // Takes and runs one unit of the current phase; false when there was none left.
+  bool take() {
+    uint64_t v = ctr.load(std::memory_order_acquire);
+    if (next(v) >= units(v)) return false;
+    v = ctr.fetch_add(1, std::memory_order_acq_rel);
+    if (next(v) >= units(v)) return false;
+    fn(ctx, next(v));
+    done.fetch_add(1, std::memory_order_acq_rel);
+    return true;
+  }
+
+  void helper() {
+    auto idle_since = std::chrono::steady_clock::now();
+    for (uint64_t spins = 1;; ++spins) {
+      if (take()) {
+        spins = 0;
+        idle_since = std::chrono::steady_clock::now();
+        continue;
       }
-      seen = epoch.load(std::memory_order_acquire);
-      if (tid < nt) job(ctx, tid, nt);
-      pending.fetch_sub(1, std::memory_order_acq_rel);
+      pause();
+      if (spins % 1024 == 0 &&
+          std::chrono::steady_clock::now() - idle_since > std::chrono::microseconds(SPIN_US)) {
+        uint64_t seen = ctr.load(std::memory_order_seq_cst);
+        std::unique_lock<std::mutex> lk(m);
+        sleepers.fetch_add(1, std::memory_order_seq_cst);
+        cv.wait(lk, [&] { return ctr.load(std::memory_order_seq_cst) != seen; });
+        sleepers.fetch_sub(1, std::memory_order_seq_cst);
+        idle_since = std::chrono::steady_clock::now();
+      }
     }
   }
 
-  // Runs job(ctx, tid, n) for tid = 0 (this thread) .. n-1.
-  void run(void (*f)(void*, int, int), void* c, int n) {
-    while (started < n - 1) {
-      int tid = ++started;
-      uint64_t now = epoch.load(std::memory_order_acquire);
-      std::thread([this, tid, now] { worker(tid, now); }).detach();
+  void ensure(int helpers) {
+    while (started < helpers) {
+      ++started;
+      std::thread([this] { helper(); }).detach();
     }
-    job = f;
+  }
+
+  // f(ctx, u) for u = 0 .. n-1, this thread and the helpers together; returns when all are done.
+  void run(int64_t n, void (*f)(void*, int64_t), void* c) {
+    fn = f;
     ctx = c;
-    nt = n;
-    pending.store(started, std::memory_order_relaxed);
-    {
+    done.store(0, std::memory_order_relaxed);
+    uint64_t phase = (ctr.load(std::memory_order_relaxed) >> 48) + 1;
+    ctr.store(((phase & 0xFFFF) << 48) | ((uint64_t)n << 24), std::memory_order_seq_cst);
+    if (sleepers.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lk(m);
-      epoch.fetch_add(1, std::memory_order_acq_rel);
+      cv.notify_all();
     }
-    cv.notify_all();
-    f(c, 0, n);
-    for (int spins = 0; pending.load(std::memory_order_acquire) > 0; ++spins)
-      if (spins < 4000)
+    while (take()) {
+    }
+    for (int spins = 0; done.load(std::memory_order_acquire) < n; ++spins)
+      if (spins < 30000)
         pause();
       else
         std::this_thread::yield();
@@ -334,34 +387,40 @@ struct Step {
   float* const* kc;
   float* const* vc;
   float* logits;
-  // scratch
-  float *x, *h, *qkv, *att, *up, *act, *scores;
+  float *x, *h, *qkv, *att, *up, *act;  // scratch
   int64_t n_qkv, n_up;
-  Barrier sync;
-  void barrier(int nt) { sync.wait(nt); }
+  Pool* team = nullptr;  // nullptr: this thread alone
 
   const float* lw(int64_t layer, int k) const { return w[N_GLOBAL + layer * PER_LAYER + k]; }
 
-  void linear(const float* X, int64_t n_in, const float* Wt, const float* bias, int64_t n_out, float* Y,
-              bool accumulate, int tid, int nt, int64_t rows = -1) {
-    int64_t lo, hi;
-    share(n_out, 8, tid, nt, lo, hi);
-    matmul_rows(X, rows < 0 ? B : rows, n_in, Wt, bias, n_out, lo, hi, Y, accumulate);
+  // f(u) for u in 0 .. n-1 (a phase), shared with the helpers when there are any.
+  template <class F>
+  void pfor(int64_t n, F&& f) {
+    if (team == nullptr || n <= 1) {
+      for (int64_t u = 0; u < n; ++u) f(u);
+      return;
+    }
+    team->run(n, [](void* ctx, int64_t u) { (*static_cast<F*>(ctx))(u); }, &f);
   }
 
-  void norm_rows(const float* src, const float* nw, const float* nb, float* dst, int tid, int nt) {
-    int64_t lo, hi;
-    share(B, 1, tid, nt, lo, hi);
-    for (int64_t b = lo; b < hi; ++b) norm(c, src + b * c.C, nw, nb, dst + b * c.C, c.C);
+  // Y (+)= X W^T (+ bias) for `rows` rows of X, in units of ROWS output rows.
+  void linear(const float* X, int64_t rows, int64_t n_in, const float* Wt, const float* bias, int64_t n_out_,
+              float* Y, bool accumulate) {
+    constexpr int64_t ROWS = 32;
+    pfor((n_out_ + ROWS - 1) / ROWS, [&](int64_t u) {
+      matmul_rows(X, rows, n_in, Wt, bias, n_out_, u * ROWS, std::min(n_out_, (u + 1) * ROWS), Y, accumulate);
+    });
   }
 
-  // Queries/keys: QK-norm, RoPE; key and value into the cache; then attention, one
-  // (row, query head) pair at a time, shared among the threads.
-  void attention(int64_t layer, int tid, int nt) {
+  void norm_rows(const float* src, const float* nw, const float* nb, float* dst) {
+    pfor(B, [&](int64_t b) { norm(c, src + b * c.C, nw, nb, dst + b * c.C, c.C); });
+  }
+
+  // Queries/keys: QK-norm, RoPE; key and value into the cache (one unit per token); then the
+  // attention of each (token, query head) pair.
+  void attention(int64_t layer) {
     const int64_t H = c.H, KV = c.KV, D = c.D, G = H / KV;
-    int64_t lo, hi;
-    share(B, 1, tid, nt, lo, hi);
-    for (int64_t b = lo; b < hi; ++b) {
+    pfor(B, [&](int64_t b) {
       float* q = qkv + b * n_qkv;
       float* k = q + H * D;
       float* v = k + KV * D;
@@ -382,12 +441,12 @@ struct Step {
         std::memcpy(kc[layer] + ((cr * KV + g) * L + p) * D, k + g * D, D * sizeof(float));
         std::memcpy(vc[layer] + ((cr * KV + g) * L + p) * D, v + g * D, D * sizeof(float));
       }
-    }
-    barrier(nt);
-    share(B * H, 1, tid, nt, lo, hi);
+    });
     const float scale = 1.0f / std::sqrt((float)D);
-    float* s = scores + (int64_t)tid * L;
-    for (int64_t bh = lo; bh < hi; ++bh) {
+    pfor(B * H, [&](int64_t bh) {
+      static thread_local std::vector<float> scores;
+      if ((int64_t)scores.size() < L) scores.resize(L);
+      float* s = scores.data();
       int64_t b = bh / H, hh = bh % H, g = hh / G, p = pos[b], cr = crow ? crow[b] : b;
       int64_t j0 = c.window > 0 ? std::max<int64_t>(0, p - c.window + 1) : 0;
       const float* q = qkv + b * n_qkv + hh * D;
@@ -398,11 +457,9 @@ struct Step {
         s[j] = dot(q, K + j * D, D) * scale;
         m = std::max(m, s[j]);
       }
+      each(s + j0, s + j0, nullptr, p + 1 - j0, [m](vf v, vf) { return vexp(v - m); });
       float total = 0.f;
-      for (int64_t j = j0; j <= p; ++j) {
-        s[j] = std::exp(s[j] - m);
-        total += s[j];
-      }
+      for (int64_t j = j0; j <= p; ++j) total += s[j];
       float* y = att + b * H * D + hh * D;
       std::fill(y, y + D, 0.f);
       for (int64_t j = j0; j <= p; ++j) {
@@ -412,73 +469,57 @@ struct Step {
         for (; i + W <= D; i += W) store(y + i, load(y + i) + pj * load(vj + i));
         for (; i < D; ++i) y[i] += pj * vj[i];
       }
-    }
+    });
   }
 
-  void activate(int tid, int nt) {
-    int64_t hid = c.hidden, lo, hi;
-    share(B * hid, 64, tid, nt, lo, hi);
-    for (int64_t t = lo; t < hi; ++t) {
-      int64_t b = t / hid, i = t % hid;
-      if (c.mlp == MLP_SWIGLU) {
-        float g = up[b * n_up + i], u = up[b * n_up + hid + i];
-        act[t] = g / (1.0f + std::exp(-g)) * u;
-      } else if (c.mlp == MLP_GELU) {
-        float z = up[b * n_up + i];
-        act[t] = 0.5f * z * (1.0f + std::tanh(0.7978845608028654f * (z + 0.044715f * z * z * z)));
-      } else {
-        float z = std::max(up[b * n_up + i], 0.f);
-        act[t] = z * z;
-      }
-    }
+  void activate() {
+    const int64_t hid = c.hidden, per_row = (hid + 255) / 256;  // pieces of 256 per row
+    pfor(B * per_row, [&](int64_t t) {
+      int64_t b = t / per_row, i = (t % per_row) * 256, n = std::min<int64_t>(256, hid - i);
+      const float* z = up + b * n_up + i;
+      float* a = act + b * hid + i;
+      if (c.mlp == MLP_SWIGLU)  // silu(gate) * up
+        each(a, z, z + hid, n, [](vf g, vf u) { return g / (1.0f + vexp(-g)) * u; });
+      else if (c.mlp == MLP_GELU)  // tanh approximation, tanh(y) = 1 - 2 / (exp(2y) + 1)
+        each(a, z, nullptr, n, [](vf x, vf) {
+          vf y = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+          return 0.5f * x * (2.0f - 2.0f / (vexp(2.0f * y) + 1.0f));
+        });
+      else  // relu2
+        each(a, z, nullptr, n, [](vf x, vf) {
+          x = x > 0.0f ? x : vf{};
+          return x * x;
+        });
+    });
   }
 
-  void run(int tid, int nt) {
+  void run() {
     const int64_t C = c.C;
-    {
-      int64_t lo, hi;
-      share(B, 1, tid, nt, lo, hi);
-      for (int64_t b = lo; b < hi; ++b) {
-        const float* e = w[G_WTE] + tokens[b] * C;
-        for (int64_t i = 0; i < C; ++i) x[b * C + i] = e[i];
-        if (c.pos == POS_TABLE) {
-          const float* t = w[G_POS] + pos[b] * C;
-          for (int64_t i = 0; i < C; ++i) x[b * C + i] += t[i];
-        }
+    pfor(B, [&](int64_t b) {
+      const float* e = w[G_WTE] + tokens[b] * C;
+      for (int64_t i = 0; i < C; ++i) x[b * C + i] = e[i];
+      if (c.pos == POS_TABLE) {
+        const float* t = w[G_POS] + pos[b] * C;
+        for (int64_t i = 0; i < C; ++i) x[b * C + i] += t[i];
       }
-    }
-    barrier(nt);
+    });
     for (int64_t l = 0; l < c.n_layer; ++l) {
-      norm_rows(x, lw(l, L_N1W), lw(l, L_N1B), h, tid, nt);
-      barrier(nt);
-      linear(h, C, lw(l, L_QKV_W), lw(l, L_QKV_B), n_qkv, qkv, false, tid, nt);
-      barrier(nt);
-      attention(l, tid, nt);
-      barrier(nt);
-      linear(att, c.H * c.D, lw(l, L_PROJ_W), lw(l, L_PROJ_B), C, x, true, tid, nt);
-      barrier(nt);
-      norm_rows(x, lw(l, L_N2W), lw(l, L_N2B), h, tid, nt);
-      barrier(nt);
-      linear(h, C, lw(l, L_UP_W), lw(l, L_UP_B), n_up, up, false, tid, nt);
-      barrier(nt);
-      activate(tid, nt);
-      barrier(nt);
-      linear(act, c.hidden, lw(l, L_DOWN_W), lw(l, L_DOWN_B), C, x, true, tid, nt);
-      barrier(nt);
+      norm_rows(x, lw(l, L_N1W), lw(l, L_N1B), h);
+      linear(h, B, C, lw(l, L_QKV_W), lw(l, L_QKV_B), n_qkv, qkv, false);
+      attention(l);
+      linear(att, B, c.H * c.D, lw(l, L_PROJ_W), lw(l, L_PROJ_B), C, x, true);
+      norm_rows(x, lw(l, L_N2W), lw(l, L_N2B), h);
+      linear(h, B, C, lw(l, L_UP_W), lw(l, L_UP_B), n_up, up, false);
+      activate();
+      linear(act, B, c.hidden, lw(l, L_DOWN_W), lw(l, L_DOWN_B), C, x, true);
     }
-    {  // the final norm of the rows whose logits are wanted, gathered at the start of h
-      int64_t lo, hi;
-      share(n_out, 1, tid, nt, lo, hi);
-      for (int64_t j = lo; j < hi; ++j)
-        norm(c, x + (out ? out[j] : j) * C, w[G_NORMF_W], w[G_NORMF_B], h + j * C, C);
-    }
-    barrier(nt);
-    linear(h, C, w[G_LM_HEAD], nullptr, c.V, logits, false, tid, nt, n_out);  // those rows only
-    if (c.softcap_on) {
-      int64_t lo, hi;
-      share(n_out * c.V, 64, tid, nt, lo, hi);
-      for (int64_t i = lo; i < hi; ++i) logits[i] = c.softcap * std::tanh(logits[i] / c.softcap);
-    }
+    // the final norm of the rows whose logits are wanted, gathered at the start of h
+    pfor(n_out, [&](int64_t j) { norm(c, x + (out ? out[j] : j) * C, w[G_NORMF_W], w[G_NORMF_B], h + j * C, C); });
+    linear(h, n_out, C, w[G_LM_HEAD], nullptr, c.V, logits, false);
+    if (c.softcap_on)
+      pfor(n_out, [&](int64_t j) {
+        for (int64_t i = j * c.V; i < (j + 1) * c.V; ++i) logits[i] = c.softcap * std::tanh(logits[i] / c.softcap);
+      });
   }
 };
 
@@ -520,7 +561,7 @@ int causette_decode_step(const int64_t* ints, const float* floats, const float* 
     if (out[j] < 0 || out[j] >= B) return 1;
   int nt = nthreads < 1 ? 1 : std::min(nthreads, 64);
   static thread_local std::vector<float> scratch;
-  size_t need = B * (2 * c.C + s.n_qkv + c.H * c.D + s.n_up + c.hidden) + (size_t)nt * L + 64;
+  size_t need = B * (2 * c.C + s.n_qkv + c.H * c.D + s.n_up + c.hidden) + 64;
   if (scratch.size() < need) scratch.resize(need);
   float* p = scratch.data();
   s.x = p; p += B * c.C;
@@ -528,26 +569,25 @@ int causette_decode_step(const int64_t* ints, const float* floats, const float* 
   s.qkv = p; p += B * s.n_qkv;
   s.att = p; p += B * c.H * c.D;
   s.up = p; p += B * s.n_up;
-  s.act = p; p += B * c.hidden;
-  s.scores = p;
-  Pool* p_ = nullptr;
-  if (nt > 1) {
-    std::lock_guard<std::mutex> lk(pool_lock);
-    if (pool == nullptr) {
-      static bool registered = false;
-      if (!registered) pthread_atfork(nullptr, nullptr, forget_pool_after_fork);
-      registered = true;
-      pool = new Pool;
-    }
-    p_ = pool;
-  }
+  s.act = p;
   std::unique_lock<std::mutex> mine;
-  if (p_ != nullptr) mine = std::unique_lock<std::mutex>(p_->busy, std::try_to_lock);
-  if (p_ == nullptr || !mine.owns_lock()) {  // one thread, or another step holds the helpers
-    s.run(0, 1);
-  } else {
-    p_->run([](void* c, int tid, int n) { static_cast<Step*>(c)->run(tid, n); }, &s, nt);
+  if (nt > 1) {
+    {
+      std::lock_guard<std::mutex> lk(pool_lock);
+      if (pool == nullptr) {
+        static bool registered = false;
+        if (!registered) pthread_atfork(nullptr, nullptr, forget_pool_after_fork);
+        registered = true;
+        pool = new Pool;
+      }
+      mine = std::unique_lock<std::mutex>(pool->busy, std::try_to_lock);
+      if (mine.owns_lock()) {  // else another step holds the helpers: this one runs alone
+        pool->ensure(nt - 1);
+        s.team = pool;
+      }
+    }
   }
+  s.run();
   return 0;
 }
 
