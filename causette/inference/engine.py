@@ -31,10 +31,12 @@ string appears in its text (the text ends just before it), after ``max_new_token
 the context (``block_size``) is full. ``Generation.finish_reason`` says which:
 ``"stop_token"``, ``"stop_string"``, ``"length"``, ``"context"`` (or ``"interrupted"``).
 
-**Speed on a CPU: the compiled step.** With ``decode="fast"`` the one-token steps go through
-:class:`~causette.inference.decode_step.DecodeStep` compiled ahead of time and cached on disk
-(compiled.py): one C++ call per token instead of a few hundred PyTorch operations, ~3× faster
-at batch 1 on the demo model. The prefill stays eager. The logits differ from the eager step by
+**Speed on a CPU: the native step.** With ``decode="fast"`` the one-token steps go through
+native.py's C++ step (native_step.cpp, built once per machine and cached on disk): one call per
+token instead of a few hundred PyTorch operations, ~6× the eager step at batch 1 on the demo
+model and ~0.9× llama.cpp (bench/LOG.md). Models it does not cover (MoE, int8, LoRA, bf16)
+use :class:`~causette.inference.decode_step.DecodeStep` compiled ahead of time by AOTInductor
+(compiled.py; ``native=False`` forces it). The prefill stays eager. The logits differ from the eager step by
 a few units in the last place of float32 (sums in another order): greedy decoding gives the
 same tokens in practice (the tests and bench/generate.py check it), not by construction.
 ``decode="exact"`` is the eager reference; ``decode="auto"`` (the library default) uses the
