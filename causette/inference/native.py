@@ -47,7 +47,7 @@ FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
 ARCH_FLAGS = (("-march=native",), ())  # the second: a compiler that does not know -march=native
 
 _lock = threading.Lock()
-_loaded: dict[str, ctypes.CDLL] = {}
+_loaded: dict[str, ctypes.CDLL | None] = {}  # path -> library (None: its build failed)
 
 
 def enabled() -> bool:
@@ -122,6 +122,7 @@ def load_library(notify: Callable[[str], None] | None = None, compile: bool = Tr
             try:
                 _compile(cxx, path)
             except (OSError, RuntimeError):
+                _loaded[str(path)] = None  # not again in this process: the step falls back
                 return None
         try:
             lib = ctypes.CDLL(str(path))
