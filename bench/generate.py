@@ -15,9 +15,10 @@ the incremental decoder; HF's does not. The machine is shared and its speed drif
 configurations are interleaved, each is timed ``--repeat`` times and the best is kept; read the
 ratios, which come from the same run.
 
-Our rows: the default (fp32, eager), without cache, bf16 weights, int8 weights
-(``--quantize int8``, causette/model/quantize.py), the compiled decoding step
-(``--compile``, causette/inference/compiled.py) and both together. The last column checks that
+Our rows: ``--exact`` (fp32, eager), without cache, bf16 weights, int8 weights
+(``--quantize int8``, causette/model/quantize.py), the default decoding step (the native C++
+one, causette/inference/native.py), the AOTInductor step it replaced (compiled.py; ``--no-aoti``
+skips it) and the AOTInductor step with int8 weights. The last column checks that
 ours and HF's produce the same greedy tokens; where a row differs it also gives the share of
 tokens generated before the first difference. Compiled rows compile during the warm-up call;
 the time this costs is printed under the table. By default Inductor gets an empty cache
