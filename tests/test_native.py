@@ -75,6 +75,28 @@ def test_logits_of_the_eager_model_each_row_at_its_own_position(variant, threads
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("slots", [5, 7])
+@torch.inference_mode()
+def test_sliding_window_in_a_ring_buffer(slots):
+    """A sliding window of 5 with a cache of ``slots`` >= 5 positions used as a ring (position p
+    in slot p mod slots): 30 tokens decoded one by one from an empty cache give the model's
+    logits; a ring smaller than the window, or no window, is refused past its end."""
+    model = make("llama", "model.sliding_window=5")
+    step = native.load(model)
+    cache = model.new_cache(1, max_len=slots)
+    ids = torch.randint(0, model.cfg.vocab_size, (30,), generator=torch.Generator().manual_seed(1)).tolist()
+    for p in range(30):
+        got = step(torch.tensor([ids[p]]), torch.tensor([p]), cache.k, cache.v)[0]
+        want = model.logits(torch.tensor([ids[: p + 1]]))[0, -1]
+        assert (got - want).abs().max() < 1e-5
+    small = model.new_cache(1, max_len=4)
+    with pytest.raises(ValueError):
+        step(torch.tensor([1]), torch.tensor([4]), small.k, small.v)
+    plain = make("llama")
+    with pytest.raises(ValueError):
+        native.load(plain)(torch.tensor([1]), torch.tensor([slots]), *[model.new_cache(1, max_len=slots).k] * 2)
+
+
 @torch.inference_mode()
 def test_prefill_gives_the_logits_and_cache_of_the_model():
     model = make("llama")

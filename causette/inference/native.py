@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 
 SOURCE = Path(__file__).resolve().with_name("native_step.cpp")
-VERSION = 2  # causette_native_version() of the source this module speaks to
+VERSION = 3  # causette_native_version() of the source this module speaks to
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
 ARCH_FLAGS = (("-march=native",), ())  # the second: a compiler that does not know -march=native
 
@@ -154,6 +154,8 @@ def supports(model: nn.Module) -> bool:
 
     if not isinstance(model, Transformer) or model.cfg.n_experts:
         return False
+    if not getattr(model, "supports_cache", True):  # a model without attention (main's progression)
+        return False
     cfg = model.cfg
     tensors = list(model.parameters()) + list(model.buffers())
     if any(t.device.type != "cpu" or (t.is_floating_point() and t.dtype != torch.float32) for t in tensors):
@@ -203,6 +205,7 @@ class NativeStep:
             {"swiglu": 0, "gelu": 1, "relu2": 2}[cfg.mlp],
             0 if cfg.pos == "rope" else 1,
             int(cfg.bias), int(cfg.qk_norm), cfg.sliding_window or 0, int(cfg.logit_softcap is not None),
+            cfg.block_size,
         ]
         self._ints = (ctypes.c_int64 * len(ints))(*ints)
         self._floats = (ctypes.c_float * 2)(cfg.norm_eps, cfg.logit_softcap or 0.0)
@@ -270,6 +273,8 @@ class NativeStep:
         B, T = idx.shape
         if ks[0].shape[0] != B:
             raise ValueError("idx and the caches must have the same number of rows")
+        if start + T > ks[0].shape[2]:  # a ring buffer would overwrite keys that the chunk still reads
+            raise ValueError("prefill past the end of the cache (a sliding window's ring buffer)")
         pos = torch.arange(start, start + T, dtype=torch.int64).repeat(B)
         rows = torch.arange(B, dtype=torch.int64).repeat_interleave(T)
         last = torch.arange(1, B + 1, dtype=torch.int64) * T - 1

@@ -441,33 +441,35 @@ struct Step {
         for (int64_t j = 0; j < KV; ++j) rope(k + j * D, D, cs, sn);
       }
       for (int64_t g = 0; g < KV; ++g) {
-        std::memcpy(kc[layer] + ((cr * KV + g) * L + p) * D, k + g * D, D * sizeof(float));
-        std::memcpy(vc[layer] + ((cr * KV + g) * L + p) * D, v + g * D, D * sizeof(float));
+        // slot p of the row, or p mod L in a sliding window's ring buffer of L >= window slots
+        std::memcpy(kc[layer] + ((cr * KV + g) * L + p % L) * D, k + g * D, D * sizeof(float));
+        std::memcpy(vc[layer] + ((cr * KV + g) * L + p % L) * D, v + g * D, D * sizeof(float));
       }
     });
     const float scale = 1.0f / std::sqrt((float)D);
     pfor(B * H, [&](int64_t bh) {
       static thread_local std::vector<float> scores;
-      if ((int64_t)scores.size() < L) scores.resize(L);
-      float* s = scores.data();
       int64_t b = bh / H, hh = bh % H, g = hh / G, p = pos[b], cr = crow ? crow[b] : b;
       int64_t j0 = c.window > 0 ? std::max<int64_t>(0, p - c.window + 1) : 0;
       const float* q = qkv + b * n_qkv + hh * D;
       const float* K = kc[layer] + (cr * KV + g) * L * D;
       const float* Vv = vc[layer] + (cr * KV + g) * L * D;
+      const int64_t n = p + 1 - j0;  // the keys it sees: positions j0 .. p, in slots j mod L
+      if ((int64_t)scores.size() < n) scores.resize(n);
+      float* s = scores.data();
       float m = -INFINITY;
       for (int64_t j = j0; j <= p; ++j) {
-        s[j] = dot(q, K + j * D, D) * scale;
-        m = std::max(m, s[j]);
+        s[j - j0] = dot(q, K + (j % L) * D, D) * scale;
+        m = std::max(m, s[j - j0]);
       }
-      each(s + j0, s + j0, nullptr, p + 1 - j0, [m](vf v, vf) { return vexp(v - m); });
+      each(s, s, nullptr, n, [m](vf v, vf) { return vexp(v - m); });
       float total = 0.f;
-      for (int64_t j = j0; j <= p; ++j) total += s[j];
+      for (int64_t j = 0; j < n; ++j) total += s[j];
       float* y = att + b * H * D + hh * D;
       std::fill(y, y + D, 0.f);
       for (int64_t j = j0; j <= p; ++j) {
-        float pj = s[j] / total;
-        const float* vj = Vv + j * D;
+        float pj = s[j - j0] / total;
+        const float* vj = Vv + (j % L) * D;
         int64_t i = 0;
         for (; i + W <= D; i += W) store(y + i, load(y + i) + pj * load(vj + i));
         for (; i < D; ++i) y[i] += pj * vj[i];
@@ -531,10 +533,12 @@ struct Step {
 extern "C" {
 
 // The version of this interface (native.py checks it after loading).
-int causette_native_version() { return 2; }
+int causette_native_version() { return 3; }
 
 // One step: see Step. `ints` = n_layer, n_embd, n_head, n_kv_head, head_dim, hidden, vocab,
-// norm, mlp, pos, bias, qk_norm, window (0: none), softcap on; `floats` = eps, softcap.
+// norm, mlp, pos, bias, qk_norm, window (0: none), softcap on, block_size; `floats` = eps,
+// softcap. With a sliding window, a cache of L < block_size slots is a ring buffer (position p
+// in slot p mod L, L >= window; causette/model/kvcache.py on main); otherwise p < L.
 // `N` tokens, token b at position pos[b] of cache row crow[b] (crow nullptr: row b); the caches
 // are (cache_rows, n_kv_head, L, head_dim) float32, contiguous. Decoding: one token per row.
 // Prefill of a prompt: its tokens as N rows of one cache row, each seeing the keys up to its
@@ -551,13 +555,15 @@ int causette_decode_step(const int64_t* ints, const float* floats, const float* 
   c.n_layer = ints[0]; c.C = ints[1]; c.H = ints[2]; c.KV = ints[3]; c.D = ints[4]; c.hidden = ints[5];
   c.V = ints[6]; c.norm = ints[7]; c.mlp = ints[8]; c.pos = ints[9]; c.bias = ints[10]; c.qk_norm = ints[11];
   c.window = ints[12]; c.softcap_on = ints[13];
+  const int64_t block_size = ints[14];  // rows of the position tables
   c.eps = floats[0]; c.softcap = floats[1];
   s.w = weights; s.B = B; s.L = L; s.tokens = tokens; s.pos = pos; s.kc = kc; s.vc = vc; s.logits = logits;
   s.crow = crow; s.out = out; s.n_out = out ? n_out : B;
   s.n_qkv = (c.H + 2 * c.KV) * c.D;
   s.n_up = c.mlp == MLP_SWIGLU ? 2 * c.hidden : c.hidden;
   for (int64_t b = 0; b < B; ++b) {
-    if (tokens[b] < 0 || tokens[b] >= c.V || pos[b] < 0 || pos[b] >= L) return 1;
+    if (tokens[b] < 0 || tokens[b] >= c.V || pos[b] < 0 || pos[b] >= block_size) return 1;
+    if (pos[b] >= L && (c.window == 0 || L < c.window)) return 1;  // past the cache, and no ring
     if ((crow ? crow[b] : b) < 0 || (crow ? crow[b] : b) >= cache_rows) return 1;
   }
   for (int64_t j = 0; out && j < n_out; ++j)
