@@ -15,9 +15,10 @@ the incremental decoder; HF's does not. The machine is shared and its speed drif
 configurations are interleaved, each is timed ``--repeat`` times and the best is kept; read the
 ratios, which come from the same run.
 
-Our rows: the default (fp32, eager), without cache, bf16 weights, int8 weights
-(``--quantize int8``, causette/model/quantize.py), the compiled decoding step
-(``--compile``, causette/inference/compiled.py) and both together. The last column checks that
+Our rows: ``--exact`` (fp32, eager), without cache, bf16 weights, int8 weights
+(``--quantize int8``, causette/model/quantize.py), the default decoding step (the native C++
+one, causette/inference/native.py), the AOTInductor step it replaced (compiled.py; ``--no-aoti``
+skips it) and the AOTInductor step with int8 weights. The last column checks that
 ours and HF's produce the same greedy tokens; where a row differs it also gives the share of
 tokens generated before the first difference. Compiled rows compile during the warm-up call;
 the time this costs is printed under the table. By default Inductor gets an empty cache
@@ -98,6 +99,8 @@ def main() -> None:
     ap.add_argument("--batches", default="1,8", help="batch sizes to run, comma-separated (default 1,8)")
     ap.add_argument("--no-bf16", action="store_true", help="skip the rows with bf16 weights")
     ap.add_argument("--no-compile", action="store_true", help="skip the rows with a compiled step")
+    ap.add_argument("--no-aoti", action="store_true",
+                    help="skip the fp32 AOTInductor row (the default is now the native step; native.py)")
     ap.add_argument(
         "--warm-compile-cache", action="store_true", help="let torch.compile reuse its on-disk cache (default: cold)"
     )
@@ -141,8 +144,8 @@ def main() -> None:
     sizes = [int(b) for b in args.batches.split(",")]
     batches = {b: prompts(tok, text, b, args.prompt_tokens) for b in sizes}
 
-    def ours(m, batch, use_cache, decode="exact"):
-        engine = Engine(m, tok, decode=decode)
+    def ours(m, batch, use_cache, decode="exact", native=True):
+        engine = Engine(m, tok, decode=decode, native=native)
         return lambda: [g.token_ids for g in engine.generate(batches[batch], greedy, use_cache=use_cache)]
 
     llama = llama_cpp_runners(model, tok, N, args.threads)
@@ -170,7 +173,9 @@ def main() -> None:
             configs[("ours, --exact, bf16 weights", b)] = ours(model_bf16, b, True)
         configs[("ours, --exact, int8 weights", b)] = ours(model_int8, b, True)
         if not args.no_compile:
-            configs[("ours, default (compiled step)", b)] = ours(model, b, True, decode="fast")
+            configs[("ours, default (native C++ step)", b)] = ours(model, b, True, decode="fast")
+            if not args.no_aoti:
+                configs[("ours, AOTInductor compiled step", b)] = ours(model, b, True, decode="fast", native=False)
             configs[("ours, compiled step, int8 weights", b)] = ours(model_int8, b, True, decode="fast")
 
     # warm-up (first calls allocate, pick kernels, compile), then interleaved timed rounds
@@ -212,7 +217,7 @@ def main() -> None:
             vs_llama = f"{speed / llama_speed:.2f}×" if llama_speed else "–"
             same = _agreement(outputs[(name, batch)], outputs[ref_key])
             print(f"| {name} | {b} | {speed:,.0f} | {speed / ref_speed:.2f}× | {vs_llama} | {same} |")
-    compiled = [key for key in configs if "compiled" in key[0]]
+    compiled = [key for key in configs if "compiled" in key[0] or "native" in key[0]]
     if compiled:
         cache = "warm on-disk cache" if args.warm_compile_cache else "cold: empty Inductor cache at start"
         print(f"\ncompilation, first call minus a timed call ({cache}; in this order):")

@@ -68,7 +68,8 @@ def test_compiled_step_gives_the_eager_greedy_tokens_and_is_cached(model, tok, t
     package lands in the cache directory, and a new engine loads it without compiling."""
     monkeypatch.setenv("CAUSETTE_CACHE_DIR", str(tmp_path))
     notes = []
-    fast = Engine(model, tok, decode="fast", notify=notes.append)
+    # native=False: the AOTInductor step (the native one, tests/test_native.py, would apply here)
+    fast = Engine(model, tok, decode="fast", notify=notes.append, native=False)
     exact = Engine(model, tok, decode="exact")
     params = SamplingParams(temperature=0, max_new_tokens=20)
     for p in prompts(tok):
@@ -79,13 +80,13 @@ def test_compiled_step_gives_the_eager_greedy_tokens_and_is_cached(model, tok, t
     assert sorted(p.suffix for p in (tmp_path / "decode").iterdir()) == [".pt2", ".pt2"]  # batch 1 and 3
     assert len(notes) == 2
 
-    again = Engine(model, tok, decode="auto", notify=notes.append)
+    again = Engine(model, tok, decode="auto", notify=notes.append, native=False)
     start = time.perf_counter()
     step = again.fast_step(1)
     assert step is not None and step.compile_seconds == 0 and time.perf_counter() - start < 3
     assert len(notes) == 2  # no new compilation
     # another shape is another key; "auto" never compiles
-    assert Engine(tiny_model(tok.vocab_size, block=32), tok, decode="auto").fast_step(1) is None
+    assert Engine(tiny_model(tok.vocab_size, block=32), tok, decode="auto", native=False).fast_step(1) is None
     assert Engine(model, tok, decode="exact").fast_step(1) is None
 
 

@@ -304,3 +304,21 @@ def test_attention_topics_refuse_a_model_without_attention(topic):
 
     with pytest.raises(CausetteError, match=r"this model has no attention \(n_layer=4, mixer=window\)"):
         explain([topic, "Le chat dort.", "--set", "model.mixer=window", "--lang", "en"])
+
+
+def test_one_head_without_mlp_decodes_with_the_static_step():
+    """Step 3's model (attention, no MLP) keeps a KV cache: the static decoding step (server,
+    compiled path) gives the logits of the eager model."""
+    from causette.inference.decode_step import DecodeStep, supports
+
+    torch.manual_seed(0)
+    model = Transformer(tiny(n_head=1, mlp="none")).eval()
+    assert model.supports_cache and supports(model)
+    ids = torch.tensor([[3, 7, 1, 9]])
+    cache = model.new_cache(1)
+    step = DecodeStep(model)
+    with torch.no_grad():
+        for t in range(ids.shape[1]):
+            got = step(ids[:, t], torch.tensor([t]), cache.k, cache.v)
+        want = model.logits(ids)[:, -1]
+    assert torch.allclose(got, want, atol=1e-5)

@@ -75,7 +75,7 @@ class DecodeStep(nn.Module):
         L = ks[0].shape[2]
         x = m.wte(tokens)[:, None, :]  # (B, 1, C)
         if m.positions is not None:  # learned or sinusoidal: the table row of each row's position
-            table = m.positions.weight if hasattr(m.positions, "weight") else m.positions.table
+            table = m.positions.wpe.weight if hasattr(m.positions, "wpe") else m.positions.table
             x = x + table[pos][:, None, :].to(x.dtype)
         rope = None
         if m.rotary is not None:  # (B, 1, 1, head_dim/2): broadcast over heads
@@ -95,7 +95,8 @@ class DecodeStep(nn.Module):
         visible = visible[:, None, None, :]
         for i, block in enumerate(m.blocks):
             x = x + self._attention(block.attn, block.norm1(x), rope, ks[i], vs[i], rows, slot, visible)
-            x = x + self._mlp(block.mlp, block.norm2(x))
+            if block.mlp is not None:  # mlp: none (the progression's step 3) has no MLP
+                x = x + self._mlp(block.mlp, block.norm2(x))
         logits = self._linear(m.lm_head, m.norm_f(x))
         if m.cfg.logit_softcap is not None:
             cap = m.cfg.logit_softcap

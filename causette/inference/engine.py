@@ -31,10 +31,12 @@ string appears in its text (the text ends just before it), after ``max_new_token
 the context (``block_size``) is full. ``Generation.finish_reason`` says which:
 ``"stop_token"``, ``"stop_string"``, ``"length"``, ``"context"`` (or ``"interrupted"``).
 
-**Speed on a CPU: the compiled step.** With ``decode="fast"`` the one-token steps go through
-:class:`~causette.inference.decode_step.DecodeStep` compiled ahead of time and cached on disk
-(compiled.py): one C++ call per token instead of a few hundred PyTorch operations, ~3× faster
-at batch 1 on the demo model. The prefill stays eager. The logits differ from the eager step by
+**Speed on a CPU: the native step.** With ``decode="fast"`` the one-token steps go through
+native.py's C++ step (native_step.cpp, built once per machine and cached on disk): one call per
+token instead of a few hundred PyTorch operations, ~6× the eager step at batch 1 on the demo
+model and ~0.9× llama.cpp (bench/LOG.md). Models it does not cover (MoE, int8, LoRA, bf16)
+use :class:`~causette.inference.decode_step.DecodeStep` compiled ahead of time by AOTInductor
+(compiled.py; ``native=False`` forces it). The prefill stays eager. The logits differ from the eager step by
 a few units in the last place of float32 (sums in another order): greedy decoding gives the
 same tokens in practice (the tests and bench/generate.py check it), not by construction.
 ``decode="exact"`` is the eager reference; ``decode="auto"`` (the library default) uses the
@@ -86,11 +88,16 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
 class Engine:
     """Generation for one model and its tokenizer."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer, decode: str = "auto", notify=None, compile: bool = False):
+    def __init__(
+        self, model: torch.nn.Module, tokenizer, decode: str = "auto", notify=None, compile: bool = False,
+        native: bool = True,
+    ):
         """``decode``: ``"fast"`` (the compiled step, compiled at the first use if it is not in
         the disk cache), ``"exact"`` (the eager reference), ``"auto"`` (the compiled step if it
         is already cached, else eager). ``notify``: called with a line for the user before a
-        compilation starts. ``compile=True`` is the former name of ``decode="fast"``."""
+        compilation starts. ``compile=True`` is the former name of ``decode="fast"``.
+        ``native=False``: the compiled step is the AOTInductor one even where the native step
+        (native.py) applies (to compare them)."""
         if decode not in DECODE_MODES:
             raise CausetteError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
         self.model = unwrap_model(model)
@@ -100,6 +107,7 @@ class Engine:
         self.device = next(self.model.parameters()).device
         self.decode = "fast" if compile else decode
         self.notify = notify
+        self.native = native
         self._steps: dict[int, object] = {}  # batch size -> compiled step (None: not available)
 
     @property
@@ -172,11 +180,15 @@ class Engine:
         return self._steps[batch_size]
 
     def _load_step(self, batch_size: int):
-        from causette.inference import compiled
+        from causette.inference import compiled, native
         from causette.inference.decode_step import supports
 
         if self.decode == "exact" or self.device.type != "cpu" or not supports(self.model):
             return None
+        if self.native:  # the C++ step (native.py), for the models it covers; else AOTInductor's
+            step = native.load(self.model, notify=self.notify, compile=self.decode == "fast")
+            if step is not None:
+                return step
         length = self.model.cache_length(self.block_size)  # block_size, or a sliding window's ring
         if self.decode == "auto" and not compiled.is_cached(self.model, batch_size, length):
             return None
@@ -258,19 +270,29 @@ class GenerationRun:
         cache = engine.new_cache(B, max_len=engine.block_size if step else total) if self.use_cache else None
         positions = torch.zeros(B, dtype=torch.long)
 
+        # The native step (native.py) needs no autograd mode: a few microseconds per token saved.
+        plain = step is not None and getattr(step, "grad_free", False)
+        longest = max(lengths)
         fed, start = min(lengths), 0  # the model has read tokens[:, :fed]; the cache holds :start
         while fed < total and not all(r.done for r in rows):
             if step is not None and fed - start == 1:  # one new token per row: the compiled step
-                with torch.inference_mode():
+                if plain:
                     logits = step(tokens[:, start].contiguous(), positions.fill_(start), cache.k, cache.v)
+                else:
+                    with torch.inference_mode():
+                        logits = step(tokens[:, start].contiguous(), positions.fill_(start), cache.k, cache.v)
                 cache.advance(1)
             else:
                 logits = engine._next_logits(tokens, cache, fed, start)
             start = fed
-            forced = fed < prompt_len  # rows still reading their prompt
-            draw = [not (f or r.done) for f, r in zip(forced.tolist(), rows)]
-            picked = pick_tokens(logits, params, generators, seen, draw)
-            nxt = torch.where(forced, tokens[:, fed], picked)
+            if fed >= longest:  # no row is reading its prompt any more (the usual case)
+                draw = [not r.done for r in rows]
+                nxt = pick_tokens(logits, params, generators, seen, draw)
+            else:
+                forced = fed < prompt_len  # rows still reading their prompt
+                draw = [not (f or r.done) for f, r in zip(forced.tolist(), rows)]
+                picked = pick_tokens(logits, params, generators, seen, draw)
+                nxt = torch.where(forced, tokens[:, fed], picked)
             tokens[:, fed] = nxt
             fed += 1
             if seen is not None:

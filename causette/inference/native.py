@@ -1,0 +1,308 @@
+"""The native decoding step: one token per row in C++ (native_step.cpp), called through ctypes.
+
+Why: the AOTInductor step (compiled.py) turns each matrix-vector product into a loop with one
+accumulator per output row, a chain of dependent multiply-adds; at batch 1 it ran at ~0.5× the
+speed of llama.cpp on the same weights (bench/LOG.md, issue 17). native_step.cpp computes
+several output rows at once with independent accumulators, each load of the input shared by
+the rows, attention only over the keys ``0 .. pos`` (not the whole static cache), and the whole
+step in one call.
+
+How:
+
+* the source is compiled once per machine with the system's C++ compiler (``$CXX``, else
+  ``g++``, ``c++`` or ``clang++``): ``-O3 -march=native -pthread``, ~2 s. No PyTorch header:
+  the library takes float pointers, so it does not depend on the model, its shape, or the
+  torch version. It is cached as ``native-<key>.so`` beside the compiled steps (compiled.py's
+  :func:`~causette.inference.compiled.cache_dir`), the key a hash of the source, the compiler
+  command and flags, the machine and its CPU flags; written atomically, like the packages;
+* :func:`supports` says which models it runs: the dense models of both families (RMSNorm or
+  LayerNorm, RoPE, learned or sinusoidal positions, SwiGLU, GELU or ReLU², biases, QK-norm,
+  sliding window, soft-capping), in float32 on the CPU, with plain ``nn.Linear`` layers. Anything
+  else (MoE, int8 or LoRA layers, bf16) keeps the AOTInductor step or the eager one;
+* ``CAUSETTE_NATIVE=0`` turns it off (the AOTInductor step is then used, as before).
+
+The logits differ from the eager step by a few units in the last place of float32 (the sums
+are grouped differently); tests/test_native.py checks them within 1e-5 and the greedy tokens.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+SOURCE = Path(__file__).resolve().with_name("native_step.cpp")
+VERSION = 3  # causette_native_version() of the source this module speaks to
+FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
+ARCH_FLAGS = (("-march=native",), ())  # the second: a compiler that does not know -march=native
+
+_lock = threading.Lock()
+_loaded: dict[str, ctypes.CDLL | None] = {}  # path -> library (None: its build failed)
+
+
+def enabled() -> bool:
+    return os.environ.get("CAUSETTE_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def compiler() -> str | None:
+    """The C++ compiler: ``$CXX``, else the first of g++, c++, clang++ on the PATH."""
+    cxx = os.environ.get("CXX")
+    if cxx:
+        return cxx
+    for name in ("g++", "c++", "clang++"):
+        if shutil.which(name):
+            return name
+    return None
+
+
+def cache_key(cxx: str) -> str:
+    """A hash of what the library depends on: source, compiler command, flags, machine, CPU."""
+    from causette.inference.compiled import _cpu_flags
+
+    h = hashlib.sha256(SOURCE.read_bytes())
+    for part in (cxx, " ".join(FLAGS), repr(ARCH_FLAGS), platform.machine(), platform.system(), _cpu_flags()):
+        h.update(b"\0" + part.encode())
+    return h.hexdigest()[:32]
+
+
+def library_path(cxx: str | None = None) -> Path | None:
+    from causette.inference.compiled import cache_dir
+
+    cxx = cxx or compiler()
+    return None if cxx is None else cache_dir() / f"native-{cache_key(cxx)}.so"
+
+
+def is_cached() -> bool:
+    path = library_path()
+    return path is not None and path.is_file()
+
+
+def _compile(cxx: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.so")
+    errors = []
+    try:
+        for arch in ARCH_FLAGS:
+            cmd = [cxx, *FLAGS, *arch, str(SOURCE), "-o", str(tmp)]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode == 0:
+                os.replace(tmp, path)  # atomic: a reader sees no file or a whole one
+                return
+            errors.append(done.stderr.strip()[-2000:])
+        raise RuntimeError("could not compile native_step.cpp:\n" + "\n".join(errors))
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_library(notify: Callable[[str], None] | None = None, compile: bool = True) -> ctypes.CDLL | None:
+    """The library, from the cache or compiled now (``compile``; ``notify`` gets one line
+    first); None when there is no compiler, it fails, or ``compile`` is False and nothing is cached."""
+    cxx = compiler()
+    if cxx is None or not enabled():
+        return None
+    path = library_path(cxx)
+    with _lock:
+        if str(path) in _loaded:
+            return _loaded[str(path)]
+        if not path.is_file():
+            if not compile:
+                return None
+            if notify is not None:
+                notify(f"compiling the decoding step for this machine (once, a few seconds; cached in {path.parent})...")
+            try:
+                _compile(cxx, path)
+            except (OSError, RuntimeError):
+                _loaded[str(path)] = None  # not again in this process: the step falls back
+                return None
+        try:
+            lib = ctypes.CDLL(str(path))
+            if lib.causette_native_version() != VERSION:
+                raise OSError("version")
+        except (OSError, AttributeError):
+            path.unlink(missing_ok=True)  # a broken file: the next start compiles it anew
+            return None
+        f = lib.causette_decode_step
+        f.restype = ctypes.c_int
+        p = ctypes.c_void_p
+        i64 = ctypes.c_int64
+        f.argtypes = [p, p, p, i64, i64, i64, p, p, p, i64, p, p, p, p, ctypes.c_int]
+        _loaded[str(path)] = lib
+        return lib
+
+
+# ---------------------------------------------------------------------------------- the model
+
+
+def _plain(layer: nn.Module) -> bool:
+    return type(layer) is nn.Linear
+
+
+def supports(model: nn.Module) -> bool:
+    """Whether native_step.cpp computes this model's step exactly (see the module docstring)."""
+    from causette.model import Transformer
+    from causette.model.layers import MLP, LayerNorm, LearnedPositions, RMSNorm, Rotary, SinusoidalPositions
+
+    if not isinstance(model, Transformer) or model.cfg.n_experts:
+        return False
+    if not getattr(model, "supports_cache", True):  # a model without attention (main's progression)
+        return False
+    cfg = model.cfg
+    tensors = list(model.parameters()) + list(model.buffers())
+    if any(t.device.type != "cpu" or (t.is_floating_point() and t.dtype != torch.float32) for t in tensors):
+        return False
+    norm = RMSNorm if cfg.norm == "rmsnorm" else LayerNorm
+    if type(model.norm_f) is not norm or not _plain(model.lm_head) or type(model.wte) is not nn.Embedding:
+        return False
+    if model.lm_head.bias is not None or cfg.mlp not in ("swiglu", "gelu", "relu2"):
+        return False
+    if cfg.pos == "rope":
+        if type(model.rotary) is not Rotary or model.positions is not None:
+            return False
+    elif type(model.positions) not in (LearnedPositions, SinusoidalPositions) or model.rotary is not None:
+        return False
+    for block in model.blocks:
+        attn, mlp = block.attn, block.mlp
+        if type(block.norm1) is not norm or type(block.norm2) is not norm or type(mlp) is not MLP:
+            return False
+        if not all(_plain(m) for m in (attn.qkv, attn.proj, mlp.up, mlp.down)):
+            return False
+        if (attn.q_norm is None) != (not cfg.qk_norm):
+            return False
+        if attn.q_norm is not None and not (type(attn.q_norm) is RMSNorm and type(attn.k_norm) is RMSNorm):
+            return False
+        if attn.window != cfg.sliding_window:
+            return False
+    return True
+
+
+class NativeStep:
+    """``step(tokens, pos, ks, vs) → logits``, as :class:`~causette.inference.decode_step.DecodeStep`,
+    through native_step.cpp. ``tokens`` and ``pos`` ``(B,)`` int64; ``ks``, ``vs`` the float32
+    caches ``(B, n_kv_head, max_len, head_dim)``, one per layer, updated in place."""
+
+    compile_seconds = 0.0
+    grad_free = True  # reads and writes plain memory: no autograd mode needed around a call
+
+    def __init__(self, lib: ctypes.CDLL, model: nn.Module, compile_seconds: float = 0.0):
+        cfg = model.cfg
+        self._fn = lib.causette_decode_step
+        self.model = model
+        self.compile_seconds = compile_seconds
+        self.vocab_size = cfg.vocab_size
+        ints = [
+            cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.kv_heads, cfg.head_dim, cfg.hidden_size, cfg.vocab_size,
+            0 if cfg.norm == "rmsnorm" else 1,
+            {"swiglu": 0, "gelu": 1, "relu2": 2}[cfg.mlp],
+            0 if cfg.pos == "rope" else 1,
+            int(cfg.bias), int(cfg.qk_norm), cfg.sliding_window or 0, int(cfg.logit_softcap is not None),
+            cfg.block_size,
+        ]
+        self._ints = (ctypes.c_int64 * len(ints))(*ints)
+        self._floats = (ctypes.c_float * 2)(cfg.norm_eps, cfg.logit_softcap or 0.0)
+        keep: list[torch.Tensor] = []  # the tensors whose pointers the library gets
+
+        def ptr(t: torch.Tensor | None) -> int | None:
+            if t is None:
+                return None
+            t = t.detach()
+            if not t.is_contiguous():
+                t = t.contiguous()  # a copy (weights updated later would not be seen: none are)
+            keep.append(t)
+            return t.data_ptr()
+
+        if cfg.pos == "rope":
+            pos_a, pos_b = model.rotary.cos, model.rotary.sin
+        else:
+            table = model.positions.wpe.weight if hasattr(model.positions, "wpe") else model.positions.table
+            pos_a, pos_b = table, None
+        weights = [ptr(model.wte.weight), ptr(pos_a), ptr(pos_b), ptr(model.norm_f.weight),
+                   ptr(getattr(model.norm_f, "bias", None)), ptr(model.lm_head.weight)]
+        for block in model.blocks:
+            a, m = block.attn, block.mlp
+            weights += [
+                ptr(block.norm1.weight), ptr(getattr(block.norm1, "bias", None)), ptr(a.qkv.weight), ptr(a.qkv.bias),
+                ptr(a.q_norm.weight if a.q_norm is not None else None),
+                ptr(a.k_norm.weight if a.k_norm is not None else None),
+                ptr(a.proj.weight), ptr(a.proj.bias), ptr(block.norm2.weight), ptr(getattr(block.norm2, "bias", None)),
+                ptr(m.up.weight), ptr(m.up.bias), ptr(m.down.weight), ptr(m.down.bias),
+            ]
+        self._weights = (ctypes.c_void_p * len(weights))(*weights)
+        self._keep = keep
+        self._caches: tuple | None = None  # (ks, vs, first pointer, pointer arrays)
+        self._shape = (cfg.kv_heads, cfg.head_dim)
+
+    def _cache_pointers(self, ks, vs):
+        c = self._caches
+        if c is not None and c[0] is ks and c[1] is vs and c[2] == ks[0].data_ptr():
+            return c[3], c[4], c[5]
+        n = self.model.cfg.n_layer
+        if len(ks) != n or len(vs) != n:
+            raise ValueError(f"expected {n} key and value caches")
+        shape = ks[0].shape
+        for t in (*ks, *vs):
+            if t.dtype != torch.float32 or t.device.type != "cpu" or not t.is_contiguous() or t.shape != shape:
+                raise ValueError("the native step needs contiguous float32 CPU caches, all of one shape")
+        if tuple(shape[1:2]) + tuple(shape[3:]) != self._shape:
+            raise ValueError(f"cache shape {tuple(shape)} does not fit the model")
+        kp = (ctypes.c_void_p * n)(*[t.data_ptr() for t in ks])
+        vp = (ctypes.c_void_p * n)(*[t.data_ptr() for t in vs])
+        self._caches = (ks, vs, ks[0].data_ptr(), kp, vp, shape[2])
+        return kp, vp, shape[2]
+
+    def __call__(self, tokens: torch.Tensor, pos: torch.Tensor, ks, vs) -> torch.Tensor:
+        """One token per row: row ``b`` reads ``tokens[b]`` at position ``pos[b]`` of cache row ``b``."""
+        B = tokens.shape[0]
+        if ks[0].shape[0] != B or pos.shape[0] != B:
+            raise ValueError("tokens, pos and the caches must have one row each per batch row")
+        return self._run(tokens, pos, None, None, B, ks, vs)
+
+    def prefill(self, idx: torch.Tensor, start: int, ks, vs) -> torch.Tensor:
+        """The prompt chunk ``idx`` ``(B, T)`` at positions ``start .. start+T-1`` of cache rows
+        ``0 .. B-1`` (what the model's own forward with a cache does): the logits ``(B, V)`` of
+        each row's last token. Every matrix product reads the weights once for the B·T tokens."""
+        B, T = idx.shape
+        if ks[0].shape[0] != B:
+            raise ValueError("idx and the caches must have the same number of rows")
+        if start + T > ks[0].shape[2]:  # a ring buffer would overwrite keys that the chunk still reads
+            raise ValueError("prefill past the end of the cache (a sliding window's ring buffer)")
+        pos = torch.arange(start, start + T, dtype=torch.int64).repeat(B)
+        rows = torch.arange(B, dtype=torch.int64).repeat_interleave(T)
+        last = torch.arange(1, B + 1, dtype=torch.int64) * T - 1
+        return self._run(idx.reshape(-1), pos, rows, last, B, ks, vs)
+
+    def _run(self, tokens, pos, rows, out, n_out, ks, vs) -> torch.Tensor:
+        kp, vp, max_len = self._cache_pointers(ks, vs)
+        tokens = tokens.contiguous().to(torch.int64)
+        pos = pos.contiguous().to(torch.int64)
+        logits = torch.empty(n_out, self.vocab_size)
+        if self._fn(self._ints, self._floats, self._weights, tokens.shape[0], max_len, ks[0].shape[0],
+                    tokens.data_ptr(), pos.data_ptr(), None if rows is None else rows.data_ptr(), n_out,
+                    None if out is None else out.data_ptr(), kp, vp, logits.data_ptr(), torch.get_num_threads()):
+            raise ValueError(f"a token is outside the vocabulary or a position outside the cache ({max_len})")
+        return logits
+
+
+def load(model: nn.Module, notify: Callable[[str], None] | None = None, compile: bool = True) -> NativeStep | None:
+    """The native step of ``model``, or None where it does not apply (see :func:`supports`,
+    :func:`load_library`)."""
+    if not enabled() or not supports(model):
+        return None
+    start = time.perf_counter()
+    was_cached = is_cached()
+    lib = load_library(notify, compile=compile)
+    if lib is None:
+        return None
+    return NativeStep(lib, model, 0.0 if was_cached else time.perf_counter() - start)
+
+
+__all__ = ["NativeStep", "cache_key", "compiler", "enabled", "is_cached", "load", "load_library", "supports"]
