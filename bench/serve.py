@@ -17,8 +17,9 @@ latency p50/p95 (whole request), time to first token p50 (streamed requests), ge
 tokens per second over the whole run (``usage.completion_tokens``; a random model sometimes
 ends a reply early at a special token), errors, and the server's peak RSS.
 
-The server generates one reply at a time (FIFO queue): latency under load is mostly waiting
-in line, roughly ``concurrency`` × one reply's time.
+The server decodes up to ``--max-batch`` (8) requests together (continuous batching) and reuses
+the cached start of a prompt that a free row already holds (the five questions repeat, so most
+prompts are read once per row); ``--server-arg=--no-prefix-reuse`` measures without it.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads of the server (default 1: the machine is shared)")
+    ap.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for causette serve, e.g. --server-arg=--no-prefix-reuse (repeatable)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="causette-bench-serve-") as tmp:
@@ -158,7 +161,7 @@ def main() -> int:
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
         server = subprocess.Popen(
             [sys.executable, "-m", "causette", "serve", "--checkpoint", str(ckpt), "--device", "cpu",
-             "--port", str(port), "--max-queue", str(max(16, args.concurrency * 2))],
+             "--port", str(port), "--max-queue", str(max(16, args.concurrency * 2)), *args.server_arg],
             cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         url = f"http://127.0.0.1:{port}"
@@ -195,7 +198,7 @@ def main() -> int:
     print(f"model: {ckpt if args.checkpoint else 'random demo-sized model (4 layers, 256 wide)'}, "
           f"context {c['context']}, mode {c['mode']}")
     print(f"{args.requests} requests, {args.concurrency} concurrent, max_tokens {args.max_tokens}, "
-          "half streamed\n")
+          f"half streamed{', server ' + ' '.join(args.server_arg) if args.server_arg else ''}\n")
     print("| requests | concurrency | latency p50 | latency p95 | first token p50 (stream) | tokens/s | "
           "requests/s | errors | server peak RSS |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

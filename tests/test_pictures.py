@@ -19,7 +19,20 @@ ARGS = {
     "tokens": ["tokens", "Qu'aujourd'hui les chevaux s'éloignaient."],
     "mask": ["mask", "Le chat dort sur le lit.", "--window", "3"],
     "cache": ["cache", "Le chat dort sur le lit.", "--prefill", "4"],
+    "progression": ["progression", "--runs", "{runs}"],
 }
+
+
+def write_step_runs(root) -> str:
+    """Two runs of the progression's steps with their validation curves (no checkpoint: the
+    picture's panel by place in the context stays empty; tests/test_progression.py draws it)."""
+    import json
+
+    for name, curve in (("etape1-bigramme", [(100, 2.2), (200, 2.1)]), ("etape5-transformer", [(100, 2.3), (200, 1.9)])):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        rows = [{"step": s, "kind": "val", "val/bits_per_byte": v} for s, v in curve]
+        (root / name / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return str(root)
 
 
 def write_run(root, val, train) -> str:
@@ -43,7 +56,8 @@ def test_every_picture_has_a_test_case():
 @pytest.mark.parametrize("topic", sorted(ARGS))
 def test_picture_is_a_reproducible_png(topic, tmp_path):
     first, second = tmp_path / "a" / f"{topic}.png", tmp_path / f"{topic}-again.png"
-    args = [a.replace("{run}", write_run(tmp_path / "run", **OVERFIT)) for a in ARGS[topic]]
+    args = [a.replace("{run}", write_run(tmp_path / "run", **OVERFIT)).replace("{runs}", write_step_runs(tmp_path / "runs"))
+            for a in ARGS[topic]]
     out = run(args + ["--png", str(first)])  # a missing folder is created
     assert out.rstrip().endswith(str(first))
     run(args + ["--png", str(second)])

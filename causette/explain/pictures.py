@@ -136,7 +136,8 @@ def progression_picture(s, text: str, args, path) -> Path:
     # The right panel shows each step's gain over the bigram at the same places of the same texts:
     # what varies from one place to the next because of the text itself cancels out.
     reference = dict((name, run) for name, run, _ in curves).get("1-bigramme")
-    base = bucket_means(loss_by_position(reference), bins) if reference else None
+    reference = loss_by_position(reference) if reference else None
+    base = bucket_means(reference, bins) if reference else None
     for name, run, points in curves:
         steps, bpb = zip(*points)
         line, = ax.plot(steps, bpb, marker="o", markersize=3, label=f"{name} ({num(bpb[-1], '.3f')})")

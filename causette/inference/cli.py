@@ -67,6 +67,8 @@ def register(sub) -> None:
                      help="requests waiting their turn; beyond, the server answers 503 (default 16)")
     lim.add_argument("--max-batch", type=int, default=8,
                      help="requests decoded together, continuous batching (default 8; 1: one at a time)")
+    lim.add_argument("--no-prefix-reuse", action="store_true",
+                     help="read every prompt in full, even when a free cache row already holds its start")
     _add_sampling_args(s, CHAT_DEFAULTS)
     s.set_defaults(func=run_serve)
 
@@ -240,7 +242,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CausetteError("--max-tokens-limit must be at least 1")
     loaded = _load(args)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_messages=args.max_messages,
-                    max_tokens=args.max_tokens_limit, max_queue=args.max_queue, max_batch=args.max_batch)
+                    max_tokens=args.max_tokens_limit, max_queue=args.max_queue, max_batch=args.max_batch,
+                    prefix_reuse=not args.no_prefix_reuse)
     app = create_app(loaded, mode=args.mode, limits=limits, defaults=_params(args),
                      model_name=args.model_name, decode=_decode_mode(args), notify=_note)
     print(f"causette serve: {loaded.describe()}")

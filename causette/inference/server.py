@@ -81,7 +81,8 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
 
     @asynccontextmanager
     async def lifespan(app):
-        state["worker"] = app.state.worker = Worker(engine, limits.max_queue, limits.max_batch)
+        state["worker"] = app.state.worker = Worker(engine, limits.max_queue, limits.max_batch,
+                                                        prefix_reuse=limits.prefix_reuse)
         try:
             yield
         finally:

@@ -35,6 +35,7 @@ class Limits:
     max_tokens: int | None = None  # most new tokens per request (None: the model's block_size)
     max_queue: int = 16  # requests waiting for the worker (beyond: 503)
     max_batch: int = 8  # requests decoded together (server_worker.py); 1: one after the other
+    prefix_reuse: bool = True  # a prompt's start already in a free cache row is not read again
     max_stop: int = 4  # stop strings per request, as OpenAI
 
 

@@ -15,6 +15,15 @@ gone) and the next waiting one takes it, between two steps: requests join and le
 as they come, nobody waits for the longest reply of a batch. At this size a step is paid for
 the weights it reads, not the rows it computes, so 8 rows cost little more than one.
 
+**Prefix reuse.** A row's cache still holds the keys and values of its last request when that
+request ends. A new request goes to the free row whose cache already holds the longest start of
+its prompt, and only the rest of the prompt is read. A conversation's next turn resends the
+whole conversation: its new prefill is then just the new message (and a system prompt shared by
+many requests is read once per row). The reused keys and values are those of the same tokens at
+the same positions, computed by the prefill or by decoding steps: equal to within float
+rounding (~1e-6). Off for sliding-window models (their ring buffer has overwritten old
+positions) and with ``prefix_reuse=False`` (``causette serve --no-prefix-reuse``).
+
 Each row keeps its own sampling settings and its own random generator (the seed of its
 request), so a request gets the same tokens whether it shares the batch or not (for greedy
 requests the tests check it against the unbatched engine). The worker hands text deltas back
@@ -76,11 +85,18 @@ class _Slot:
 class Worker:
     """The thread that owns the model: takes jobs from a bounded FIFO queue, decodes them together."""
 
-    def __init__(self, engine: Engine, max_queue: int, max_batch: int = 8, min_step_seconds: float = 0.0):
+    def __init__(self, engine: Engine, max_queue: int, max_batch: int = 8, min_step_seconds: float = 0.0,
+                 prefix_reuse: bool = True):
         """``max_batch``: requests decoded together (1: one after the other). ``min_step_seconds``:
-        a floor on the time of a step, to watch a stream come slowly (tests, demos)."""
+        a floor on the time of a step, to watch a stream come slowly (tests, demos).
+        ``prefix_reuse``: see the module's docstring."""
         self.engine = engine
         self.max_batch = max_batch
+        self.prefix_reuse = prefix_reuse
+        # the token ids whose keys/values row i of the cache holds at positions 0, 1, ...
+        self._held: list[list[int]] = [[] for _ in range(max_batch)]
+        self.prompt_tokens = 0  # prompt tokens of the requests started so far ...
+        self.reused_tokens = 0  # ... of which the cache already held the keys and values
         self.min_step_seconds = min_step_seconds
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=max_queue)
         self.last: Generation | None = None  # the latest finished generation (for tests)
@@ -170,6 +186,7 @@ class Worker:
 
             step = DecodeStep(model) if supports(model) else None
         self._decode = step
+        self._reuse = self.prefix_reuse and self.cache is not None and model.cfg.sliding_window is None
         self._tokens = torch.zeros(self.max_batch, dtype=torch.long)
         self._pos = torch.zeros(self.max_batch, dtype=torch.long)
 
@@ -186,10 +203,17 @@ class Worker:
             if job.cancelled.is_set():
                 continue  # its client left while it waited
             try:
-                self._start(job, self._slots.index(None))
+                self._start(job, self._free_row(job.prompt))
             except Exception as e:  # noqa: BLE001 - reported to the client, the worker goes on
                 self._emit(job, "error", e)
         return True
+
+    def _free_row(self, prompt: list[int]) -> int:
+        """The free row whose cache holds the longest start of ``prompt`` (the first free one on a tie)."""
+        free = [i for i, s in enumerate(self._slots) if s is None]
+        if not self._reuse:
+            return free[0]
+        return max(free, key=lambda i: (_common_prefix(self._held[i], prompt), -i))
 
     @torch.inference_mode()
     def _start(self, job: Job, i: int) -> None:
@@ -202,9 +226,18 @@ class Worker:
             seen = torch.zeros(1, engine.vocab_size, dtype=torch.bool, device=engine.device)
             seen[0, job.prompt] = True
         slot = _Slot(job, row, make_generators([seed])[0], seen)
-        prompt = torch.tensor([job.prompt], dtype=torch.long, device=engine.device)
-        cache = self.cache.rows(i, i + 1) if self.cache is not None else None
+        # the start of the prompt this row already holds (the last token is always read: its logits)
+        reused = min(_common_prefix(self._held[i], job.prompt), len(job.prompt) - 1) if self._reuse else 0
+        self._held[i] = []  # until the prefill below has written the row
+        prompt = torch.tensor([job.prompt[reused:]], dtype=torch.long, device=engine.device)
+        cache = None
+        if self.cache is not None:
+            cache = self.cache.rows(i, i + 1)
+            cache.pos = reused  # positions 0 .. reused-1 hold this prompt's keys and values already
         logits = engine.model.logits(prompt, cache=cache, last_only=True)[:, -1].float()
+        self._held[i] = list(job.prompt) if self._reuse else []
+        self.prompt_tokens += len(job.prompt)
+        self.reused_tokens += reused
         self._slots[i] = slot
         self._take(i, logits)
 
@@ -243,11 +276,15 @@ class Worker:
         busy = [i for i, s in enumerate(self._slots) if s is not None]
         for i in busy:
             self._tokens[i], self._pos[i] = self._slots[i].last, self._slots[i].pos
+            if self._reuse:  # this step writes the row's token at its position
+                del self._held[i][self._slots[i].pos :]
+                self._held[i].append(self._slots[i].last)
         try:
             logits = self._forward()
         except Exception as e:  # noqa: BLE001 - the rows fail, the worker goes on
             for i in busy:
                 slot, self._slots[i] = self._slots[i], None
+                self._held[i] = []
                 self._emit(slot.job, "error", e)
             return
         # Rows with the same filters (and no repetition penalty) pick their tokens in one call,
@@ -281,6 +318,15 @@ class Worker:
                 rows.pos = slot.pos
                 out[i] = self.engine.model.logits(self._tokens[i : i + 1, None], cache=rows, last_only=True)[0, -1]
         return out
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    """How many first tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    for k in range(n):
+        if a[k] != b[k]:
+            return k
+    return n
 
 
 async def _run_job(worker: Worker, job: Job, request) -> AsyncIterator[str]:

@@ -1,0 +1,111 @@
+"""The server worker reuses the keys and values a free cache row already holds (prefix reuse):
+fewer prompt tokens read, the same replies."""
+
+from __future__ import annotations
+
+import asyncio
+
+import torch
+
+from causette.inference.engine import Engine
+from causette.inference.sampling import SamplingParams
+from causette.inference.server_worker import Job, Worker, _common_prefix
+from causette.model import ModelConfig, Transformer
+
+
+class _Tokenizer:
+    vocab_size = 64
+    bos_id = 0
+
+    def incremental_decoder(self):
+        class Decoder:
+            def push(self, token):
+                return chr(65 + token % 26)
+
+        return Decoder()
+
+
+def _engine(**kw) -> Engine:
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=64, block_size=48, n_layer=2, n_embd=32, n_head=4, n_kv_head=2, mlp_hidden=64,
+                      init_std=0.05, **kw)
+    return Engine(Transformer(cfg).eval(), _Tokenizer(), decode="exact")
+
+
+def _serve(worker: Worker, prompts: list[list[int]], params: SamplingParams) -> list[list[int]]:
+    """Submit the prompts one after the other (each waits for the previous reply)."""
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        out = []
+        for prompt in prompts:
+            job = Job(prompt, params, loop)
+            worker.submit(job)
+            while True:
+                kind, value = await asyncio.wait_for(job.events.get(), timeout=30)
+                if kind == "error":
+                    raise value
+                if kind == "done":
+                    out.append(value.token_ids)
+                    break
+        return out
+
+    try:
+        return asyncio.run(run())
+    finally:
+        worker.close()
+
+
+GREEDY = SamplingParams(temperature=0, max_new_tokens=6)
+
+
+def test_a_repeated_prompt_is_read_once():
+    engine = _engine()
+    prompt = [0, 5, 9, 12, 7, 3]
+    expected = engine.generate([prompt], GREEDY)[0].token_ids
+    worker = Worker(engine, max_queue=4, max_batch=2)
+    assert _serve(worker, [prompt, prompt, prompt], GREEDY) == [expected] * 3
+    # the second and third requests read only the last prompt token (its logits are needed)
+    assert worker.prompt_tokens == 18 and worker.reused_tokens == 2 * 5
+
+
+def test_the_next_turn_reads_only_what_is_new():
+    engine = _engine()
+    first = [0, 5, 9, 12]
+    reply = engine.generate([first], GREEDY)[0].token_ids
+    second = first + reply + [21, 22, 23]  # the conversation so far, then a new message
+    expected = [reply, engine.generate([second], GREEDY)[0].token_ids]
+    worker = Worker(engine, max_queue=4, max_batch=2)
+    assert _serve(worker, [first, second], GREEDY) == expected
+    # the row holds the prompt and every reply token it fed back (all but the last one)
+    assert worker.reused_tokens == len(first) + len(reply) - 1
+    plain = Worker(engine, max_queue=4, max_batch=2, prefix_reuse=False)
+    assert _serve(plain, [first, second], GREEDY) == expected and plain.reused_tokens == 0
+
+
+def test_a_request_goes_to_the_row_holding_its_start():
+    engine = _engine()
+    a, b = [0, 1, 2, 3, 4, 5], [0, 9, 8, 7, 6, 5]
+    worker = Worker(engine, max_queue=4, max_batch=3)
+    try:
+        worker._setup()  # drive the worker's steps by hand: no thread needed
+    finally:
+        worker.close()
+    worker._held = [list(a), list(b), []]
+    assert worker._free_row(b + [4]) == 1 and worker._free_row(a) == 0 and worker._free_row([0, 3]) == 0
+    assert worker._free_row([7, 7]) == 0  # nothing shared: the first free row
+
+
+def test_sliding_window_models_do_not_reuse():
+    """Their ring buffer has overwritten old positions: every prompt is read in full."""
+    engine = _engine(sliding_window=4)
+    prompt = [0, 5, 9, 12, 7, 3, 2, 8]
+    expected = engine.generate([prompt], GREEDY)[0].token_ids
+    worker = Worker(engine, max_queue=4, max_batch=2)
+    assert _serve(worker, [prompt, prompt], GREEDY) == [expected] * 2 and worker.reused_tokens == 0
+
+
+def test_common_prefix():
+    assert _common_prefix([1, 2, 3], [1, 2, 4]) == 2
+    assert _common_prefix([1, 2], [1, 2, 3]) == 2
+    assert _common_prefix([], [1]) == 0 and _common_prefix([5], [6]) == 0
