@@ -91,9 +91,21 @@ def test_a_request_goes_to_the_row_holding_its_start():
         worker._setup()  # drive the worker's steps by hand: no thread needed
     finally:
         worker.close()
-    worker._held = [list(a), list(b), []]
-    assert worker._free_row(b + [4]) == 1 and worker._free_row(a) == 0 and worker._free_row([0, 3]) == 0
-    assert worker._free_row([7, 7]) == 0  # nothing shared: the first free row
+    worker._held, worker._used = [list(a), list(b), []], [2, 1, 0]
+    assert worker._free_row(b + [4]) == 1 and worker._free_row(a) == 0
+    # nothing shared but the first token: the row used least recently (the empty one here)
+    assert worker._free_row([0, 3]) == 2 and worker._free_row([7, 7]) == 2
+    worker._held[2], worker._used = [0, 4], [2, 1, 3]
+    assert worker._free_row([5]) == 1
+
+
+def test_rows_keep_their_conversations():
+    """Two prompts in turn on two rows: each comes back to the row that holds it."""
+    engine = _engine()
+    a, b = [0, 5, 9, 12, 7, 3], [0, 4, 4, 8]
+    worker = Worker(engine, max_queue=8, max_batch=2)
+    _serve(worker, [a, b, a, b, a], GREEDY)
+    assert worker.reused_tokens == 5 + 3 + 5
 
 
 def test_sliding_window_models_do_not_reuse():
@@ -109,3 +121,44 @@ def test_common_prefix():
     assert _common_prefix([1, 2, 3], [1, 2, 4]) == 2
     assert _common_prefix([1, 2], [1, 2, 3]) == 2
     assert _common_prefix([], [1]) == 0 and _common_prefix([5], [6]) == 0
+
+
+def test_sampled_replies_are_the_same_with_and_without_reuse():
+    engine = _engine()
+    prompts = [[0, 5, 9, 12, 7, 3], [0, 4, 4, 8], [0, 5, 9, 12, 7, 3], [0, 4, 4, 8, 1], [0, 5, 9, 12, 7, 3]]
+
+    def replies(reuse):
+        worker = Worker(engine, max_queue=8, max_batch=2, prefix_reuse=reuse)
+        out = [_serve_one(worker, p, SamplingParams(temperature=0.8, max_new_tokens=12, seed=k))
+               for k, p in enumerate(prompts)]
+        worker.close()
+        return out, worker.reused_tokens
+
+    (with_reuse, reused), (without, none) = replies(True), replies(False)
+    assert with_reuse == without and reused == 5 + 4 + 5 and none == 0
+
+
+def _serve_one(worker: Worker, prompt: list[int], params: SamplingParams) -> list[int]:
+    async def run():
+        job = Job(prompt, params, asyncio.get_running_loop())
+        worker.submit(job)
+        while True:
+            kind, value = await asyncio.wait_for(job.events.get(), timeout=30)
+            if kind == "error":
+                raise value
+            if kind == "done":
+                return value.token_ids
+
+    return asyncio.run(run())
+
+
+def test_idle_rows_do_not_overwrite_what_they_hold():
+    """While one row decodes, the others' cached prompts stay intact (bos != token 0 here)."""
+    engine = _engine()
+    a, b = [3, 5, 9, 12, 7, 3], [3, 4, 4, 8]
+    worker = Worker(engine, max_queue=8, max_batch=3)
+    _serve(worker, [a], GREEDY)
+    held = worker.cache.k[0][0, :, : len(a)].clone()
+    worker = Worker(engine, max_queue=8, max_batch=3)
+    _serve(worker, [a, b, b], GREEDY)  # b decodes on row 1 while row 0 idles, holding a
+    assert torch.equal(worker.cache.k[0][0, :, : len(a)], held)

@@ -95,6 +95,7 @@ class Worker:
         self.prefix_reuse = prefix_reuse
         # the token ids whose keys/values row i of the cache holds at positions 0, 1, ...
         self._held: list[list[int]] = [[] for _ in range(max_batch)]
+        self._used = [0] * max_batch  # when each row last took a request (a counter)
         self.prompt_tokens = 0  # prompt tokens of the requests started so far ...
         self.reused_tokens = 0  # ... of which the cache already held the keys and values
         self.min_step_seconds = min_step_seconds
@@ -209,11 +210,16 @@ class Worker:
         return True
 
     def _free_row(self, prompt: list[int]) -> int:
-        """The free row whose cache holds the longest start of ``prompt`` (the first free one on a tie)."""
+        """The free row whose cache holds the longest start of ``prompt``; when none holds more
+        than its first token, the row used least recently (what the others hold may serve the
+        next turn of their conversations)."""
         free = [i for i, s in enumerate(self._slots) if s is None]
         if not self._reuse:
             return free[0]
-        return max(free, key=lambda i: (_common_prefix(self._held[i], prompt), -i))
+        best = max(free, key=lambda i: (_common_prefix(self._held[i], prompt), -self._used[i]))
+        if _common_prefix(self._held[best], prompt) <= 1:
+            best = min(free, key=lambda i: self._used[i])
+        return best
 
     @torch.inference_mode()
     def _start(self, job: Job, i: int) -> None:
@@ -228,6 +234,15 @@ class Worker:
         slot = _Slot(job, row, make_generators([seed])[0], seen)
         # the start of the prompt this row already holds (the last token is always read: its logits)
         reused = min(_common_prefix(self._held[i], job.prompt), len(job.prompt) - 1) if self._reuse else 0
+        self._used[i] = self.prompt_tokens = self.prompt_tokens + len(job.prompt)  # grows at every request
+        self.reused_tokens += reused
+        if reused == len(job.prompt) - 1 and reused > 0:
+            # Only the last prompt token is new: the next batched step feeds it with the other
+            # rows (as it feeds each row's latest token) instead of a prefill of its own.
+            del self._held[i][reused:]
+            slot.pos, slot.last = reused, job.prompt[-1]
+            self._slots[i] = slot
+            return
         self._held[i] = []  # until the prefill below has written the row
         prompt = torch.tensor([job.prompt[reused:]], dtype=torch.long, device=engine.device)
         cache = None
@@ -236,8 +251,6 @@ class Worker:
             cache.pos = reused  # positions 0 .. reused-1 hold this prompt's keys and values already
         logits = engine.model.logits(prompt, cache=cache, last_only=True)[:, -1].float()
         self._held[i] = list(job.prompt) if self._reuse else []
-        self.prompt_tokens += len(job.prompt)
-        self.reused_tokens += reused
         self._slots[i] = slot
         self._take(i, logits)
 
@@ -274,11 +287,18 @@ class Worker:
     def _step(self) -> None:
         """One token for every busy row, all rows in one forward pass."""
         busy = [i for i, s in enumerate(self._slots) if s is not None]
+        # The step computes every row. An idle row writes (token 0) just past what its cache holds,
+        # never over it: a later request may reuse that prefix.
+        tokens = [0] * self.max_batch
+        positions = [min(len(held), self.engine.block_size - 1) for held in self._held]
         for i in busy:
-            self._tokens[i], self._pos[i] = self._slots[i].last, self._slots[i].pos
+            slot = self._slots[i]
+            tokens[i], positions[i] = slot.last, slot.pos
             if self._reuse:  # this step writes the row's token at its position
-                del self._held[i][self._slots[i].pos :]
-                self._held[i].append(self._slots[i].last)
+                del self._held[i][slot.pos :]
+                self._held[i].append(slot.last)
+        # two tensors made at once (setting their items one by one cost ~8 % of the worker's time)
+        self._tokens, self._pos = torch.tensor(tokens), torch.tensor(positions)
         try:
             logits = self._forward()
         except Exception as e:  # noqa: BLE001 - the rows fail, the worker goes on
