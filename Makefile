@@ -2,7 +2,7 @@
 #   make demo    create .venv if needed, install, run the whole demo pipeline (9 to 11 min on 2 cores)
 #   make test    create .venv if needed, install, run the test suite
 #   make progression  train the five steps from a bigram to a Transformer and compare them
-#                     (docs/progression.md; about 15 min on 2 cores)
+#                     (docs/progression.md; about 11 min on 2 cores)
 #   make llamacpp  build the real llama.cpp (from PyPI's llama-cpp-python source, ~5 min once) for
 #                  tests/test_llamacpp.py and bench/generate.py; see docs/export.md
 # TORCH selects the PyTorch wheel: the default is the CPU build 2.13.0; on a CUDA machine use

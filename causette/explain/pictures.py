@@ -162,7 +162,8 @@ def progression_picture(s, text: str, args, path) -> Path:
     by_pos.set_ylabel(tr("bits par octet gagnés sur le bigramme", "bits per byte saved over the bigram") if base
                       else tr("bits par octet du token suivant", "bits per byte of the next token"))
     by_pos.grid(alpha=0.3)
-    by_pos.legend(fontsize=8)
+    if any(not line.get_label().startswith("_") for line in by_pos.get_lines()):  # none without checkpoints
+        by_pos.legend(fontsize=8)
     by_pos.set_title(tr("à la fin, selon la place dans le contexte", "at the end, by place in the context"),
                      fontsize=10)
     fig.suptitle(tr("du bigramme au Transformer : même budget, une pièce de plus à chaque étape",
