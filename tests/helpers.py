@@ -119,3 +119,20 @@ def make_chat_checkpoints(root: Path, tie_embeddings: bool = True, mute_special:
                         tokenizer_file=root / "tokenizer" / "tokenizer.json")
         out[stage] = root / stage
     return out
+
+
+class LetterTokenizer:
+    """The least an :class:`~causette.inference.engine.Engine` needs of a tokenizer: ids shown as
+    letters, ``<bos>`` = 0 (for engine and server tests on random tiny models)."""
+
+    bos_id = 0
+
+    def __init__(self, vocab_size: int = 64):
+        self.vocab_size = vocab_size
+
+    def incremental_decoder(self):
+        class Decoder:
+            def push(self, token):
+                return chr(65 + token % 26)
+
+        return Decoder()

@@ -1,7 +1,7 @@
 """docs/exercices.md: each checker accepts the reference solution and rejects a typical mistake.
 
 The reference solutions and the mistakes live in tests/exercises/ (not in the docs); the checker
-is ``python -m causette.explain check EXERCICE FICHIER.py`` (causette/explain/exercises.py).
+is ``python -m causette.explain check EXERCICE FICHIER.py`` (causette/explain/exercises/).
 """
 
 from __future__ import annotations

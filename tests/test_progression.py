@@ -20,7 +20,7 @@ from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
 from causette.model import ModelConfig, Transformer
 from causette.model.counting import count_params, numel
-from helpers import REPO, TINY_TRAIN, make_tiny_run
+from helpers import REPO, TINY_TRAIN, LetterTokenizer, make_tiny_run
 
 PRESETS = [preset for preset, _fr, _en in STEPS]
 
@@ -119,7 +119,7 @@ def test_models_without_attention_generate_without_a_cache(kw):
     assert not model.supports_cache and not supports(model)
     with pytest.raises(CausetteError, match="keeps no KV cache"):
         model.new_cache(1)
-    tok = _ByteTokenizer()
+    tok = LetterTokenizer(50)
     prompts = [[1, 5, 9], [2, 4]]
     gens = Engine(model, tok).generate(prompts, SamplingParams(temperature=0, max_new_tokens=6))
     for prompt, gen in zip(prompts, gens):  # greedy by hand, the whole context each time
@@ -135,7 +135,7 @@ def test_the_server_worker_decodes_a_window_model(tmp_path):
 
     torch.manual_seed(0)
     model = Transformer(tiny(mixer="window", mixer_window=4)).eval()
-    engine = Engine(model, _ByteTokenizer())
+    engine = Engine(model, LetterTokenizer(50))
     params = SamplingParams(temperature=0, max_new_tokens=5)
     prompts = [[1, 5, 9], [2, 4], [7]]
     expected = [g.token_ids for g in engine.generate(prompts, params)]
@@ -159,20 +159,6 @@ def test_the_server_worker_decodes_a_window_model(tmp_path):
         return results
 
     assert asyncio.run(serve()) == expected
-
-
-class _ByteTokenizer:
-    """The smallest tokenizer an Engine needs: ids are shown as letters."""
-
-    vocab_size = 50
-    bos_id = 0
-
-    def incremental_decoder(self):
-        class Decoder:
-            def push(self, token):
-                return chr(65 + token % 26)
-
-        return Decoder()
 
 
 # ------------------------------------------------------------------ exports refuse them

@@ -11,47 +11,20 @@ from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
 from causette.inference.server_worker import Job, Worker, _common_prefix
 from causette.model import ModelConfig, Transformer
-
-
-class _Tokenizer:
-    vocab_size = 64
-    bos_id = 0
-
-    def incremental_decoder(self):
-        class Decoder:
-            def push(self, token):
-                return chr(65 + token % 26)
-
-        return Decoder()
+from helpers import LetterTokenizer
 
 
 def _engine(**kw) -> Engine:
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=64, block_size=48, n_layer=2, n_embd=32, n_head=4, n_kv_head=2, mlp_hidden=64,
                       init_std=0.05, **kw)
-    return Engine(Transformer(cfg).eval(), _Tokenizer(), decode="exact")
+    return Engine(Transformer(cfg).eval(), LetterTokenizer(64), decode="exact")
 
 
 def _serve(worker: Worker, prompts: list[list[int]], params: SamplingParams) -> list[list[int]]:
-    """Submit the prompts one after the other (each waits for the previous reply)."""
-
-    async def run():
-        loop = asyncio.get_running_loop()
-        out = []
-        for prompt in prompts:
-            job = Job(prompt, params, loop)
-            worker.submit(job)
-            while True:
-                kind, value = await asyncio.wait_for(job.events.get(), timeout=30)
-                if kind == "error":
-                    raise value
-                if kind == "done":
-                    out.append(value.token_ids)
-                    break
-        return out
-
+    """Submit the prompts one after the other (each waits for the previous reply), then stop the worker."""
     try:
-        return asyncio.run(run())
+        return [_serve_one(worker, p, params) for p in prompts]
     finally:
         worker.close()
 

@@ -11,8 +11,7 @@ One function per topic that has a picture, registered in :data:`PICTURES`:
 * ``moe``: the share of the sentence's tokens each expert of each layer receives;
 * ``curves``: a run's training and validation losses, the best validation step and the
   diagnosis of curves.py written on the picture.
-* ``progression``: the validation bits per byte of your runs of the five progression steps,
-  one curve per step, with the unigram baseline.
+* ``progression``: drawn by progression.py (its runs' curves), registered here the same way.
 
 The files are reproducible: the same command gives the same bytes (matplotlib's "Agg" backend,
 no date or software version in the file). Titles and labels follow the language (French by
@@ -116,59 +115,6 @@ def positions_picture(s, text: str, args, path) -> Path:
     fig.suptitle(tr("RoPE : la paire de coordonnées (1, 0) tournée à la position 0, 1, 2… (tête de 64)",
                     "RoPE: the coordinate pair (1, 0) rotated at position 0, 1, 2… (head of 64)"), fontsize=10)
     return _save(plt, fig, path)
-
-
-@picture("progression")
-def progression_picture(s, text: str, args, path) -> Path:
-    from causette.errors import CausetteError
-    from causette.explain.progression import bucket_means, loss_by_position, step_runs, val_curve
-
-    curves = [(name, run, val_curve(run)) for name, run in step_runs(args)]
-    curves = [c for c in curves if c[2]]
-    if not curves:
-        where = getattr(args, "runs", None) or "runs"
-        raise CausetteError(tr(f"aucun run des étapes de la progression dans {where}/ : lancez make progression",
-                               f"no run of the progression's steps in {where}/: run make progression"))
-    plt, fig, axes = _figure(1, 2, (13, 4.8))
-    ax, by_pos = axes[0][0], axes[0][1]
-    # context lengths in doubling bins: 1, 2, 3-4, 5-8, ..., 129-256
-    bins = [(1, 1)] + [(2 ** k + 1, 2 ** (k + 1)) for k in range(8)]
-    # The right panel shows each step's gain over the bigram at the same places of the same texts:
-    # what varies from one place to the next because of the text itself cancels out.
-    reference = dict((name, run) for name, run, _ in curves).get("1-bigramme")
-    reference = loss_by_position(reference) if reference else None
-    base = bucket_means(reference, bins) if reference else None
-    for name, run, points in curves:
-        steps, bpb = zip(*points)
-        line, = ax.plot(steps, bpb, marker="o", markersize=3, label=f"{name} ({num(bpb[-1], '.3f')})")
-        per_position = loss_by_position(run)
-        if per_position:
-            means = bucket_means(per_position, bins)
-            if base:
-                means = [None if m is None or b is None else b - m for m, b in zip(means, base)]
-            xs = [math.sqrt(lo * hi) for (lo, hi), m in zip(bins, means) if m is not None]
-            by_pos.plot(xs, [m for m in means if m is not None], marker="o", markersize=3, color=line.get_color(),
-                        label=name)
-    ax.set_xlabel(tr("pas", "step"))
-    ax.set_ylabel(tr("bits par octet (val)", "bits per byte (val)"))
-    ax.legend(title=tr("étape (dernière mesure)", "step (last measure)"), fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.set_title(tr("pendant l'entraînement", "during training"), fontsize=10)
-    by_pos.set_xscale("log", base=2)
-    by_pos.axvline(8, color="0.6", linewidth=0.8, linestyle=":")
-    by_pos.annotate(tr("fenêtre de l'étape 2", "step 2's window"), (8, 1), xycoords=("data", "axes fraction"),
-                    textcoords="offset points", xytext=(4, -12), fontsize=8, color="0.4")
-    by_pos.set_xlabel(tr("tokens déjà lus (échelle logarithmique)", "tokens already read (log scale)"))
-    by_pos.set_ylabel(tr("bits par octet gagnés sur le bigramme", "bits per byte saved over the bigram") if base
-                      else tr("bits par octet du token suivant", "bits per byte of the next token"))
-    by_pos.grid(alpha=0.3)
-    if any(not line.get_label().startswith("_") for line in by_pos.get_lines()):  # none without checkpoints
-        by_pos.legend(fontsize=8)
-    by_pos.set_title(tr("à la fin, selon la place dans le contexte", "at the end, by place in the context"),
-                     fontsize=10)
-    fig.suptitle(tr("du bigramme au Transformer : même budget, une pièce de plus à chaque étape",
-                    "from a bigram to a Transformer: same budget, one more part at each step"), fontsize=11)
-    return _save(plt, fig, path, top=0.93)
 
 
 @picture("schedule")

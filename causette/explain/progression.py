@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from causette.explain.common import Setup, num, table, topic, tr
+from causette.explain.pictures import _figure, _save, picture
 
 # (preset, what the step adds, in French and English)
 STEPS = (
@@ -172,3 +173,60 @@ def _verdict(mine: float, measured: float | None) -> str:
         return ""
     return tr(" (comme attendu)", " (as expected)") if abs(mine - measured) <= TOLERANCE else tr(
         f" (écart {num(mine - measured, '+.3f')})", f" (off by {mine - measured:+.3f})")
+
+
+# ------------------------------------------------------------------------------ the picture
+
+
+@picture("progression")
+def progression_picture(s, text: str, args, path) -> Path:
+    import math
+
+    from causette.errors import CausetteError
+
+    curves = [(name, run, val_curve(run)) for name, run in step_runs(args)]
+    curves = [c for c in curves if c[2]]
+    if not curves:
+        where = getattr(args, "runs", None) or "runs"
+        raise CausetteError(tr(f"aucun run des étapes de la progression dans {where}/ : lancez make progression",
+                               f"no run of the progression's steps in {where}/: run make progression"))
+    plt, fig, axes = _figure(1, 2, (13, 4.8))
+    ax, by_pos = axes[0][0], axes[0][1]
+    # context lengths in doubling bins: 1, 2, 3-4, 5-8, ..., 129-256
+    bins = [(1, 1)] + [(2 ** k + 1, 2 ** (k + 1)) for k in range(8)]
+    # The right panel shows each step's gain over the bigram at the same places of the same texts:
+    # what varies from one place to the next because of the text itself cancels out.
+    reference = dict((name, run) for name, run, _ in curves).get("1-bigramme")
+    reference = loss_by_position(reference) if reference else None
+    base = bucket_means(reference, bins) if reference else None
+    for name, run, points in curves:
+        steps, bpb = zip(*points)
+        line, = ax.plot(steps, bpb, marker="o", markersize=3, label=f"{name} ({num(bpb[-1], '.3f')})")
+        per_position = loss_by_position(run)
+        if per_position:
+            means = bucket_means(per_position, bins)
+            if base:
+                means = [None if m is None or b is None else b - m for m, b in zip(means, base)]
+            xs = [math.sqrt(lo * hi) for (lo, hi), m in zip(bins, means) if m is not None]
+            by_pos.plot(xs, [m for m in means if m is not None], marker="o", markersize=3, color=line.get_color(),
+                        label=name)
+    ax.set_xlabel(tr("pas", "step"))
+    ax.set_ylabel(tr("bits par octet (val)", "bits per byte (val)"))
+    ax.legend(title=tr("étape (dernière mesure)", "step (last measure)"), fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(tr("pendant l'entraînement", "during training"), fontsize=10)
+    by_pos.set_xscale("log", base=2)
+    by_pos.axvline(8, color="0.6", linewidth=0.8, linestyle=":")
+    by_pos.annotate(tr("fenêtre de l'étape 2", "step 2's window"), (8, 1), xycoords=("data", "axes fraction"),
+                    textcoords="offset points", xytext=(4, -12), fontsize=8, color="0.4")
+    by_pos.set_xlabel(tr("tokens déjà lus (échelle logarithmique)", "tokens already read (log scale)"))
+    by_pos.set_ylabel(tr("bits par octet gagnés sur le bigramme", "bits per byte saved over the bigram") if base
+                      else tr("bits par octet du token suivant", "bits per byte of the next token"))
+    by_pos.grid(alpha=0.3)
+    if any(not line.get_label().startswith("_") for line in by_pos.get_lines()):  # none without checkpoints
+        by_pos.legend(fontsize=8)
+    by_pos.set_title(tr("à la fin, selon la place dans le contexte", "at the end, by place in the context"),
+                     fontsize=10)
+    fig.suptitle(tr("du bigramme au Transformer : même budget, une pièce de plus à chaque étape",
+                    "from a bigram to a Transformer: same budget, one more part at each step"), fontsize=11)
+    return _save(plt, fig, path, top=0.93)

@@ -43,7 +43,8 @@ from typing import Any, AsyncIterator
 
 import torch
 
-from causette.inference.engine import Engine, Generation, _Row
+from causette.inference.engine import Engine
+from causette.inference.row import Generation, Row
 from causette.inference.sampling import SamplingParams, fresh_seed, make_generators, pick_tokens
 from causette.inference.server_schema import ApiError
 
@@ -76,7 +77,7 @@ def _deliver(items: list[tuple[Job, str, Any]]) -> None:
 class _Slot:
     """A busy row of the batch: its job, its text bookkeeping, its generator and position."""
 
-    def __init__(self, job: Job, row: _Row, generator: torch.Generator, seen: torch.Tensor | None):
+    def __init__(self, job: Job, row: Row, generator: torch.Generator, seen: torch.Tensor | None):
         self.job, self.row, self.generator, self.seen = job, row, generator, seen
         self.pos = len(job.prompt)  # where the next token goes in the cache
         self.last = 0  # the token to feed at the next step
@@ -226,7 +227,7 @@ class Worker:
         """Prefill ``job``'s prompt into row ``i`` of the cache and pick its first token."""
         engine, params = self.engine, job.params.validate()
         seed = params.seed if params.seed is not None else fresh_seed()
-        row = _Row(list(job.prompt), engine.tokenizer, params, seed)
+        row = Row(list(job.prompt), engine.tokenizer, params, seed)
         seen = None
         if params.repetition_penalty != 1.0:
             seen = torch.zeros(1, engine.vocab_size, dtype=torch.bool, device=engine.device)
