@@ -149,13 +149,3 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} vocab_size={self.vocab_size} specials={len(self.special_tokens)}>"
-
-
-def valid_unicode(text: str) -> str:
-    """Lone surrogates (not valid Unicode, they cannot be UTF-8 encoded) become U+FFFD, and a
-    surrogate pair becomes its character: the same repair tiktoken makes, so both agree."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -27,7 +27,8 @@ import heapq
 from collections import defaultdict
 from typing import Mapping, Sequence
 
-from causette.tokenizer.base import Tokenizer, valid_unicode
+from causette.tokenizer.base import Tokenizer
+from causette.utils.text import valid_unicode
 from causette.tokenizer.special import AllowedSpecial, resolve_allowed
 
 Pair = tuple[int, int]

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, Mapping, Sequence
 
-from causette.tokenizer.base import Tokenizer, valid_unicode
+from causette.tokenizer.base import Tokenizer
+from causette.utils.text import valid_unicode
 
 
 class CharTokenizer(Tokenizer):

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from causette.errors import CausetteError
-from causette.tokenizer.base import Tokenizer, valid_unicode
+from causette.tokenizer.base import Tokenizer
+from causette.utils.text import valid_unicode
 from causette.tokenizer.config import TokenizerConfig
 from causette.tokenizer.io import save_tokenizer
 from causette.tokenizer.pattern import check_pattern, compile_pattern, resolve_pattern
