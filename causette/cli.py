@@ -3,13 +3,17 @@
 Each stage registers its own sub-commands from ``causette/<stage>/cli.py`` (a function
 ``register(subparsers)``), so the code of a command lives next to the code it drives.
 User mistakes (:class:`~causette.errors.CausetteError`) become one ``error: ...`` line on
-stderr and exit code 1; Ctrl-C exits with 130 without a traceback. The commands whose output a
+stderr and exit code 1; Ctrl-C exits with 130 without a traceback. So do the errors of the
+machine rather than of Causette: a full disk (what was being written, where, how much room is
+left, and that the same command resumes), a folder that cannot be written, a file that cannot be
+read (:func:`system_error`). ``CAUSETTE_DEBUG=1`` shows their traceback instead. The commands whose output a
 learner reads (``LEARNER_FACING``) take ``--lang fr|en`` (causette/utils/lang.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from causette import __version__
@@ -56,11 +60,33 @@ def main(argv: list[str] | None = None) -> int:
     except CausetteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except Exception as e:
+        message = system_error(e)
+        if message is None or os.environ.get("CAUSETTE_DEBUG"):
+            raise  # a bug of Causette's: its traceback is what we need to fix it
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `causette ... | head`
         return 0
+
+
+def system_error(e: BaseException) -> str | None:
+    """One line for an error of the machine (a full disk, a permission, a missing or unreadable
+    file), or None for anything else (a bug: let its traceback through)."""
+    from causette.utils.io import disk_full, is_disk_full
+    from causette.utils.text import printable_path
+
+    if is_disk_full(e):
+        where = getattr(e, "filename", None) or os.getcwd()
+        return str(disk_full(printable_path(where), "files"))
+    if isinstance(e, OSError) and e.errno is not None:
+        name = getattr(e, "filename", None)
+        reason = e.strerror or str(e)
+        return f"{printable_path(name)}: {reason}" if name else f"{reason} (errno {e.errno})"
+    return None
 
 
 if __name__ == "__main__":

@@ -24,8 +24,6 @@ the size of the text (see :func:`fit_vocab` and :func:`fit_batch`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import shutil
@@ -34,10 +32,13 @@ from pathlib import Path
 from typing import Callable
 
 from causette.cli_args import add_config_args, config_from_args
-from causette.config import Config, to_dict
+from causette.config import Config
 from causette.errors import CausetteError
+from causette.run_state import RunRecord, borrow, chain_key, output_digest, stage_parts
+from causette.utils.artefact import ensure_run_folder
 from causette.utils.io import write_json
-from causette.utils.paths import DEMO_CORPUS, DEMO_SFT, RunLayout
+from causette.utils.lock import run_lock
+from causette.utils.paths import RunLayout
 
 STAGES = ("corpus", "tokenizer", "prepare", "train", "sft", "eval", "report")
 
@@ -156,45 +157,6 @@ def fit_vocab(cfg: Config, run: Path, echo: Callable[[str], None]) -> None:
         cfg.model.vocab_size = fits
 
 
-def _files_fingerprint(paths: list[str]) -> list:
-    out = []
-    for p in map(Path, paths):
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-        out += [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
-    return out
-
-
-def stage_keys(cfg: Config) -> dict[str, str]:
-    """The key of every stage (each one chains the previous one's)."""
-    sources = [s.path for s in cfg.corpus.sources] or [str(DEMO_CORPUS)]
-    parts = {
-        "corpus": [to_dict(cfg.corpus), _files_fingerprint(sources)],
-        "tokenizer": [to_dict(cfg.tokenizer)],
-        "prepare": [],
-        "train": [to_dict(cfg.model), {k: v for k, v in to_dict(cfg.train).items() if k not in ("device",)}],
-        "sft": [to_dict(cfg.sft), _files_fingerprint(cfg.sft.data or [str(DEMO_SFT)])],
-        "eval": [],
-        "report": [],
-    }
-    keys, previous = {}, ""
-    for stage in STAGES:
-        blob = json.dumps([previous, parts[stage]], sort_keys=True, default=str)
-        keys[stage] = previous = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
-    return keys
-
-
-def _outputs(run: RunLayout) -> dict[str, list[Path]]:
-    return {
-        "corpus": [run.corpus_manifest],
-        "tokenizer": [run.tokenizer_file],
-        "prepare": [run.data_meta],
-        "train": [run.checkpoints],
-        "sft": [run.sft.eval_json],
-        "eval": [run.eval_json],
-        "report": [run.report],
-    }
-
-
 def _clear(run: RunLayout, stage: str) -> None:
     """Remove a stage's outputs before it reruns with another key."""
     targets = {"train": [run.checkpoints, run.metrics, run.tensorboard], "sft": [run.sft.root]}.get(stage, [])
@@ -205,39 +167,18 @@ def _clear(run: RunLayout, stage: str) -> None:
             t.unlink()
 
 
-# The stages whose outputs another run with the same key can lend (folders of plain files).
-SHAREABLE = {"corpus": "corpus", "tokenizer": "tokenizer", "prepare": "data"}
-
-
-def _borrow(layout: RunLayout, stage: str, key: str) -> Path | None:
-    """Link (or copy) ``stage``'s outputs from a sibling run that finished it with this ``key``;
-    the sibling's folder, or None when there is none."""
-    folder = SHAREABLE.get(stage)
-    if folder is None or not layout.root.parent.is_dir():
-        return None
-    for other in sorted(layout.root.parent.iterdir()):
-        if other == layout.root or not (other / "stages.json").is_file():
-            continue
-        try:
-            record = json.loads((other / "stages.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        source = other / folder
-        if record.get(stage, {}).get("key") != key or not source.is_dir():
-            continue
-        target = layout.root / folder
-        tmp = target.with_name(f".{folder}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(source, tmp, copy_function=_link_or_copy)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-        return other
-    return None
+def _link_tree(source: Path, target: Path) -> None:
+    """``target`` becomes a copy of the folder ``source`` made of hard links (or copies), swapped in
+    whole: the files are never modified in place (every writer renames a new file)."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp, copy_function=_link_or_copy)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
-    """A hard link: the files are never modified in place (every writer renames a new file)."""
     try:
         os.link(src, dst)
     except OSError:
@@ -247,66 +188,65 @@ def _link_or_copy(src: str, dst: str) -> None:
 def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None] = print, device: str | None = None,
                  fit: dict | None = None, until: str = STAGES[-1]) -> dict:
     """Run every stage of ``cfg``'s run up to ``until``. ``fit={"vocab": True}``: size the vocabulary to the
-    text once the corpus is built (:func:`fit_vocab` and :func:`fit_batch`), as ``causette run SOURCES`` does."""
+    text once the corpus is built (:func:`fit_vocab` and :func:`fit_batch`), as ``causette run SOURCES`` does.
+
+    The run folder is checked (a new folder, or one Causette made for a run) and locked for the
+    whole run: a second process on the same run stops at once (causette/utils/lock.py)."""
     if until not in STAGES:
         raise CausetteError(f"until: unknown stage {until!r} (stages: {', '.join(STAGES)})")
     layout = RunLayout(cfg.run.path)
-    run = layout.root
     if cfg.corpus.sources and not cfg.sft.data:
         echo("note: no conversations of yours (sft.data): the chat stage (sft) uses the demo conversations "
              "shipped in data/sft_demo.jsonl.gz")
-    run.mkdir(parents=True, exist_ok=True)
-    record_file = layout.stages
-    try:
-        done: dict = json.loads(record_file.read_text(encoding="utf-8")) if record_file.is_file() else {}
-    except ValueError:
-        done = {}
-    keys = stage_keys(cfg)
-    outputs = _outputs(layout)
+    ensure_run_folder(layout.root)
+    with run_lock(layout.root):
+        return _run_stages(cfg, layout, progress, echo, device, fit or {}, until)
+
+
+def _run_stages(cfg: Config, layout: RunLayout, progress: bool, echo, device, fit: dict, until: str) -> dict:
+    from causette.checkpoint.steps import list_checkpoints
+
+    run = layout.root
+    record = RunRecord(layout)
+    parts = stage_parts(cfg)
     timings: dict[str, float] = {}
     t_start = time.time()
+    key, digest = "", None
     for stage in STAGES[: STAGES.index(until) + 1]:
+        key = chain_key(key, parts[stage], digest)
         if stage in cfg.run.skip:
             echo(f"== {stage}: skipped (run.skip)")
+            digest = output_digest(layout, stage)
             continue
-        up_to_date = done.get(stage, {}).get("key") == keys[stage] and all(p.exists() for p in outputs[stage])
-        if up_to_date and stage != "report":
+        if stage != "report" and record.is_done(stage, key, output_digest(layout, stage)):
             echo(f"== {stage}: up to date, skipped")
+            digest = output_digest(layout, stage)
             continue
-        lender = None if (fit or {}).get("vocab") else _borrow(layout, stage, keys[stage])
+        lender = None if fit.get("vocab") else borrow(layout, stage, key, _link_tree)
         if lender is not None:
             echo(f"== {stage}: same settings as {lender}, its outputs reused")
-            done[stage] = {"key": keys[stage], "seconds": 0.0, "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                           "reused_from": str(lender)}
-            for later in STAGES[STAGES.index(stage) + 1 :]:
-                if done.get(later, {}).get("key") != keys[later]:
-                    done.pop(later, None)
-            write_json(record_file, done)
+            digest = output_digest(layout, stage)
+            record.finish(stage, key, digest, 0.0, reused_from=str(lender))
             continue
         # fitted to the text: a function of the corpus, so the same on every run of the same key
-        if stage == "tokenizer" and (fit or {}).get("vocab"):
+        if stage == "tokenizer" and fit.get("vocab"):
             fit_vocab(cfg, run, echo)
-        if stage == "train" and (fit or {}).get("batch"):
+        if stage == "train" and fit.get("batch"):
             fit_batch(cfg, run, echo)
-        from causette.checkpoint.steps import list_checkpoints
-
-        partial_train = (stage == "train" and done.get("train_started") == keys["train"]
-                         and bool(list_checkpoints(layout.checkpoints)))
-        if not partial_train and stage in ("train", "sft"):
+        # an interrupted training stage of the same key goes on from its last checkpoint
+        trained = {"train": layout.checkpoints, "sft": layout.sft.checkpoints}.get(stage)
+        resume = trained is not None and record.started(stage) == key and bool(list_checkpoints(trained))
+        if trained is not None and not resume:
             _clear(layout, stage)
-        echo(f"== {stage}")
+        record.forget([stage, *STAGES[STAGES.index(stage) + 1 :]])  # whatever follows is stale now
+        echo(f"== {stage}" + (" (resuming)" if resume else ""))
         t = time.time()
-        if stage == "train":
-            done["train_started"] = keys["train"]
-            write_json(record_file, done)
-        _run_stage(stage, cfg, layout, progress, echo, device, resume=partial_train)
+        if trained is not None:
+            record.start(stage, key)
+        _run_stage(stage, cfg, layout, progress, echo, device, resume=resume)
         timings[stage] = time.time() - t
-        done[stage] = {"key": keys[stage], "seconds": round(timings[stage], 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-        # anything after a rerun stage must run again
-        for later in STAGES[STAGES.index(stage) + 1 :]:
-            if done.get(later, {}).get("key") != keys[later]:
-                done.pop(later, None)
-        write_json(record_file, done)
+        digest = output_digest(layout, stage)
+        record.finish(stage, key, digest, timings[stage])
     total = time.time() - t_start
     sft_ckpt = layout.sft.root
     what = "complete" if until == STAGES[-1] else f"done up to {until}"
@@ -349,7 +289,7 @@ def _run_stage(stage: str, cfg: Config, run: RunLayout, progress: bool, echo, de
     elif stage == "sft":
         from causette.sft.finetune import finetune
 
-        result, _ = finetune(cfg, device_name=device, progress=progress, echo=echo)
+        result, _ = finetune(cfg, resume=resume, device_name=device, progress=progress, echo=echo)
         if result.stopped == "interrupted":
             raise KeyboardInterrupt
     elif stage == "eval":

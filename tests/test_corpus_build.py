@@ -203,5 +203,5 @@ def test_demo_corpus_workers_byte_identical(tmp_path):
         cfg = load_config("demo", [f"corpus.workers={workers}"])
         build_corpus(cfg.corpus, tmp_path / f"w{workers}", progress=False, echo=lambda s: None)
         outputs.append(_output_files(tmp_path / f"w{workers}"))
-    assert set(outputs[0]) == {"docs.jsonl.gz", "manifest.json"}
+    assert set(outputs[0]) == {"docs.jsonl.gz", "manifest.json", ".causette"}
     assert outputs[0] == outputs[1]

@@ -37,7 +37,7 @@ from causette.errors import CausetteError
 from causette.model.config import LoRAConfig
 from causette.model.lora import adapter_state, apply_lora, load_adapter_state, merge_lora
 from causette.model.transformer import Transformer
-from causette.utils.io import atomic_dir, write_json
+from causette.utils.io import atomic_dir, sha256_file, write_json
 
 ADAPTER_FILE = ckpt.ADAPTER_FILE
 ADAPTER_JSON = "adapter.json"
@@ -58,17 +58,32 @@ def adapter_saver(lora: LoRAConfig, base_dir: Path):
         # ``directory`` is a temporary sibling of the final step directory: same relative path.
         base = base_dir.resolve()
         write_json(directory / ADAPTER_JSON, {"lora": to_dict(lora), "base": str(base),
-                                              "base_relative": os.path.relpath(base, directory.resolve())})
+                                              "base_relative": os.path.relpath(base, directory.resolve()),
+                                              "adapter_sha256": sha256_file(directory / ckpt.ADAPTER_FILE)})
 
     return save
 
 
 def adapter_loader(model: torch.nn.Module, directory: Path) -> None:
+    """Load ``directory``'s adapter into ``model``: checked against the SHA-256 recorded at save time
+    (``adapter.json``) and for non-finite values first."""
     path = directory / ckpt.ADAPTER_FILE
     try:
+        recorded = json.loads((directory / ADAPTER_JSON).read_text(encoding="utf-8")).get("adapter_sha256")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    try:
+        if isinstance(recorded, str) and sha256_file(path) != recorded:
+            raise CausetteError(f"{path}: damaged file: its SHA-256 differs from the one recorded in {ADAPTER_JSON} "
+                                f"when it was saved; use an earlier checkpoint")
         state = load_file(str(path))
+    except CausetteError:
+        raise
     except Exception as e:  # missing or corrupt file
         raise CausetteError(f"{path}: unreadable adapter ({type(e).__name__})") from None
+    for name, tensor in state.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise CausetteError(f"{path}: tensor '{name}' holds NaN or infinite values: this adapter is damaged")
     load_adapter_state(model, state, where=str(path))
 
 
@@ -108,7 +123,7 @@ def merge_checkpoint(src: str | Path, out: str | Path) -> Path:
         raise CausetteError(f"{out}: already exists; give a new directory")
     model = load_adapted(src)
     state = ckpt.read_state(src)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "checkpoint") as tmp:
         save_model(model, tmp)
         if (src / ckpt.TOKENIZER_FILE).is_file():
             (tmp / ckpt.TOKENIZER_FILE).write_bytes((src / ckpt.TOKENIZER_FILE).read_bytes())

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from causette.checkpoint.weights import CONFIG_FILE, MODEL_FILE, save_model
+from causette.checkpoint.weights import CONFIG_FILE, MODEL_FILE, recorded_sha256, save_model
 from causette.errors import CausetteError
-from causette.utils.io import atomic_dir, atomic_write, write_json
+from causette.utils.io import atomic_dir, atomic_write, sha256_file, tree_size, write_json
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "state.json"
@@ -59,10 +59,13 @@ def save_checkpoint(
     """
     root = Path(root)
     final = root / step_name(step)
-    with atomic_dir(final) as tmp:
+    previous = list_checkpoints(root)
+    need = tree_size(previous[-1]) if previous else None  # the next one is as large as the last
+    with atomic_dir(final, "checkpoint", need_bytes=need) as tmp:
         (save_weights or save_model)(model, tmp)
         if optimizer is not None:
-            torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+            with open(tmp / OPTIMIZER_FILE, "wb") as f:  # a file object: a full disk surfaces as OSError
+                torch.save(optimizer.state_dict(), f)
         if tokenizer_file is not None:
             shutil.copyfile(tokenizer_file, tmp / TOKENIZER_FILE)
         write_json(tmp / STATE_FILE, {**state, "step": step, "rng": _rng_state()})
@@ -123,6 +126,9 @@ def check_complete(ckpt: Path) -> str | None:
             f.keys()
     except Exception as e:  # safetensors raises several types for a truncated file
         return f"unreadable {weights.name} ({e})"
+    recorded = recorded_sha256(ckpt)
+    if weights.name == MODEL_FILE and recorded is not None and sha256_file(weights) != recorded:
+        return f"{weights.name} differs from the SHA-256 recorded when it was saved: damaged"
     return None
 
 
@@ -153,11 +159,15 @@ def find_checkpoint(path: str | Path, warn=lambda s: print(f"warning: {s}", file
 
 
 def read_state(ckpt: str | Path) -> dict:
+    """A checkpoint's ``state.json`` (a JSON object), or one line naming the file."""
     path = Path(ckpt) / STATE_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise CausetteError(f"{path}: unreadable checkpoint state ({e})") from None
+    if not isinstance(state, dict):
+        raise CausetteError(f"{path}: damaged checkpoint state (a JSON object was expected)")
+    return state
 
 
 # ----------------------------------------------------------------------------- RNG

@@ -4,12 +4,18 @@
 can never run code, unlike a pickled ``.pt`` file. ``config.json`` holds the
 :class:`ModelConfig` under ``"model"``, the tensors' ``"dtype"`` and a format version.
 
-Loading checks everything before touching the model, and says which file is wrong:
+Loading checks everything before building the model, and says which file is wrong:
 
 * ``config.json``: valid JSON, our format, known keys with sane values (the usual config checks),
   and, when the caller passes ``expected_vocab`` (the tokenizer's size), the same vocabulary;
 * ``model.safetensors``: a readable file, exactly the expected tensor names, the expected shapes,
-  floating-point tensors of the dtype ``config.json`` announces.
+  floating-point tensors of the dtype ``config.json`` announces. The shapes are compared with a
+  model built on PyTorch's ``meta`` device (shapes, no memory), so a ``config.json`` that claims
+  a huge model costs nothing when its file does not hold one;
+* the file's SHA-256, recorded in ``config.json`` (``weights_sha256``) when it was saved: a file
+  damaged since (flipped bytes, a bad copy) is refused instead of generating garbage;
+* every value finite: a NaN or infinite weight (a training that diverged, a damaged file) is
+  refused with the tensor's name.
 
 A tied output layer is stored once (as ``wte.weight``) and re-tied on load. Both files are
 written to a temporary name and renamed, so a crash never leaves half a file.
@@ -30,7 +36,7 @@ from causette.config import from_dict
 from causette.errors import CausetteError
 from causette.model.config import ModelConfig
 from causette.model.transformer import Transformer
-from causette.utils.io import read_json, write_json
+from causette.utils.io import read_json, sha256_file, write_json
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -43,20 +49,22 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 
 
 def save_model(model: Transformer, directory: str | os.PathLike) -> Path:
-    """Write ``directory/config.json`` and ``directory/model.safetensors``; return the directory."""
+    """Write ``directory/model.safetensors``, then ``directory/config.json`` with the weights'
+    SHA-256; return the directory."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     dtype = str(model.wte.weight.dtype).removeprefix("torch.")
+    digest = save_weights(model, directory / MODEL_FILE)
     write_json(
         directory / CONFIG_FILE,
-        {"format": FORMAT, "version": FORMAT_VERSION, "dtype": dtype, "model": dataclasses.asdict(model.cfg)},
+        {"format": FORMAT, "version": FORMAT_VERSION, "dtype": dtype, "model": dataclasses.asdict(model.cfg),
+         "weights_sha256": digest},
     )
-    save_weights(model, directory / MODEL_FILE)
     return directory
 
 
-def save_weights(model: Transformer, path: str | os.PathLike) -> None:
-    """Atomically write the model's tensors to the safetensors file ``path``."""
+def save_weights(model: Transformer, path: str | os.PathLike) -> str:
+    """Atomically write the model's tensors to the safetensors file ``path``; return its SHA-256."""
     path = Path(path)
     state = {name: t.detach().to("cpu").contiguous() for name, t in _expected_state(model).items()}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -65,10 +73,12 @@ def save_weights(model: Transformer, path: str | os.PathLike) -> None:
         save_file(state, tmp, metadata={"format": "pt", "causette": str(FORMAT_VERSION)})
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        digest = sha256_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return digest
 
 
 # ----------------------------------------------------------------------------- loading
@@ -92,9 +102,22 @@ def load_model(
             f"{directory / CONFIG_FILE}: the model's vocab_size is {cfg.vocab_size} but the tokenizer has "
             f"{expected_vocab} tokens: this model was trained with another tokenizer"
         )
+    weights = directory / MODEL_FILE
+    with torch.device("meta"):  # names and shapes only: nothing allocated before the file agrees
+        skeleton = Transformer(cfg)
+    check_weights(skeleton, weights, expected_dtype=saved_dtype, sha256=recorded_sha256(directory))
     model = Transformer(cfg)
-    load_weights(model, directory / MODEL_FILE, expected_dtype=saved_dtype)
+    load_weights(model, weights, expected_dtype=saved_dtype, checked=True)
     return model.to(device=device, dtype=dtype).eval()
+
+
+def recorded_sha256(directory: str | os.PathLike) -> str | None:
+    """The weights' SHA-256 that ``directory/config.json`` recorded at save time (None: older files)."""
+    try:
+        value = read_json(Path(directory) / CONFIG_FILE).get("weights_sha256")
+    except (CausetteError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def read_config(path: str | os.PathLike) -> tuple[ModelConfig, torch.dtype]:
@@ -116,9 +139,32 @@ def read_config(path: str | os.PathLike) -> tuple[ModelConfig, torch.dtype]:
 
 
 def load_weights(
-    model: Transformer, path: str | os.PathLike, expected_dtype: torch.dtype | None = None
+    model: Transformer, path: str | os.PathLike, expected_dtype: torch.dtype | None = None,
+    sha256: str | None = None, checked: bool = False,
 ) -> None:
-    """Check the safetensors file ``path`` against ``model`` (names, shapes, dtype), then load it."""
+    """Check the safetensors file ``path`` against ``model`` (names, shapes, dtype, ``sha256`` when
+    given; ``checked``: :func:`check_weights` already did), load it, and refuse non-finite values."""
+    path = Path(path)
+    if not checked:
+        check_weights(model, path, expected_dtype, sha256)
+    state = load_file(str(path))
+    with torch.no_grad():
+        for name, param in _expected_state(model).items():
+            tensor = state[name]
+            if not bool(torch.isfinite(tensor).all()):
+                bad = int((~torch.isfinite(tensor)).sum())
+                raise CausetteError(
+                    f"{path}: tensor '{name}' holds {bad:,} NaN or infinite values: these weights are damaged "
+                    f"(a training that diverged, or a corrupted file); use an earlier checkpoint"
+                )
+            param.copy_(tensor)  # copy_ casts to the model's dtype; a tied matrix is loaded once
+
+
+def check_weights(
+    model: Transformer, path: str | os.PathLike, expected_dtype: torch.dtype | None = None, sha256: str | None = None
+) -> None:
+    """Check the safetensors file ``path`` against ``model`` (which may live on the ``meta``
+    device): readable, the expected names, shapes and dtype, and the recorded ``sha256``."""
     path = Path(path)
     if not path.is_file():
         raise CausetteError(f"{path}: no such file")
@@ -152,11 +198,11 @@ def load_weights(
             raise CausetteError(
                 f"{path}: tensor '{name}' is {dt}, expected {short.get(want, 'a float type')}"
             )
-
-    state = load_file(str(path))
-    with torch.no_grad():
-        for name, param in expected.items():
-            param.copy_(state[name])  # copy_ casts to the model's dtype; a tied matrix is loaded once
+    if sha256 is not None and sha256_file(path) != sha256:
+        raise CausetteError(
+            f"{path}: damaged file: its SHA-256 differs from the one recorded in {CONFIG_FILE} when it was "
+            f"saved (changed bytes, a bad copy); use an earlier checkpoint or copy it again"
+        )
 
 
 def _expected_state(model: Transformer) -> dict[str, torch.Tensor]:

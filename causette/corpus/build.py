@@ -90,8 +90,12 @@ def check_sources(sources: list[SourceConfig]) -> None:
             raise CausetteError(f"{src.path}: no such file or directory (corpus source)")
 
 
-def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, echo: Callable[[str], None] = print) -> BuildResult:
-    """Build ``out_dir/docs.jsonl.gz`` and ``out_dir/manifest.json`` from ``cfg.sources``."""
+def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, echo: Callable[[str], None] = print,
+                 force: bool = False) -> BuildResult:
+    """Build ``out_dir/docs.jsonl.gz`` and ``out_dir/manifest.json`` from ``cfg.sources``.
+
+    ``out_dir`` is replaced only if it is a corpus Causette wrote (or ``force``), and never when it
+    holds or lies inside a source (:func:`causette.utils.artefact.check_output`)."""
     sources = cfg.sources or [demo_source()]
     check_sources(sources)
     out_dir = Path(out_dir)
@@ -109,7 +113,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, 
     ids: set[str] = set()
     kept_meta: list[DocInfo] = []  # what the split needs of each kept document
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "corpus", force=force, protect=[s.path for s in sources]) as tmp:
         with (
             open(tmp / DOCS, "wb") as raw,
             gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from causette.cli_args import add_config_args, config_from_args
+from causette.utils.lock import claim_run
 from causette.utils.paths import RunLayout
 
 FORMATS = ["auto", "text", "gutenberg", "tei", "jsonl", "parquet", "hf"]
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--text-field", default="text", help="JSONL/Parquet field holding the text (default: text)")
     build.add_argument("--strict", action="store_true", help="any unreadable input is fatal (exit code 1)")
     build.add_argument("--out", type=Path, help="output folder (default: runs/<name>/corpus)")
+    build.add_argument("--force", action="store_true", help="replace --out even if it is not a corpus Causette wrote")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_args(build)
     build.set_defaults(func=run_build)
@@ -46,7 +48,8 @@ def run_build(args: argparse.Namespace) -> int:
     if args.strict:
         corpus_cfg.strict = True
     out = args.out or RunLayout(cfg.run.path).corpus
-    result = build_corpus(corpus_cfg, out, progress=not args.no_progress)
+    with claim_run(None if args.out else cfg.run.path):
+        result = build_corpus(corpus_cfg, out, progress=not args.no_progress, force=args.force)
     for line in result.summary_lines:
         print(line)
     m = result.manifest

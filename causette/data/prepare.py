@@ -84,8 +84,12 @@ def prepare(
     workers: int | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    force: bool = False,
 ) -> dict:
-    """Tokenise the train and val splits of ``corpus_dir``; return the ``meta.json`` written."""
+    """Tokenise the train and val splits of ``corpus_dir``; return the ``meta.json`` written.
+
+    ``out_dir`` is replaced only if it is token data Causette wrote (or ``force``; see
+    :func:`causette.utils.artefact.check_output`)."""
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     manifest = read_manifest(corpus_dir)
     tok = load_tokenizer(tokenizer_path)
@@ -97,7 +101,7 @@ def prepare(
     stats = {s: SplitStats() for s in SPLITS}
     start = time.time()
     n_docs = {s: len(manifest["split"][s]) for s in SPLITS}
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "data", force=force, protect=[corpus_dir, tokenizer_file]) as tmp:
         for split in SPLITS:
             bar = tqdm(total=n_docs[split], desc=f"prepare {split}", unit=" doc", disable=not progress, dynamic_ncols=True)
             texts = (d["text"] for d in iter_documents(corpus_dir, split))

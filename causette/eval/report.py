@@ -19,8 +19,10 @@ from pathlib import Path
 
 from causette.errors import CausetteError
 from causette.train.run_log import read_metrics
+from causette.utils.artefact import kind_of
 from causette.utils.io import atomic_write
 from causette.utils.lang import localize, num, tr
+from causette.utils.lock import run_lock
 from causette.utils.paths import RunLayout
 
 
@@ -134,6 +136,13 @@ def write_report(run: str | Path) -> Path:
     layout = RunLayout(run)
     if not run.is_dir():
         raise CausetteError(f"{run}: no such run directory")
+    if kind_of(run) != "run":  # the report writes report.md and report/ into it: only into a run
+        raise CausetteError(f"{run}: not a Causette run folder (a folder such as runs/demo, made by causette run)")
+    with run_lock(run):
+        return _write_report(run, layout)
+
+
+def _write_report(run: Path, layout: RunLayout) -> Path:
     lines = [tr(f"# Rapport du run `{run.name}`", f"# Report of run `{run.name}`"), ""]
 
     manifest = _json(layout.corpus_manifest)

@@ -17,7 +17,6 @@ since one batch is noisy), the best validation step, and a diagnosis in one line
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,18 +95,14 @@ def read_curves(path: str | Path | None) -> Curves:
     if not metrics.is_file():
         raise CausetteError(tr(f"{path} : pas de metrics.jsonl (un dossier de run, après causette train ou sft)",
                                f"{path}: no metrics.jsonl (a run folder, after causette train or sft)"))
+    from causette.train.run_log import read_metrics  # imports torch: only when a run is read
+
     train, val = [], []
-    for n, line in enumerate(metrics.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise CausetteError(f"{metrics}:{n}: {e.msg}") from None
-        if row.get("kind") == "train" and "train/loss" in row:
-            train.append((int(row["step"]), float(row["train/loss"])))
-        elif "val/loss" in row:
-            val.append((int(row["step"]), float(row["val/loss"])))
+    for row in read_metrics(root):  # damaged lines skipped with a warning
+        if row["kind"] == "train" and row.get("train/loss") is not None:
+            train.append((row["step"], float(row["train/loss"])))
+        elif row["kind"] == "val" and row.get("val/loss") is not None:
+            val.append((row["step"], float(row["val/loss"])))
     if not train or not val:
         raise CausetteError(tr(f"{metrics} : il faut des pertes d'entraînement et de validation",
                                f"{metrics}: training and validation losses are needed"))

@@ -86,19 +86,10 @@ def step_runs(args=None) -> list[tuple[str, Path]]:
 
 def val_curve(run: Path) -> list[tuple[int, float]]:
     """``(step, val bits per byte)`` of a run's training log (``metrics.jsonl``); empty if none."""
-    out = []
-    try:
-        lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return out
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if rec.get("kind") == "val" and "val/bits_per_byte" in rec:
-            out.append((int(rec["step"]), float(rec["val/bits_per_byte"])))
-    return out
+    from causette.train.run_log import read_metrics
+
+    return [(row["step"], float(row["val/bits_per_byte"])) for row in read_metrics(run)
+            if row["kind"] == "val" and row.get("val/bits_per_byte") is not None]
 
 
 # Buckets of context length (tokens the model has read, the predicted one excluded) for the

@@ -30,6 +30,7 @@ from causette.tokenizer.io import load_tokenizer
 from causette.train.trainer import CheckpointFiles, Hooks, Runtime, Throughput, Trainer, TrainResult
 from causette.utils.device import pick_device, resolve_dtype
 from causette.utils.io import write_json
+from causette.utils.lock import claim_run
 from causette.utils.paths import DEMO_SFT, RunLayout
 
 # ----------------------------------------------------------------------------- the command
@@ -46,6 +47,11 @@ def finetune(
 ) -> tuple[TrainResult, dict]:
     """Fine-tune ``base`` (default: ``sft.base``, else this run's latest checkpoint) on ``data``
     (default: ``sft.data``, else the demo set); returns the training result and the eval report."""
+    with claim_run(cfg.run.path):  # the run folder is locked meanwhile (causette/utils/lock.py)
+        return _finetune(cfg, base, data, resume, device_name, progress, echo)
+
+
+def _finetune(cfg: Config, base, data, resume: bool, device_name, progress: bool, echo) -> tuple[TrainResult, dict]:
     sc = cfg.sft
     tc = sc.train
     out = RunLayout(cfg.run.path).sft.root

@@ -28,8 +28,8 @@ from collections import defaultdict
 from typing import Mapping, Sequence
 
 from causette.tokenizer.base import Tokenizer
-from causette.utils.text import valid_unicode
 from causette.tokenizer.special import AllowedSpecial, resolve_allowed
+from causette.utils.text import valid_unicode
 
 Pair = tuple[int, int]
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from causette.cli_args import add_config_args, config_from_args
 from causette.errors import CausetteError
+from causette.utils.artefact import check_output
+from causette.utils.lock import claim_run
 from causette.utils.paths import RunLayout
 
 
@@ -39,6 +41,7 @@ def register(subparsers) -> None:
         "--corpus", help="corpus folder built by `causette corpus build` (default: runs/<name>/corpus)"
     )
     train.add_argument("--out", help="output folder (default: runs/<name>/tokenizer)")
+    train.add_argument("--force", action="store_true", help="write into --out even if it is not a tokenizer folder")
     train.set_defaults(func=run_train)
 
     stats = sub.add_parser(
@@ -87,8 +90,11 @@ def run_train(args) -> int:
     cfg = config_from_args(args)
     texts, source, corpus = _inputs(args, cfg, "train")
     out = Path(args.out) if args.out else RunLayout(cfg.run.path).tokenizer
+    check_output(out, "tokenizer", force=args.force, protect=[*args.files, *([corpus] if corpus else [])],
+                 replaces=False)
     start = time.perf_counter()
-    tok = train_tokenizer(cfg.tokenizer, texts, out_dir=out, progress=True, source=source)
+    with claim_run(None if args.out else cfg.run.path):
+        tok = train_tokenizer(cfg.tokenizer, texts, out_dir=out, progress=True, source=source)
     seconds = time.perf_counter() - start
     learned = tok.vocab_size - 256 - len(tok.special_tokens)
     kind = "merges" if tok.kind == "bpe" else "characters"

@@ -23,11 +23,12 @@ from typing import Iterable, Iterator
 
 from causette.errors import CausetteError
 from causette.tokenizer.base import Tokenizer
-from causette.utils.text import valid_unicode
 from causette.tokenizer.config import TokenizerConfig
 from causette.tokenizer.io import save_tokenizer
 from causette.tokenizer.pattern import check_pattern, compile_pattern, resolve_pattern
 from causette.tokenizer.special import special_token_list, split_specials
+from causette.utils.artefact import mark
+from causette.utils.text import valid_unicode
 
 BLOCK_CHARS = 1 << 20  # texts are counted in blocks of about a million characters
 
@@ -90,6 +91,7 @@ def train_tokenizer(
     )
     if out_dir is not None:
         save_tokenizer(tok, out_dir)
+        mark(out_dir, "tokenizer")  # a folder Causette wrote (causette/utils/artefact.py)
     return tok
 
 

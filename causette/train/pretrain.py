@@ -37,6 +37,7 @@ from causette.train import distributed
 from causette.train.trainer import CheckpointFiles, Hooks, Runtime, Throughput, Trainer, TrainResult
 from causette.utils.device import compile_supported, cpu_compile_supported, pick_device, resolve_dtype
 from causette.utils.flops import matmul_peak
+from causette.utils.lock import claim_run
 from causette.utils.paths import RunLayout
 
 
@@ -62,8 +63,14 @@ def train(
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Pretrain the run of ``cfg`` (``runs/<name>``): check its inputs, build the trainer, fit, summarise."""
+    """Pretrain the run of ``cfg`` (``runs/<name>``): check its inputs, build the trainer, fit, summarise.
+    The run folder is locked meanwhile (by the main process only: the others write nothing)."""
     run = RunLayout(cfg.run.path)
+    with claim_run(run.root if dist_rank() == 0 else None):
+        return _train(cfg, run, resume, device_name, progress, echo)
+
+
+def _train(cfg: Config, run: RunLayout, resume: bool, device_name, progress: bool, echo) -> TrainResult:
     meta, tok, model_cfg = check_inputs(cfg, run, resume, echo)
     setup = build_trainer(cfg, run, meta, tok, model_cfg, device_name, progress, echo)
     if resume:

@@ -9,11 +9,13 @@ Only rank 0 of a distributed run writes anything.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
+from causette.utils.io import disk_full, is_disk_full
 from causette.utils.paths import RunLayout
 
 
@@ -26,7 +28,9 @@ class RunLogger:
         if not enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(RunLayout(self.run_dir).metrics, "a", encoding="utf-8")
+        self.path = RunLayout(self.run_dir).metrics
+        _end_torn_line(self.path)
+        self._file = open(self.path, "a", encoding="utf-8")
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -41,8 +45,13 @@ class RunLogger:
         kind = "val" if all(k.startswith("val/") for k in values) else "train"
         row = {"step": step, "kind": kind, "time": round(time.time(), 3)}
         row.update({k: (float(v) if v == v else None) for k, v in values.items()})  # NaN → null
-        self._file.write(json.dumps(row) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(row) + "\n")
+            self._file.flush()
+        except OSError as e:
+            if is_disk_full(e):
+                raise disk_full(self.path, "the training log") from None
+            raise
         if self.writer is not None:
             for k, v in values.items():
                 self.writer.add_scalar(k, v, step)
@@ -94,14 +103,57 @@ def moe_scalars(stats: dict) -> dict[str, float]:
     return out
 
 
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The lines of ``metrics.jsonl``; for a step logged twice (a resumed run), the last one wins."""
+def _end_torn_line(path: Path) -> None:
+    """A log whose last line was cut (a crash or a full disk in the middle of a write) gets a line
+    break, so that the next row starts a line of its own; the torn line is skipped on reading."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() == 0:
+                return
+            f.seek(-1, 2)
+            torn = f.read(1) != b"\n"
+    except FileNotFoundError:
+        return
+    if torn:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("\n")
+
+
+def _is_row(row) -> bool:
+    """A row as :meth:`RunLogger.scalars` writes it: a whole step, a known kind, numbers (or null)."""
+    if not isinstance(row, dict) or row.get("kind", "train") not in ("train", "val"):
+        return False
+    if isinstance(row.get("step"), bool) or not isinstance(row.get("step"), int):
+        return False
+    return all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+               for k, v in row.items() if k != "kind")
+
+
+def read_metrics(run_dir: str | Path, warn=lambda s: print(f"warning: {s}", file=sys.stderr)) -> list[dict]:
+    """The rows of ``metrics.jsonl``; for a step logged twice (a resumed run), the last one wins.
+
+    A line that is not a whole row (cut by a crash or a full disk, edited by hand: not JSON, no
+    ``step``, an unknown ``kind``) is skipped, and one warning says how many and where the first is.
+    """
     path = RunLayout(run_dir).metrics
     if not path.is_file():
         return []
     rows: dict[tuple, dict] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            rows[(row.get("kind", "train"), row["step"])] = row
-    return sorted(rows.values(), key=lambda r: (r["step"], r.get("kind", "train")))
+    skipped: list[int] = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError):
+                row = None
+            if not _is_row(row):
+                skipped.append(n)
+                continue
+            row.setdefault("kind", "train")
+            rows[(row["kind"], row["step"])] = row
+    if skipped:
+        warn(f"{path}:{skipped[0]}: {len(skipped)} damaged line(s) skipped (cut by a crash or a full disk?)")
+    return sorted(rows.values(), key=lambda r: (r["step"], r["kind"]))

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from causette.checkpoint import steps as ckpt
 from causette.checkpoint.weights import load_weights as load_weights_file
+from causette.checkpoint.weights import recorded_sha256
 from causette.errors import CausetteError
 from causette.model.layers import IGNORE_INDEX
 from causette.train.config import TrainConfig
@@ -68,7 +69,8 @@ class Trainer:
         self.clock = clock  # seconds; the tests inject a fake one to play slow, fast and paused machines
         # How weights go into and out of a checkpoint directory (LoRA saves its adapter only).
         self.save_weights_fn = files.save_weights
-        self.load_weights_fn = files.load_weights or (lambda m, d: load_weights_file(m, d / "model.safetensors"))
+        self.load_weights_fn = files.load_weights or (
+            lambda m, d: load_weights_file(m, d / "model.safetensors", sha256=recorded_sha256(d)))
         self.run_dir = Path(run_dir)
         self.ckpt_root = RunLayout(self.run_dir).checkpoints
         self.batch_fn = batch_fn
@@ -129,14 +131,22 @@ class Trainer:
                 opt.load_state_dict(st)
             except (ValueError, KeyError, RuntimeError) as e:
                 raise CausetteError(f"{found / ckpt.OPTIMIZER_FILE}: optimizer state does not match this model ({e})") from None
-        ckpt.restore_rng(state)
-        self.step = int(state["step"])
-        self.tokens_seen = int(state.get("tokens_seen", 0))
-        best = state.get("best_val_loss")
-        self.best_val = math.inf if best is None else float(best)
-        budget = state.get("time_budget") or {}
-        self.budget_spent = float(budget.get("spent_seconds", 0.0))
-        self.recent_step_seconds = [float(x) for x in budget.get("step_seconds", [])]
+        where = found / ckpt.STATE_FILE
+        try:
+            ckpt.restore_rng(state)
+            self.step = _count(state["step"], where, "step")
+            self.tokens_seen = _count(state.get("tokens_seen", 0), where, "tokens_seen")
+            best = state.get("best_val_loss")
+            self.best_val = math.inf if best is None else float(best)
+            budget = state.get("time_budget") or {}
+            self.budget_spent = float(budget.get("spent_seconds", 0.0))
+            self.recent_step_seconds = [float(x) for x in budget.get("step_seconds", [])]
+        except CausetteError:
+            raise
+        except KeyError as e:
+            raise CausetteError(f"{where}: damaged checkpoint state: no {e.args[0]!r}; use an earlier checkpoint") from None
+        except (TypeError, ValueError, AttributeError, RuntimeError) as e:
+            raise CausetteError(f"{where}: damaged checkpoint state ({e}); use an earlier checkpoint") from None
         return found
 
     def _optimizer_names(self) -> list[str]:
@@ -410,3 +420,10 @@ class _MultiOptimizer:
 
     def state_dict(self) -> list[dict]:
         return [o.state_dict() for o in self.optimizers]
+
+
+def _count(value, where: Path, field: str) -> int:
+    """A non-negative whole number read from a checkpoint's ``state.json``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CausetteError(f"{where}: damaged checkpoint state: {field} is {value!r}, not a whole number ≥ 0")
+    return value
