@@ -120,6 +120,9 @@ def _end_torn_line(path: Path) -> None:
             f.write("\n")
 
 
+_WARNED: set[tuple] = set()
+
+
 def _is_row(row) -> bool:
     """A row as :meth:`RunLogger.scalars` writes it: a whole step, a known kind, numbers (or null)."""
     if not isinstance(row, dict) or row.get("kind", "train") not in ("train", "val"):
@@ -154,6 +157,8 @@ def read_metrics(run_dir: str | Path, warn=lambda s: print(f"warning: {s}", file
                 continue
             row.setdefault("kind", "train")
             rows[(row["kind"], row["step"])] = row
-    if skipped:
+    said = (str(path), path.stat().st_mtime_ns, len(skipped))
+    if skipped and said not in _WARNED:  # once per process, however many readers read the file
+        _WARNED.add(said)
         warn(f"{path}:{skipped[0]}: {len(skipped)} damaged line(s) skipped (cut by a crash or a full disk?)")
     return sorted(rows.values(), key=lambda r: (r["step"], r["kind"]))

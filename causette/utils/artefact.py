@@ -29,6 +29,7 @@ from typing import Iterable
 from causette.errors import CausetteError
 
 MARKER = ".causette"
+LOCK_FILE = ".lock"  # causette/utils/lock.py
 KINDS = ("run", "corpus", "tokenizer", "data", "checkpoint")
 
 # Before markers: each kind's folder is recognised by the file its stage writes last.
@@ -67,8 +68,9 @@ def kind_of(folder: str | os.PathLike) -> str | None:
 
 
 def _entries(folder: Path) -> list[str]:
+    """What ``folder`` holds, but for a run lock (causette/utils/lock.py): that file is ours."""
     try:
-        return sorted(p.name for p in folder.iterdir())
+        return sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
     except OSError as e:
         raise CausetteError(f"{folder}: cannot read this folder ({e.strerror})") from None
 

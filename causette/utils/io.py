@@ -82,7 +82,7 @@ def atomic_dir(path: str | os.PathLike, kind: str, force: bool = False, protect=
     path = Path(path)
     check_output(path, kind, force=force, protect=protect, option=option)
     path.parent.mkdir(parents=True, exist_ok=True)
-    check_free_space(path.parent, need_bytes, f"the {kind} folder {path}")
+    check_free_space(path, need_bytes, f"the {kind} folder")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
@@ -185,13 +185,13 @@ def disk_full(where: str | os.PathLike, what: str, written: int | None = None,
     )
 
 
-def check_free_space(folder: str | os.PathLike, need: int | None, what: str) -> None:
-    """Refuse before writing when ``need`` bytes are known and the disk has fewer free."""
+def check_free_space(path: str | os.PathLike, need: int | None, what: str) -> None:
+    """Refuse before writing ``path`` when ``need`` bytes are known and its disk has fewer free."""
     if not need:
         return
-    free = free_bytes(folder)
+    free = free_bytes(path)
     if free is not None and free < need:
-        raise disk_full(folder, what, need=need)
+        raise disk_full(path, what, need=need)
 
 
 def _umask() -> int:

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from causette.errors import CausetteError
-
-LOCK_FILE = ".lock"
+from causette.utils.artefact import LOCK_FILE, ensure_run_folder
 _held: dict[Path, int] = {}  # folders this process has locked, with their depth of nesting
 
 
@@ -129,7 +128,5 @@ def claim_run(root: str | os.PathLike | None) -> Iterator[Path | None]:
     if root is None:
         yield None
         return
-    from causette.utils.artefact import ensure_run_folder
-
     with run_lock(ensure_run_folder(root)) as folder:
         yield folder
