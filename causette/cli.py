@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except Exception as e:
-        message = system_error(e)
+        message = system_error(e, args)
         if message is None or os.environ.get("CAUSETTE_DEBUG"):
             raise  # a bug of Causette's: its traceback is what we need to fix it
         print(f"error: {message}", file=sys.stderr)
@@ -73,15 +73,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def system_error(e: BaseException) -> str | None:
+def system_error(e: BaseException, args: argparse.Namespace | None = None) -> str | None:
     """One line for an error of the machine (a full disk, a permission, a missing or unreadable
     file), or None for anything else (a bug: let its traceback through)."""
     from causette.utils.io import disk_full, is_disk_full
     from causette.utils.text import printable_path
 
-    if is_disk_full(e):
-        where = getattr(e, "filename", None) or os.getcwd()
-        return str(disk_full(printable_path(where), "files"))
+    if is_disk_full(e):  # the writers Causette knows say what they write; here, the command's output
+        where = getattr(e, "filename", None) or getattr(args, "out", None) or getattr(args, "run", None) or os.getcwd()
+        command = " ".join(str(getattr(args, k)) for k in ("command",) if getattr(args, k, None))
+        return str(disk_full(printable_path(where), f"the output of causette {command}".strip()))
     if isinstance(e, OSError) and e.errno is not None:
         name = getattr(e, "filename", None)
         reason = e.strerror or str(e)

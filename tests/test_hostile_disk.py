@@ -7,6 +7,7 @@ with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -93,3 +94,23 @@ def test_training_on_a_full_disk_stops_in_one_line_then_resumes(tmp_path, capsys
     out = capsys.readouterr().out
     assert "== train (resuming)" in out and "step_0000005 (step 5)" in out
     assert (disk / "x" / "checkpoints" / "step_0000010" / "model.safetensors").is_file()
+
+
+def test_tensorboard_on_a_full_disk_is_one_error_without_a_thread_traceback(capfd, small_disk):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("tensorboard")
+    from causette.train.run_log import RunLogger
+    from causette.utils.io import DiskFullError
+
+    disk = small_disk(64)
+    logger = RunLogger(disk / "run", tensorboard=True)
+    with pytest.raises(DiskFullError) as e:
+        for step in range(10_000):
+            logger.histogram(step, "h", torch.randn(2000))
+            logger.scalars(step, {"train/loss": 1.0})
+        logger.close()
+    with contextlib.suppress(DiskFullError):
+        logger.close()  # what TensorBoard still holds cannot be written either
+    assert str(e.value).startswith("disk full while writing the ")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception in thread" not in err, err

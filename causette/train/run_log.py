@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
 import torch
 
-from causette.utils.io import disk_full, is_disk_full
+from causette.utils.io import full_disk_as, is_disk_full
 from causette.utils.paths import RunLayout
 
 
@@ -37,6 +38,7 @@ class RunLogger:
             except ImportError:  # tensorboard not installed: metrics.jsonl still has everything
                 SummaryWriter = None
             if SummaryWriter is not None:
+                _quiet_full_disk_in_threads()
                 self.writer = SummaryWriter(log_dir=str(RunLayout(self.run_dir).tensorboard))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
@@ -45,39 +47,45 @@ class RunLogger:
         kind = "val" if all(k.startswith("val/") for k in values) else "train"
         row = {"step": step, "kind": kind, "time": round(time.time(), 3)}
         row.update({k: (float(v) if v == v else None) for k, v in values.items()})  # NaN → null
-        try:
+        with full_disk_as(self.path, "the training log"):
             self._file.write(json.dumps(row) + "\n")
             self._file.flush()
-        except OSError as e:
-            if is_disk_full(e):
-                raise disk_full(self.path, "the training log") from None
-            raise
         if self.writer is not None:
-            for k, v in values.items():
-                self.writer.add_scalar(k, v, step)
+            with self._tensorboard():
+                for k, v in values.items():
+                    self.writer.add_scalar(k, v, step)
 
     def text(self, step: int, tag: str, texts: list[str]) -> None:
         if self.enabled and self.writer is not None and texts:
             # TensorBoard renders markdown: indent to keep line breaks, one block per sample
             body = "\n\n".join("    " + t.replace("\n", "\n    ") for t in texts)
-            self.writer.add_text(tag, body, step)
+            with self._tensorboard():
+                self.writer.add_text(tag, body, step)
 
     def histogram(self, step: int, tag: str, values: torch.Tensor) -> None:
         if self.enabled and self.writer is not None:
-            self.writer.add_histogram(tag, values.detach().float().cpu(), step)
+            with self._tensorboard():
+                self.writer.add_histogram(tag, values.detach().float().cpu(), step)
 
     def histograms(self, step: int, model: torch.nn.Module) -> None:
         if self.enabled and self.writer is not None:
-            for name, p in model.named_parameters():
-                self.writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), step)
+            with self._tensorboard():
+                for name, p in model.named_parameters():
+                    self.writer.add_histogram(f"weights/{name}", p.detach().float().cpu(), step)
+
+    def _tensorboard(self):
+        """TensorBoard writes from a thread of its own, which fails first on a full disk; the next
+        call here raises that error, which becomes the one line of a full disk."""
+        return full_disk_as(RunLayout(self.run_dir).tensorboard, "the TensorBoard log")
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
         if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+            writer, self.writer = self.writer, None
+            with full_disk_as(RunLayout(self.run_dir).tensorboard, "the TensorBoard log"):
+                writer.close()
 
 
 def weight_norms(model: torch.nn.Module, before: list[torch.Tensor] | None = None) -> dict[str, float]:
@@ -101,6 +109,21 @@ def moe_scalars(stats: dict) -> dict[str, float]:
         out["moe/max_expert_load"] = float(load.max())
         out["moe/min_expert_load"] = float(load.min())
     return out
+
+
+def _quiet_full_disk_in_threads() -> None:
+    """A full disk in TensorBoard's writer thread prints no traceback: the training thread
+    reports it, in one line, at its next write (:meth:`RunLogger._tensorboard`)."""
+    if getattr(threading.excepthook, "causette", False):
+        return
+    previous = threading.excepthook
+
+    def hook(args):
+        if not is_disk_full(args.exc_value):
+            previous(args)
+
+    hook.causette = True
+    threading.excepthook = hook
 
 
 def _end_torn_line(path: Path) -> None:

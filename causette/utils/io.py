@@ -185,6 +185,17 @@ def disk_full(where: str | os.PathLike, what: str, written: int | None = None,
     )
 
 
+@contextlib.contextmanager
+def full_disk_as(where: str | os.PathLike, what: str) -> Iterator[None]:
+    """Inside the body, a full disk becomes the one line of :func:`disk_full` for ``what``."""
+    try:
+        yield
+    except Exception as e:
+        if is_disk_full(e) and not isinstance(e, DiskFullError):
+            raise disk_full(where, what) from None
+        raise
+
+
 def check_free_space(path: str | os.PathLike, need: int | None, what: str) -> None:
     """Refuse before writing ``path`` when ``need`` bytes are known and its disk has fewer free."""
     if not need:

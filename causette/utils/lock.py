@@ -24,6 +24,7 @@ from typing import Iterator
 
 from causette.errors import CausetteError
 from causette.utils.artefact import LOCK_FILE, ensure_run_folder
+
 _held: dict[Path, int] = {}  # folders this process has locked, with their depth of nesting
 
 
