@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("export", ["causette.export", "causette.export.*"]),
     ("explain", ["causette.explain", "causette.explain.*"]),
     ("cli-args", ["causette.cli_args"]),
-    ("commands", ["causette.*.cli", "causette.*.cli_*", "causette.pipeline"]),
+    ("commands", ["causette.*.cli", "causette.*.cli_*", "causette.pipeline", "causette.run_state"]),
     ("front", ["causette.cli", "causette.__main__", "causette.*.__main__"]),
 ]
 PRECEDENCE = ["cli-args", "commands", "front", "settings"] + [name for name, _ in LAYERS]
