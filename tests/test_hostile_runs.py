@@ -359,3 +359,26 @@ def test_an_unwritable_export_path_is_one_line(tmp_path, capsys, trained):
     blocker.write_text("x", encoding="utf-8")
     assert main(["export", "hf", str(trained), str(blocker / "sortie")]) == 1
     assert one_error_line(capsys) == f"error: {blocker / 'sortie'}: Not a directory"
+
+
+def test_a_damaged_lora_adapter_is_refused(tmp_path):
+    from causette.checkpoint.adapters import adapter_loader, adapter_saver
+    from causette.checkpoint.weights import save_model
+    from causette.model.config import LoRAConfig, ModelConfig
+    from causette.model.lora import apply_lora
+    from causette.model.transformer import Transformer
+
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=96, block_size=16, n_layer=2, n_head=2, n_kv_head=1, n_embd=32,
+                                    mlp_hidden=64))
+    save_model(model, tmp_path / "base")
+    apply_lora(model, LoRAConfig(r=4, alpha=8))
+    (tmp_path / "step").mkdir()
+    adapter_saver(LoRAConfig(r=4, alpha=8), tmp_path / "base")(model, tmp_path / "step")
+    adapter_loader(model, tmp_path / "step")  # intact: loads
+    path = tmp_path / "step" / "adapter.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-8] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CausetteError, match=r"adapter.safetensors: damaged file: its SHA-256 differs"):
+        adapter_loader(model, tmp_path / "step")
