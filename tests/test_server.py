@@ -158,7 +158,8 @@ def test_body_limit_holds_without_content_length(server):
             yield b" " * 1000
         yield b"{}"
 
-    r = httpx.post(server.url + "/v1/completions", content=chunks(), timeout=30)  # chunked: no Content-Length
+    r = httpx.post(server.url + "/v1/completions", content=chunks(), timeout=30,  # chunked: no Content-Length
+                   headers={"content-type": "application/json"})
     assert_error(r, 413, "larger than")
 
 

@@ -82,3 +82,37 @@ def test_web_chat_streams_a_reply(browser, tmp_path):
         wait.until(lambda d: second.get_attribute("data-done") == "true")
         assert "error" not in second.get_attribute("class"), second.text
         assert "oublié" in second.text
+
+
+def test_a_page_of_another_site_cannot_use_the_server(browser, tmp_path):
+    """CSRF from a real browser: a page served elsewhere (another port: another origin) posts to
+    the server, a "simple" text/plain request (no preflight) and a JSON one (preflight). The
+    model must never run (server_guard.py)."""
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "evil.html").write_text("<!doctype html><title>evil</title>", encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    loaded = load_checkpoint(make_checkpoints(tmp_path / "ck")["sft"], device="cpu")
+    app = create_app(loaded)
+    try:
+        with ServerThread(app) as server:
+            browser.get(f"http://127.0.0.1:{evil.server_address[1]}/evil.html")
+            out = browser.execute_async_script("""
+                const [url, done] = [arguments[0], arguments[arguments.length - 1]];
+                const body = JSON.stringify({messages: [{role: "user", content: "salut"}], max_tokens: 2});
+                const out = {};
+                fetch(url, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body})
+                  .then(r => { out.simple = r.type; }, e => { out.simple = "error"; })
+                  .then(() => fetch(url, {method: "POST", headers: {"Content-Type": "application/json"}, body}))
+                  .then(r => { out.json = r.status; }, e => { out.json = "blocked"; })
+                  .then(() => done(out));
+            """, server.url + "/v1/chat/completions")
+            assert out == {"simple": "opaque", "json": "blocked"}  # sent (unreadable), then refused at preflight
+            assert app.state.worker.prompt_tokens == 0  # the model never ran
+    finally:
+        evil.shutdown()

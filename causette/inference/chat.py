@@ -25,9 +25,11 @@ from typing import Callable, Iterator, TextIO
 
 from causette.data.chat_template import render_chat
 from causette.errors import CausetteError
+from causette.inference.config import SEED_LIMIT
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
 from causette.utils.lang import tr
+from causette.utils.text import valid_unicode
 
 CHAT, CONTINUE = "chat", "continue"
 
@@ -152,7 +154,7 @@ class ChatSession:
         ids, notices, history = self.build_prompt(user_text)
         for notice in notices:
             notify(notice)
-        seed = None if self.params.seed is None else self.params.seed + self.turns
+        seed = None if self.params.seed is None else (self.params.seed + self.turns) % SEED_LIMIT
         self.turns += 1
         stream = self.engine.stream(ids, self.params.with_(seed=seed))
         try:
@@ -253,7 +255,7 @@ class Repl:
     def run(self) -> int:
         while True:
             try:
-                line = self.input(tr(*YOU))
+                line = valid_unicode(self.input(tr(*YOU)))  # bytes typed that are not UTF-8 → U+FFFD
             except (EOFError, KeyboardInterrupt):
                 self.say()
                 return 0
@@ -341,11 +343,15 @@ class Repl:
     def save(self, arg: str) -> None:
         from causette.utils.io import write_json
 
-        path = Path(arg or f"chat-{_dt.datetime.now():%Y%m%d-%H%M%S}.json")
+        path = Path(arg or f"chat-{_dt.datetime.now():%Y%m%d-%H%M%S}.json").expanduser()
         try:
             write_json(path, self.session.to_json())
-        except OSError as e:
-            raise CausetteError(tr(f"{path} : impossible d'écrire la transcription ({e.strerror or e})",
-                                   f"{path}: cannot write the transcript ({e.strerror or e})")) from None
+        except (OSError, ValueError) as e:  # ValueError: a name holding a NUL character
+            why = getattr(e, "strerror", None) or e
+            raise CausetteError(tr(
+                f"{printable(str(path))} : impossible d'écrire la transcription ({why}) ; "
+                "la conversation est gardée, essayez /save AUTRE_FICHIER",
+                f"{printable(str(path))}: cannot write the transcript ({why}); "
+                "the conversation is kept, try /save OTHER_FILE")) from None
         n = _plural(len(self.session.transcript), "message")
         self.say(tr(f"transcription enregistrée dans {path} ({n})", f"transcript saved to {path} ({n})"))

@@ -12,7 +12,51 @@ import argparse
 import sys
 
 from causette.errors import CausetteError
-from causette.inference.config import CHAT_DEFAULTS, GENERATE_DEFAULTS, SamplingParams
+from causette.inference.config import CHAT_DEFAULTS, GENERATE_DEFAULTS, SamplingParams, setting_problem, shown
+from causette.utils.text import valid_unicode
+
+MAX_SAMPLES = 256  # --num-samples: one batch, one cache row each
+MAX_BATCH = 256  # --max-batch: rows of the server's cache, allocated at start
+
+
+# ============================================================================== option types
+# Each numeric option is checked when the command line is read: a bad value gets argparse's
+# "error: argument --seed: must be ..." line (exit 2) before any model is loaded, never a
+# traceback later (a seed torch cannot take, a port the system refuses, a batch that fills the
+# memory).
+
+
+def _integer(lo: int, hi: int | None = None):
+    """An argparse type: an integer in ``[lo, hi]`` (``[lo, ∞)`` when ``hi`` is None)."""
+    need = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be {need}, got {shown(text)}")
+        return value
+
+    return parse
+
+
+def _setting(name: str, cast: type):
+    """An argparse type for the sampling setting ``name`` of :class:`SamplingParams`: its own rule."""
+
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            value = text
+        problem = setting_problem(name, value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, got {shown(text)}")
+        return value
+
+    return parse
+
 
 
 def register(sub) -> None:
@@ -23,7 +67,8 @@ def register(sub) -> None:
     )
     _add_model_args(g)
     g.add_argument("--prompt", help="text to continue (default: read stdin)")
-    g.add_argument("--num-samples", type=int, default=1, help="how many continuations, generated as one batch")
+    g.add_argument("--num-samples", type=_integer(1, MAX_SAMPLES), default=1,
+                   help=f"how many continuations, generated as one batch (at most {MAX_SAMPLES})")
     g.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop before this text (repeatable)")
     g.add_argument("--no-bos", action="store_true", help="do not start the prompt with <|bos|>")
     _add_sampling_args(g, GENERATE_DEFAULTS)
@@ -54,19 +99,25 @@ def register(sub) -> None:
     _add_model_args(s)
     s.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)")
-    s.add_argument("--port", type=int, default=8000, help="default 8000")
+    s.add_argument("--port", type=_integer(0, 65535), default=8000, help="default 8000 (0: any free port)")
+    s.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests addressed to NAME, e.g. this machine's name on the network "
+                   "(repeatable; default: only 127.0.0.1, localhost, [::1] and --host; see docs/serveur.md)")
     s.add_argument("--mode", choices=["auto", "chat", "continue"], default="auto",
                    help="auto: chat for an SFT checkpoint, continuation of the last message for a base one")
     s.add_argument("--model-name", default="causette", help="the model id the API shows (default causette)")
     lim = s.add_argument_group("limits")
-    lim.add_argument("--max-body-bytes", type=int, default=1_000_000, help="largest request body (default 1 MB)")
-    lim.add_argument("--max-messages", type=int, default=64, help="most messages per conversation (default 64)")
-    lim.add_argument("--max-tokens-limit", type=int, default=None,
+    lim.add_argument("--max-body-bytes", type=_integer(1), default=1_000_000,
+                     help="largest request body (default 1 MB)")
+    lim.add_argument("--max-messages", type=_integer(1), default=64,
+                     help="most messages per conversation (default 64)")
+    lim.add_argument("--max-tokens-limit", type=_integer(1), default=None,
                      help="most new tokens a request may ask for (default: the model's context)")
-    lim.add_argument("--max-queue", type=int, default=16,
+    lim.add_argument("--max-queue", type=_integer(1), default=16,
                      help="requests waiting their turn; beyond, the server answers 503 (default 16)")
-    lim.add_argument("--max-batch", type=int, default=8,
-                     help="requests decoded together, continuous batching (default 8; 1: one at a time)")
+    lim.add_argument("--max-batch", type=_integer(1, MAX_BATCH), default=8,
+                     help=f"requests decoded together, continuous batching (default 8; 1: one at a time; "
+                     f"at most {MAX_BATCH})")
     lim.add_argument("--no-prefix-reuse", action="store_true",
                      help="read every prompt in full, even when a free cache row already holds its start")
     _add_sampling_args(s, CHAT_DEFAULTS)
@@ -96,13 +147,19 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _add_sampling_args(p: argparse.ArgumentParser, d: SamplingParams) -> None:
     s = p.add_argument_group("sampling (see docs/generation.md)")
-    s.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, help=f"default {d.max_new_tokens}")
-    s.add_argument("--temperature", type=float, default=d.temperature, help=f"0 = greedy (default {d.temperature})")
-    s.add_argument("--top-k", type=int, default=d.top_k, help=f"0 = off (default {d.top_k})")
-    s.add_argument("--top-p", type=float, default=d.top_p, help=f"1 = off (default {d.top_p})")
-    s.add_argument("--min-p", type=float, default=d.min_p, help=f"0 = off (default {d.min_p})")
-    s.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty, help="1 = off (default 1)")
-    s.add_argument("--seed", type=int, default=None, help="same seed, same text (default: random)")
+    s.add_argument("--max-new-tokens", type=_setting("max_new_tokens", int), default=d.max_new_tokens,
+                   help=f"default {d.max_new_tokens}")
+    s.add_argument("--temperature", type=_setting("temperature", float), default=d.temperature,
+                   help=f"0 = greedy, else 0.001 to 100 (default {d.temperature})")
+    s.add_argument("--top-k", type=_setting("top_k", int), default=d.top_k, help=f"0 = off (default {d.top_k})")
+    s.add_argument("--top-p", type=_setting("top_p", float), default=d.top_p,
+                   help=f"in (0, 1], 1 = off (default {d.top_p})")
+    s.add_argument("--min-p", type=_setting("min_p", float), default=d.min_p,
+                   help=f"in [0, 1], 0 = off (default {d.min_p})")
+    s.add_argument("--repetition-penalty", type=_setting("repetition_penalty", float), default=d.repetition_penalty,
+                   help="0.01 to 100, 1 = off (default 1)")
+    s.add_argument("--seed", type=_setting("seed", int), default=None,
+                   help="same seed, same text: an integer in [0, 2**64) (default: random)")
 
 
 def _params(args: argparse.Namespace, **extra) -> SamplingParams:
@@ -144,20 +201,40 @@ def _note(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _read_stdin() -> str:
+    """All of stdin as text; bytes that are not UTF-8 become U+FFFD, with a warning."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # an in-memory text stream: no bytes under it
+        return valid_unicode(sys.stdin.read())
+    text = buffer.read().decode("utf-8", errors="surrogateescape")  # a bad byte: one lone surrogate
+    bad = sum(1 for c in text if "\udc80" <= c <= "\udcff")
+    if bad:
+        _note(f"warning: stdin is not UTF-8 text: {bad} byte{'s' if bad > 1 else ''} shown as \ufffd")
+    return valid_unicode(text)
+
+
+def _tolerant_stdin() -> None:
+    """Typed bytes that are not UTF-8 arrive as lone surrogates (cleaned by the REPL) instead of
+    making ``input()`` raise: one bad byte must not end the chat and lose the conversation."""
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="surrogateescape")
+
+
 # ============================================================================== generate
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    if args.num_samples < 1:
-        raise CausetteError("--num-samples must be at least 1")
     prompt = args.prompt
     if prompt is None:
         if sys.stdin.isatty():
             raise CausetteError("give a text to continue with --prompt, or pipe it on stdin")
-        prompt = sys.stdin.read()
+        prompt = _read_stdin()
+    prompt = valid_unicode(prompt)  # an argument that is not UTF-8 holds lone surrogates
+    stops = tuple(valid_unicode(s) for s in args.stop)
     loaded = _load(args)
     engine = _engine(loaded, args)
-    params = _params(args, stop_token_ids=engine.special_ids, stop_strings=tuple(args.stop))
+    params = _params(args, stop_token_ids=engine.special_ids, stop_strings=stops)
     ids = engine.encode_prompt(prompt, bos=not args.no_bos)
     if not ids:
         raise CausetteError("the prompt is empty (and --no-bos leaves no token to start from)")
@@ -202,8 +279,10 @@ def run_chat(args: argparse.Namespace) -> int:
     mode = {"chat": CHAT, "continue": CONTINUE}.get(args.mode) or (CHAT if loaded.is_chat_model else CONTINUE)
     engine = _engine(loaded, args)
     engine.fast_step(1)  # compiled (or read from the cache) now, not in the middle of the first reply
-    session = ChatSession(engine, _params(args), system=args.system, mode=mode)
+    system = valid_unicode(args.system) if args.system else None
+    session = ChatSession(engine, _params(args), system=system, mode=mode)
     _enable_line_editing()
+    _tolerant_stdin()
     print(f"causette chat: {loaded.describe()}")
     if mode == CONTINUE:
         why = "as asked" if args.mode == "continue" else f"a base model: its stage is {loaded.stage!r}, not 'sft'"
@@ -230,27 +309,33 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from causette.inference.server import Limits, create_app
+        from causette.inference.server import Limits, create_app, listen_socket
     except ImportError as e:
         raise CausetteError(f"causette serve needs fastapi and uvicorn ({e}): pip install fastapi uvicorn") \
             from None
 
-    for name in ("max_body_bytes", "max_messages", "max_queue", "max_batch", "port"):
-        if getattr(args, name) < (0 if name == "port" else 1):
-            raise CausetteError(f"--{name.replace('_', '-')} must be positive")
-    if args.max_tokens_limit is not None and args.max_tokens_limit < 1:
-        raise CausetteError("--max-tokens-limit must be at least 1")
-    loaded = _load(args)
-    limits = Limits(max_body_bytes=args.max_body_bytes, max_messages=args.max_messages,
-                    max_tokens=args.max_tokens_limit, max_queue=args.max_queue, max_batch=args.max_batch,
-                    prefix_reuse=not args.no_prefix_reuse)
-    app = create_app(loaded, mode=args.mode, limits=limits, defaults=_params(args),
-                     model_name=args.model_name, decode=_decode_mode(args), notify=_note)
-    print(f"causette serve: {loaded.describe()}")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"note: listening on {args.host}: anyone who can reach this address can use the model "
-              "(there is no authentication)")
-    print(f"web chat: http://{'localhost' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/  "
-          "(Ctrl-C to stop)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    sock = listen_socket(args.host, args.port)  # a port taken or refused: said now, not after loading
+    try:
+        loaded = _load(args)
+        limits = Limits(max_body_bytes=args.max_body_bytes, max_messages=args.max_messages,
+                        max_tokens=args.max_tokens_limit, max_queue=args.max_queue, max_batch=args.max_batch,
+                        prefix_reuse=not args.no_prefix_reuse)
+        app = create_app(loaded, mode=args.mode, limits=limits, defaults=_params(args),
+                         model_name=args.model_name, decode=_decode_mode(args), notify=_note,
+                         host=args.host, allow_hosts=tuple(args.allow_host))
+        port = sock.getsockname()[1]
+        print(f"causette serve: {loaded.describe()}")
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"note: listening on {args.host}: anyone who can reach this address can use the model "
+                  "(there is no authentication)")
+        shown_host = "localhost" if args.host in ("0.0.0.0", "::", "") else args.host
+        shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
+        print(f"web chat: http://{shown_host}:{port}/  (Ctrl-C to stop)", flush=True)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="info"))
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:  # Ctrl-C is how one stops a server: a normal end, as uvicorn.run
+            pass
+    finally:
+        sock.close()
     return 0

@@ -4,9 +4,55 @@ can show their defaults without importing it. The filters that apply them are in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 from causette.errors import CausetteError
+
+# What a draw can compute. Dividing float32 logits by a temperature or a penalty below ~1e-37
+# overflows to inf and the draw fails (NaN probabilities); above these bounds a setting only
+# flattens the distribution into noise. The seed feeds a torch.Generator: 64 bits.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.001, 100.0
+MIN_PENALTY, MAX_PENALTY = 0.01, 100.0
+SEED_LIMIT = 2**64  # seeds lie in [0, SEED_LIMIT); seed + i wraps around (engine.py)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+# setting -> (what it must be, the check). NaN fails every comparison, so every check is "ok if".
+RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "temperature": (f"must be 0 (greedy) or in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]",
+                    lambda v: _is_number(v) and (v == 0 or MIN_TEMPERATURE <= v <= MAX_TEMPERATURE)),
+    "top_k": ("must be an integer >= 0 (0 = off)", lambda v: _is_int(v) and v >= 0),
+    "top_p": ("must be in (0, 1] (1 = off)", lambda v: _is_number(v) and 0 < v <= 1),
+    "min_p": ("must be in [0, 1] (0 = off)", lambda v: _is_number(v) and 0 <= v <= 1),
+    "repetition_penalty": (f"must be in [{MIN_PENALTY:g}, {MAX_PENALTY:g}] (1 = off)",
+                           lambda v: _is_number(v) and MIN_PENALTY <= v <= MAX_PENALTY),
+    "max_new_tokens": ("must be an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "seed": ("must be an integer in [0, 2**64)", lambda v: v is None or (_is_int(v) and 0 <= v < SEED_LIMIT)),
+}
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for the sampling setting ``name`` (``"must be ..."``), or None."""
+    need, ok = RULES[name]
+    return None if ok(value) else need
+
+
+def shown(value: Any, width: int = 40) -> str:
+    """``value`` for an error message, at most ``width`` characters (a long value is cut)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an integer too long for Python to print (sys.get_int_max_str_digits)
+        return "an integer of thousands of digits" if isinstance(value, int) else f"a {type(value).__name__}"
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @dataclass
@@ -41,18 +87,10 @@ class SamplingParams:
 
     def validate(self) -> "SamplingParams":
         """Raise a :class:`CausetteError` naming the bad setting; return self."""
-        if not self.temperature >= 0:
-            raise CausetteError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
-        if self.top_k < 0:
-            raise CausetteError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            raise CausetteError(f"top_p must be in (0, 1] (1 = off), got {self.top_p}")
-        if not 0 <= self.min_p <= 1:
-            raise CausetteError(f"min_p must be in [0, 1] (0 = off), got {self.min_p}")
-        if not self.repetition_penalty > 0:
-            raise CausetteError(f"repetition_penalty must be > 0 (1 = off), got {self.repetition_penalty}")
-        if self.max_new_tokens < 1:
-            raise CausetteError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        for name in RULES:
+            problem = setting_problem(name, getattr(self, name))
+            if problem:
+                raise CausetteError(f"{name} {problem}, got {shown(getattr(self, name))}")
         if any(not s for s in self.stop_strings):
             raise CausetteError("stop strings must not be empty")
         return self

@@ -58,6 +58,7 @@ from typing import Iterator, Sequence
 import torch
 
 from causette.errors import CausetteError
+from causette.inference.config import SEED_LIMIT
 from causette.inference.row import Generation, Row
 from causette.inference.sampling import SamplingParams, fresh_seed, make_generators, pick_tokens
 
@@ -221,7 +222,7 @@ class GenerationRun:
         if seeds is None:
             base = params.seed if params.seed is not None else fresh_seed()
             seeds = [base + i for i in range(len(prompts))]
-        self.seeds = [int(s) for s in seeds]
+        self.seeds = [int(s) % SEED_LIMIT for s in seeds]  # seed + i past 2**64 - 1 wraps to 0
         self.rows = [Row(p, engine.tokenizer, params, s) for p, s in zip(prompts, self.seeds)]
         self._started = False
 

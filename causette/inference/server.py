@@ -6,7 +6,9 @@ Routes: ``GET /`` (the chat page, web/index.html, self-contained: works offline)
 ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/completions`` (both with
 ``"stream": true`` for Server-Sent Events), in the shapes the official ``openai`` client reads.
 
-Request checks live in :mod:`causette.inference.server_schema`, the generation thread, its
+Who may send requests (the local user, not the web pages they open) is checked by
+:mod:`causette.inference.server_guard`, what a request may ask by
+:mod:`causette.inference.server_schema`; the generation thread, its
 bounded FIFO queue and the continuous batching of the requests in
 :mod:`causette.inference.server_worker`; this module wires them into the routes and the
 Server-Sent Events.
@@ -18,7 +20,9 @@ context is full (``finish_reason`` ``"stop"`` or ``"length"``).
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import socket
 import threading
 import time
 import uuid
@@ -33,10 +37,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from causette.errors import CausetteError
 from causette.inference.engine import Engine, Generation
 from causette.inference.sampling import SamplingParams
+from causette.inference.server_guard import LocalOnly
 from causette.inference.server_schema import CHAT, CONTINUE, ApiError, Limits, RequestReader, invalid
 from causette.inference.server_worker import Job, Worker, _events_of, _run_job
 
-__all__ = ["ApiError", "Limits", "ServerThread", "create_app"]
+__all__ = ["ApiError", "Limits", "ServerThread", "create_app", "listen_socket"]
 
 FINISH = {"stop_token": "stop", "stop_string": "stop", "length": "length", "context": "length"}
 
@@ -55,7 +60,7 @@ def _usage(prompt: list[int], result: Generation) -> dict:
 
 def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
                defaults: SamplingParams | None = None, model_name: str = "causette", decode: str = "auto",
-               notify=None):
+               notify=None, host: str = "127.0.0.1", allow_hosts: tuple[str, ...] = ()):
     """The FastAPI application serving ``loaded`` (a :class:`~causette.checkpoint.load.LoadedCheckpoint`).
 
     ``mode``: ``"chat"`` (the chat template), ``"continue"`` (continue the last user message),
@@ -63,7 +68,8 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
     sampling settings of a request that does not give them. ``decode``: the engine's mode
     (engine.py); with ``"fast"`` the batched step is compiled (or read from the disk cache) here,
     before the server answers (``notify`` gets a line when it compiles). The generation thread
-    starts with the app and stops at its shutdown.
+    starts with the app and stops at its shutdown. ``host`` (the address it listens on) and
+    ``allow_hosts`` say which requests come from the local user (server_guard.py).
     """
     if mode not in ("auto", CHAT, CONTINUE):
         raise CausetteError(f"mode must be auto, chat or continue, got {mode!r}")
@@ -90,6 +96,7 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
 
     app = FastAPI(title="Causette", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.reader = reader
+    app.add_middleware(LocalOnly, host=host, allow_hosts=tuple(allow_hosts))
     page = resources.files("causette.inference").joinpath("web/index.html").read_text(encoding="utf-8")
 
     @app.exception_handler(ApiError)
@@ -199,6 +206,27 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
 
 
 # ============================================================================== running it
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, for uvicorn to listen on; a one-line
+    :class:`CausetteError` when it cannot be (port taken, address not of this machine, unknown
+    name, port reserved to the administrator), before the model is even loaded."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        raise CausetteError(f"cannot listen on {where}: {e.strerror or e}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart at once
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        hint = ": another program listens there (choose another --port)" if e.errno == errno.EADDRINUSE else ""
+        raise CausetteError(f"cannot listen on {where}: {e.strerror or e}{hint}") from None
+    return sock
 
 
 class ServerThread:

@@ -1,9 +1,13 @@
 """What ``causette serve`` accepts: request bodies turned into prompts and sampling settings.
 
 **Validation.** Every mistake gets a 4xx with an OpenAI-style body
-``{"error": {"message", "type", "param", "code"}}``: malformed JSON, a wrong type or range,
-an unknown role, roles out of order, too many messages, ``max_tokens`` above the limit, a
-prompt that does not fit in the context (400), a body over ``max_body_bytes`` (413).
+``{"error": {"message", "type", "param", "code"}}``, never a 500: a body that is not JSON
+(invalid UTF-8, nested too deeply, an integer of thousands of digits) or not an object, a wrong
+type or range (NaN and infinities included), an unknown role, roles out of order, too many
+messages, ``max_tokens`` above the limit, a prompt that does not fit in the context (400), a
+body over ``max_body_bytes`` (413). Strings holding lone surrogates (``"\\ud800"``, valid JSON
+but not text) are repaired with :func:`~causette.utils.text.valid_unicode`, as every reader of
+user text does.
 
 **Prompts.** Conversations go through the one chat template (``render_chat``), which encodes
 contents with special tokens disallowed: a user who types ``<|user|>`` sends those characters,
@@ -20,8 +24,10 @@ from typing import Any
 
 from causette.data.chat_template import render_chat
 from causette.errors import CausetteError
+from causette.inference.config import MIN_PENALTY, MIN_TEMPERATURE, setting_problem, shown
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
+from causette.utils.text import valid_unicode
 
 CHAT, CONTINUE = "chat", "continue"
 
@@ -48,7 +54,8 @@ class ApiError(Exception):
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
 
     def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        message = valid_unicode(self.message)  # never a string the JSON response cannot encode
+        return {"error": {"message": message, "type": self.type, "param": self.param, "code": self.code}}
 
 
 def invalid(message: str, param: str | None = None, code: str | None = None) -> ApiError:
@@ -66,17 +73,25 @@ def _number(body: dict, name: str, default, lo: float, hi: float, integer: bool 
         return default
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok:
-        raise invalid(f"'{name}' must be {'an integer' if integer else 'a number'}", param=name)
-    if not (lo < value if open_lo else lo <= value) or not value <= hi:
+        raise invalid(f"'{name}' must be {'an integer' if integer else 'a number'}, got {_kind(value)}",
+                      param=name)
+    if not (lo < value if open_lo else lo <= value) or not value <= hi:  # NaN fails both
         span = f"({lo}, {hi}]" if open_lo else f"[{lo}, {hi}]"
-        raise invalid(f"'{name}' must be in {span}, got {value}", param=name)
+        raise invalid(f"'{name}' must be in {span}, got {shown(value)}", param=name)
     return value
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for a message (never the value itself: it may be huge or deep)."""
+    names = {bool: "a boolean", str: "a string", list: "a list", dict: "an object", type(None): "null",
+             int: "an integer", float: "a number"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _text_content(content: Any, n: int) -> str:
     """A message's content: a string, or OpenAI's list of ``{"type": "text", "text": ...}`` parts."""
     if isinstance(content, str):
-        return content
+        return valid_unicode(content)
     if isinstance(content, list):
         parts = []
         for part in content:
@@ -84,8 +99,8 @@ def _text_content(content: Any, n: int) -> str:
             if not (is_text and isinstance(part.get("text"), str)):
                 raise invalid(f"messages[{n}].content: only text parts are supported", param="messages")
             parts.append(part["text"])
-        return "".join(parts)
-    raise invalid(f"messages[{n}].content must be a string", param="messages")
+        return valid_unicode("".join(parts))
+    raise invalid(f"messages[{n}].content must be a string, got {_kind(content)}", param="messages")
 
 
 class RequestReader:
@@ -103,7 +118,8 @@ class RequestReader:
         limit = self.limits.max_body_bytes
         too_big = ApiError(413, f"request body larger than {limit} bytes", code="request_too_large")
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isascii() and declared.isdigit() and (
+                len(declared) > 18 or int(declared) > limit):
             raise too_big
         chunks, size = [], 0
         async for chunk in request.stream():
@@ -113,10 +129,16 @@ class RequestReader:
             chunks.append(chunk)
         try:
             body = json.loads(b"".join(chunks))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except UnicodeDecodeError as e:
+            raise invalid(f"the body is not valid JSON: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except json.JSONDecodeError as e:
             raise invalid(f"the body is not valid JSON ({e})") from None
+        except RecursionError:
+            raise invalid("the body is not valid JSON: arrays or objects nested too deeply") from None
+        except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+            raise invalid("the body is not valid JSON: it holds an integer of thousands of digits") from None
         if not isinstance(body, dict):
-            raise invalid("the body must be a JSON object")
+            raise invalid(f"the body must be a JSON object, got {_kind(body)}")
         return body
 
     def params(self, body: dict, prompt_len: int) -> SamplingParams:
@@ -126,13 +148,13 @@ class RequestReader:
         for name in ("logprobs", "echo"):
             if body.get(name):
                 raise invalid(f"'{name}' is not supported", param=name)
-        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+        param = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+        max_tokens = body.get(param)
         if max_tokens is not None:
-            param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
             if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-                raise invalid(f"'{param}' must be a positive integer", param=param)
+                raise invalid(f"'{param}' must be a positive integer, got {shown(max_tokens)}", param=param)
             if max_tokens > self.max_tokens:
-                raise invalid(f"'{param}' is {max_tokens}; this server allows at most {self.max_tokens}",
+                raise invalid(f"'{param}' is {shown(max_tokens)}; this server allows at most {self.max_tokens}",
                               param=param, code="max_tokens_too_large")
         else:
             max_tokens = min(d.max_new_tokens, self.max_tokens)
@@ -151,19 +173,27 @@ class RequestReader:
         if len(stop) > self.limits.max_stop:
             raise invalid(f"at most {self.limits.max_stop} stop strings", param="stop")
         seed = body.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
-            raise invalid("'seed' must be an integer in [0, 2**63)", param="seed")
-        return SamplingParams(
-            temperature=_number(body, "temperature", d.temperature, 0, 2),
+        if seed is not None and setting_problem("seed", seed):
+            raise invalid(f"'seed' must be an integer in [0, 2**64), got {shown(seed)}", param="seed")
+        temperature = _number(body, "temperature", d.temperature, 0, 2)
+        if 0 < temperature < MIN_TEMPERATURE:  # the logits divided by it would overflow
+            raise invalid(f"'temperature' must be 0 (greedy) or in [{MIN_TEMPERATURE}, 2], got {shown(temperature)}",
+                          param="temperature")
+        params = SamplingParams(
+            temperature=temperature,
             top_p=_number(body, "top_p", d.top_p, 0, 1, open_lo=True),
             top_k=_number(body, "top_k", d.top_k, 0, self.engine.vocab_size, integer=True),
             min_p=_number(body, "min_p", d.min_p, 0, 1),
-            repetition_penalty=_number(body, "repetition_penalty", d.repetition_penalty, 0, 10, open_lo=True),
+            repetition_penalty=_number(body, "repetition_penalty", d.repetition_penalty, MIN_PENALTY, 10),
             max_new_tokens=max_tokens,
             stop_token_ids=self.engine.special_ids,
-            stop_strings=tuple(stop),
+            stop_strings=tuple(valid_unicode(s) for s in stop),
             seed=seed if seed is not None else d.seed,
-        ).validate()
+        )
+        try:
+            return params.validate()
+        except CausetteError as e:  # the checks above are the stricter ones: a bug if it comes here
+            raise invalid(str(e)) from None
 
     def chat_prompt(self, body: dict) -> list[int]:
         messages = body.get("messages")
@@ -178,7 +208,8 @@ class RequestReader:
                 raise invalid(f"messages[{n}] must be an object with 'role' and 'content'", param="messages")
             role = m.get("role")
             if role not in ("system", "user", "assistant"):
-                raise invalid(f"messages[{n}]: unknown role {role!r} (system, user or assistant)",
+                what = shown(valid_unicode(role)) if isinstance(role, str) else _kind(role)
+                raise invalid(f"messages[{n}]: unknown role {what} (system, user or assistant)",
                               param="messages", code="invalid_role")
             clean.append({"role": role, "content": _text_content(m.get("content"), n)})
         if self.mode == CONTINUE:  # a base model: continue the last user message as plain text
@@ -196,5 +227,5 @@ class RequestReader:
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
             prompt = prompt[0]
         if not isinstance(prompt, str):
-            raise invalid("'prompt' must be a string", param="prompt")
-        return self.engine.encode_prompt(prompt)
+            raise invalid(f"'prompt' must be a string, got {_kind(prompt)}", param="prompt")
+        return self.engine.encode_prompt(valid_unicode(prompt))
