@@ -19,13 +19,10 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-import multiprocessing as mp
 import os
 import platform
 import time
 from collections import defaultdict, deque
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +43,7 @@ from causette.corpus.store import DOCS, MANIFEST
 from causette.errors import CausetteError
 from causette.utils.io import atomic_dir
 from causette.utils.paths import DEMO_CORPUS
+from causette.utils.workers import OrderedPool, WorkerDied
 
 MANIFEST_VERSION = 1
 
@@ -250,31 +248,23 @@ def _checked(
         if batch:
             yield batch
 
-    # spawn, not fork: no copy of this process's threads (tqdm's monitor) or locks
-    pool = ProcessPoolExecutor(workers, mp.get_context("spawn"), initializer=_init_worker, initargs=(cfg,))
-    in_flight: deque = deque()  # (batch, future) in document order, at most workers × BATCHES_PER_WORKER
-    try:
-        pending = batches()
-        while True:
-            while len(in_flight) < workers * BATCHES_PER_WORKER:
-                batch = next(pending, None)
-                if batch is None:
-                    break
-                work = [(doc.text, doc.kind, min_chars) for _, doc, min_chars in batch]
-                in_flight.append((batch, pool.submit(_check_batch, work)))
-            if not in_flight:
-                break
-            batch, future = in_flight.popleft()
-            try:
-                results = future.result()
-            except BrokenProcessPool as e:
-                raise CausetteError(
-                    f"corpus build: a worker process died ({e}); retry with --set corpus.workers=1"
-                ) from e
-            for (src, doc, _), (text, v) in zip(batch, results):
-                yield src, doc, text, v
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    sent: deque = deque()  # the batches handed to the pool and not yet back, in document order
+
+    def work() -> Iterator[list[tuple[str, str, int]]]:
+        for batch in batches():
+            sent.append(batch)
+            yield [(doc.text, doc.kind, min_chars) for _, doc, min_chars in batch]
+
+    # spawn, not fork: no copy of this process's threads (tqdm's monitor) or locks. Workers die
+    # with this process and leave Ctrl-C to it (causette/utils/workers.py).
+    with OrderedPool(workers, _check_batch, _init_worker, (cfg,), method="spawn", ahead=BATCHES_PER_WORKER) as pool:
+        try:
+            for results in pool.imap(work()):
+                batch = sent.popleft()
+                for (src, doc, _), (text, v) in zip(batch, results):
+                    yield src, doc, text, v
+        except WorkerDied as e:
+            raise CausetteError(f"corpus build: {e}; retry with --set corpus.workers=1") from None
 
 
 def _dedup_verdict(v: Verdict, exact: ExactDedup | None, near: NearDedup | None) -> Verdict:
