@@ -21,6 +21,7 @@ import gzip
 import json
 import os
 import platform
+import sys
 import time
 from collections import defaultdict, deque
 from contextlib import closing
@@ -43,6 +44,7 @@ from causette.corpus.store import DOCS, MANIFEST
 from causette.errors import CausetteError
 from causette.utils.io import atomic_dir
 from causette.utils.paths import DEMO_CORPUS
+from causette.utils.text import printable_path
 from causette.utils.workers import OrderedPool, WorkerDied
 
 MANIFEST_VERSION = 1
@@ -85,16 +87,23 @@ def check_sources(sources: list[SourceConfig]) -> None:
         if src.format == "hf" and not Path(src.path).exists():
             continue  # a dataset name on the Hugging Face hub, not a local path
         if not Path(src.path).exists():
-            raise CausetteError(f"{src.path}: no such file or directory (corpus source)")
+            raise CausetteError(f"{printable_path(src.path)}: no such file or directory (corpus source)")
 
 
-def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, echo: Callable[[str], None] = print) -> BuildResult:
-    """Build ``out_dir/docs.jsonl.gz`` and ``out_dir/manifest.json`` from ``cfg.sources``."""
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, echo: Callable[[str], None] = _warn) -> BuildResult:
+    """Build ``out_dir/docs.jsonl.gz`` and ``out_dir/manifest.json`` from ``cfg.sources``.
+
+    Warnings (``warning: ...`` lines) go to ``echo``, or above the progress bar on stderr.
+    """
     sources = cfg.sources or [demo_source()]
     check_sources(sources)
     out_dir = Path(out_dir)
     start = time.time()
-    report = Report(strict=cfg.strict, echo=lambda s: tqdm.write(s) if progress else echo(s))
+    report = Report(strict=cfg.strict, echo=lambda s: tqdm.write(s, file=sys.stderr) if progress else echo(s))
     exact = ExactDedup() if cfg.dedup_exact else None
     near = (
         NearDedup(cfg.near_dup_threshold, cfg.minhash_perms, cfg.shingle_words, seed=cfg.seed) if cfg.near_dup else None
@@ -106,6 +115,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, 
     by_kind: dict[str, Tally] = defaultdict(Tally)
     ids: set[str] = set()
     kept_meta: list[DocInfo] = []  # what the split needs of each kept document
+    kept_not_french: list[dict] = []  # documents of named sources that the language filter let through
 
     with atomic_dir(out_dir) as tmp:
         with (
@@ -129,21 +139,22 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, 
                     record = {"id": doc_id, "text": text, "source": doc.source, "title": doc.title, "kind": doc.kind}
                     gz.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
                     kept.add(text)
-                    by_source[src.path].add(text)
+                    by_source[printable_path(src.path)].add(text)
+                    if v.not_french:
+                        kept_not_french.append({"id": doc_id, "source": doc.source, "score": v.score})
                     by_kind[doc.kind].add(text)
                     kept_meta.append(DocInfo.of(doc_id, doc.kind, text, cfg.val_fraction))
                 bar.update(1)
                 bar.set_postfix(kept=kept.documents, dropped=seen.documents - kept.documents, refresh=False)
             bar.close()
 
-        if kept.characters < cfg.min_total_chars:
-            raise CausetteError(
-                f"corpus: only {kept.characters:,} characters of text kept ({kept.documents} document(s) of "
-                f"{seen.documents} read, {seen.characters:,} characters); training needs at least "
-                f"{cfg.min_total_chars:,} (corpus.min_total_chars): add text"
-            )
+        if kept_not_french:
+            report.warn(_kept_not_french_line(kept_not_french, cfg))
+        if kept.characters < cfg.min_total_chars or not kept.documents:
+            raise CausetteError(_too_little_text(cfg, sources, seen, kept, dropped, report))
         plan = plan_split(kept_meta, cfg.val_fraction, cfg.seed)
         manifest = _manifest(cfg, sources, report, seen, kept, dropped, dropped_docs, by_source, by_kind, plan)
+        manifest["kept_not_french"] = kept_not_french
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
     result = BuildResult(out_dir, manifest, time.time() - start)
@@ -159,6 +170,7 @@ class Verdict:
     reason: str | None = None
     duplicate_of: str | None = None
     score: float | None = None  # length, French ratio or similarity, depending on the reason
+    not_french: bool = False  # kept although the language filter would drop it (a named source)
     exact_key: bytes | None = None
     signature: object = None
 
@@ -176,10 +188,12 @@ BATCHES_PER_WORKER = 2  # batches in flight per worker: enough to keep each one 
 
 
 class DocumentChecks:
-    """The per-document work: ``(text, kind, min_chars)`` → ``(normalised text, Verdict)``.
+    """The per-document work: ``(text, kind, min_chars, keep_not_french)`` → ``(normalised text, Verdict)``.
 
     The verdict says ``empty``, ``too_short`` or ``not_french``, or else carries the keys the
-    dedup decisions need (``exact_key``, ``signature``); it never says "duplicate".
+    dedup decisions need (``exact_key``, ``signature``); it never says "duplicate". With
+    ``keep_not_french`` (a source the user named), a document the language filter would drop
+    is kept, its verdict marked ``not_french`` with its French ratio as score.
     """
 
     def __init__(self, cfg: CorpusConfig, near: NearDedup | None = None):
@@ -188,18 +202,20 @@ class DocumentChecks:
             near = NearDedup(cfg.near_dup_threshold, cfg.minhash_perms, cfg.shingle_words, seed=cfg.seed)
         self.near = near  # only its signature() is used here, never its index
 
-    def __call__(self, raw: str, kind: str, min_chars: int) -> tuple[str, Verdict]:
+    def __call__(self, raw: str, kind: str, min_chars: int, keep_not_french: bool = False) -> tuple[str, Verdict]:
         cfg = self.cfg
         text = normalize(raw, cfg.normalize, kind)
         if not text.strip():
             return text, Verdict("empty")
         if len(text) < min_chars:
             return text, Verdict("too_short", score=float(len(text)))
+        v = Verdict()
         if cfg.lang_check:
             ratio = french_ratio(text)
             if ratio < cfg.min_french_ratio:
-                return text, Verdict("not_french", score=round(ratio, 4))
-        v = Verdict()
+                if not keep_not_french:
+                    return text, Verdict("not_french", score=round(ratio, 4))
+                v = Verdict(score=round(ratio, 4), not_french=True)
         if cfg.dedup_exact:
             v.exact_key = exact_key(text)
         if self.near is not None:
@@ -215,7 +231,7 @@ def _init_worker(cfg: CorpusConfig) -> None:
     _CHECKS = DocumentChecks(cfg)
 
 
-def _check_batch(batch: list[tuple[str, str, int]]) -> list[tuple[str, Verdict]]:
+def _check_batch(batch: list[tuple[str, str, int, bool]]) -> list[tuple[str, Verdict]]:
     return [_CHECKS(*item) for item in batch]
 
 
@@ -224,20 +240,21 @@ def _checked(
 ) -> Iterator[tuple[SourceConfig, Document, str, Verdict]]:
     """Every document of ``sources`` in order, with its normalised text and its :class:`Verdict`."""
 
-    def documents() -> Iterator[tuple[SourceConfig, Document, int]]:
+    def documents() -> Iterator[tuple[SourceConfig, Document, tuple[int, bool]]]:
         for src in sources:
             min_chars = cfg.min_chars if src.min_chars is None else src.min_chars
+            keep_not_french = src.named and cfg.lang_check_named == "keep"
             for doc in read_source(src, report):
-                yield src, doc, min_chars
+                yield src, doc, (min_chars, keep_not_french)
 
     workers = cfg.workers or os.cpu_count() or 1
     if workers == 1:
         checks = DocumentChecks(cfg, near)
-        for src, doc, min_chars in documents():
-            yield (src, doc, *checks(doc.text, doc.kind, min_chars))
+        for src, doc, settings in documents():
+            yield (src, doc, *checks(doc.text, doc.kind, *settings))
         return
 
-    def batches() -> Iterator[list[tuple[SourceConfig, Document, int]]]:
+    def batches() -> Iterator[list[tuple[SourceConfig, Document, tuple[int, bool]]]]:
         batch, chars = [], 0
         for item in documents():
             batch.append(item)
@@ -250,10 +267,10 @@ def _checked(
 
     sent: deque = deque()  # the batches handed to the pool and not yet back, in document order
 
-    def work() -> Iterator[list[tuple[str, str, int]]]:
+    def work() -> Iterator[list[tuple[str, str, int, bool]]]:
         for batch in batches():
             sent.append(batch)
-            yield [(doc.text, doc.kind, min_chars) for _, doc, min_chars in batch]
+            yield [(doc.text, doc.kind, *settings) for _, doc, settings in batch]
 
     # spawn, not fork: no copy of this process's threads (tqdm's monitor) or locks. Workers die
     # with this process and leave Ctrl-C to it (causette/utils/workers.py).
@@ -265,6 +282,49 @@ def _checked(
                     yield src, doc, text, v
         except WorkerDied as e:
             raise CausetteError(f"corpus build: {e}; retry with --set corpus.workers=1") from None
+
+
+# Why a document was dropped, in words, and the setting behind it: named when a build keeps too little.
+_DROP_REASONS = {
+    "empty": ("empty", "nothing left once cleaned"),
+    "too_short": ("too short", "under corpus.min_chars = {min_chars} characters"),
+    "not_french": ("not French", "French ratio under corpus.min_french_ratio = {min_french_ratio}; corpus.lang_check"),
+    "exact_duplicate": ("exact duplicate", "corpus.dedup_exact"),
+    "near_duplicate": ("near duplicate", "similar at corpus.near_dup_threshold = {near_dup_threshold}; corpus.near_dup"),
+}
+
+
+def _too_little_text(cfg: CorpusConfig, sources, seen: Tally, kept: Tally, dropped: dict, report: Report) -> str:
+    """The one-line error of a build that keeps too little: how much, and why, setting by setting."""
+    why = []
+    for reason, tally in dropped.items():
+        if tally.documents:
+            label, setting = _DROP_REASONS[reason]
+            if reason == "too_short" and any(s.min_chars is not None for s in sources):
+                setting = "under the min_chars of its source, or corpus.min_chars"
+            why.append(f"{tally.documents} {label} ({setting.format(**vars(cfg))})")
+    if report.problems:
+        why.append(f"{len(report.problems)} unreadable input(s) or record(s) (see the warnings)")
+    read = f"{kept.documents} document(s) of {seen.documents} read, {seen.characters:,} characters"
+    because = f"; dropped: {', '.join(why)}" if why else ""
+    if not kept.documents:
+        return f"corpus: no text kept ({read}{because}): add text, or change the settings named"
+    return (
+        f"corpus: only {kept.characters:,} characters of text kept ({read}{because}); training needs at least "
+        f"{cfg.min_total_chars:,} (corpus.min_total_chars): add text, or change the settings named"
+    )
+
+
+def _kept_not_french_line(kept: list[dict], cfg: CorpusConfig) -> str:
+    """The warning of a build that kept documents of named sources the language filter would drop."""
+    n = len(kept)
+    first = kept[0]["source"]
+    return (
+        f"warning: language filter: kept {n} document{'s' if n > 1 else ''} that do{'' if n > 1 else 'es'} not "
+        f"look French (French ratio under corpus.min_french_ratio = {cfg.min_french_ratio}; {first}"
+        f"{' and others' if n > 1 else ''}) because you named {'their files' if n > 1 else 'its file'}; "
+        f"--set corpus.lang_check_named=drop to drop such documents"
+    )
 
 
 def _dedup_verdict(v: Verdict, exact: ExactDedup | None, near: NearDedup | None) -> Verdict:
@@ -333,6 +393,9 @@ def _manifest_config(cfg: CorpusConfig, sources: list[SourceConfig]) -> dict:
     """The settings that shape the corpus: ``workers`` is left out (the corpus is the same for any value)."""
     config = to_dict(dataclasses.replace(cfg, sources=list(sources)))
     config.pop("workers", None)
+    for source in config["sources"]:
+        source["path"] = printable_path(source["path"])  # a path typed with bytes that are not UTF-8
+        source.pop("named", None)  # how the source was given, not what shapes the corpus
     return config
 
 
