@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from causette.cli import main
 from causette.config import load_config
+from causette.errors import CausetteError
 from causette.corpus.build import build_corpus
 from causette.corpus.config import SourceConfig
 from causette.corpus.document import Report
@@ -271,6 +272,16 @@ def test_pool_reports_a_dead_worker_in_one_exception():
     with pytest.raises(WorkerDied, match=r"a worker process died \(exit code 3\)"):
         with OrderedPool(1, os._exit, method="spawn") as pool:
             list(pool.imap([3]))
+
+
+def _refuse(path: str) -> None:
+    raise CausetteError(f"{path}: no tokenizer here")
+
+
+def test_pool_raises_the_error_of_a_failed_initializer():
+    with pytest.raises(CausetteError, match="nowhere: no tokenizer here"):
+        with OrderedPool(2, _square, _refuse, ("nowhere",), method="spawn") as pool:
+            list(pool.imap(range(50)))
 
 
 def many_documents(path: Path, n: int = 300, chars: int = 40_000) -> Path:
@@ -678,7 +689,7 @@ def test_csv_without_a_known_column_takes_the_one_with_the_most_text(tmp_path):
     path = tmp_path / "a.tsv"
     path.write_text("\n".join("\t".join(r) for r in rows) + "\n", encoding="cp1252")
     docs, report = read_all(path)
-    assert [d.text for d in docs] == [r[2] for r in rows[1:]]
+    assert [d.text for d in docs] == [r[2] for r in rows[1:]] and not report.problems
     assert docs[0].meta == {"numéro": "0", "année": "1850", "encoding": "cp1252"}
     no_header = tmp_path / "b.csv"
     no_header.write_text("".join(f'"{r[2]}",{r[0]}\n' for r in rows[1:]), encoding="utf-8")
@@ -790,3 +801,4 @@ def test_run_on_own_english_text_keeps_it(tmp_path):
     done = cli("run", str(src), "--until", "corpus", "--no-progress", "--set", f"run.dir={tmp_path / 'runs'}")
     assert done.returncode == 0, done.stderr.decode()
     assert "warning: language filter: kept 1 document" in done.stderr.decode()
+

@@ -273,7 +273,14 @@ class OrderedPool:
             raise value
         return value
 
-    def _died(self, k: int) -> WorkerDied:
+    def _died(self, k: int) -> BaseException:
+        """What to raise for a worker that is gone: the error it sent before exiting (its
+        initializer failed, say), else :class:`WorkerDied` with how it ended."""
+        with contextlib.suppress(EOFError, OSError):
+            while self._results[k].poll():
+                ok, value = self._results[k].recv()
+                if not ok:
+                    return value
         process = self._processes[k]
         process.join(1.0)
         code = process.exitcode
