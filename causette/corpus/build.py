@@ -6,9 +6,14 @@ Documents stream through::
       → exact duplicate? → near duplicate? (dedup.py) → docs.jsonl.gz
 
 Up to the dedup keys (exact digest, MinHash signature) the work needs no other document and
-runs in ``workers`` processes; the dedup decisions and everything after them run here, in
-document order (see :func:`_checked`). Every document that does not reach the end is counted
-with its reason, so that the manifest always satisfies ``kept + dropped = seen``. The
+runs in ``workers`` processes (causette/utils/workers.py: they die with this process and leave
+Ctrl-C to it); the dedup decisions and everything after them run here, in document order (see
+:func:`_checked`). Every document that does not reach the end is counted with its reason, so
+that the manifest always satisfies ``kept + dropped = seen``; a build that keeps too little
+says why in one line, reason by reason with the setting behind each. The language filter is
+for mixed corpora: the documents of sources the user named on the command line
+(``SourceConfig.named``) that it would drop are kept, with one warning line, and listed in the
+manifest's ``kept_not_french`` (``corpus.lang_check_named: drop`` drops them instead). The
 train/val split is drawn at the end, by document, from the kept ids only (see
 :func:`split_ids`). Everything is written into a temporary directory renamed to ``corpus/`` at
 the end: an interrupted build leaves the previous corpus untouched.

@@ -189,7 +189,8 @@ def _read_item(item: Item, ctx: ReadContext) -> Iterator[Document]:
             ctx.problem(item.name, f"unreadable {archive} archive ({_describe(e)})")
         return
 
-    wide = wide_encoding(head)
+    parquet = ctx.src.format == "parquet" or (ctx.src.format == "auto" and head.startswith(PARQUET_MAGIC))
+    wide = None if parquet else wide_encoding(head)
     if wide is not None:  # UTF-16 or UTF-32 text: read as UTF-8 from here on
         item = item.recoded(wide[0])
         try:

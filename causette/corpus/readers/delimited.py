@@ -53,7 +53,8 @@ def read_csv(item: Item, ctx: ReadContext) -> Iterator[Document]:
     csv.field_size_limit(max(csv.field_size_limit(), context.MAX_DOCUMENT_BYTES))  # a cell may hold a book
     head = item.head(SNIFF_BYTES)
     encoding = _encoding(head)
-    ctx.tally.add(head, encoding)
+    label = ctx.recoded or encoding  # UTF-16 or UTF-32 is already UTF-8 here
+    ctx.tally.add(head, label)
     where = 0  # the row being read (blank rows count), for problems
     with item.open() as f:
         reader = csv.reader(io.TextIOWrapper(f, encoding=encoding, newline=""), delimiter=_delimiter(item, head, encoding))
@@ -86,7 +87,7 @@ def read_csv(item: Item, ctx: ReadContext) -> Iterator[Document]:
                     lambda reason, n=n: ctx.problem(item.name, reason, line=n),
                 )
                 if doc is not None:
-                    doc.meta["encoding"] = encoding
+                    doc.meta["encoding"] = label
                     yield doc
         except UnicodeDecodeError:
             ctx.problem(item.name, f"not valid {encoding} after row {where}, the rest is skipped", line=where + 1)
