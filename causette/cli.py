@@ -49,28 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    set_language(getattr(args, "lang", None))
+    args = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        set_language(getattr(args, "lang", None))
         return int(args.func(args) or 0)
     except CausetteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # at any moment, even while the commands are still being imported
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `causette ... | head`
+        return 0
     except Exception as e:
         message = system_error(e, args)
         if message is None or os.environ.get("CAUSETTE_DEBUG"):
             raise  # a bug of Causette's: its traceback is what we need to fix it
         print(f"error: {message}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `causette ... | head`
-        return 0
 
 
 def system_error(e: BaseException, args: argparse.Namespace | None = None) -> str | None:

@@ -77,7 +77,7 @@ def _cli(args) -> int:
     if "train.max_epochs" not in user_keys:
         args.overrides = [f"train.max_epochs={OWN_TEXT_MAX_EPOCHS}", *args.overrides]
     cfg = config_from_args(args)
-    cfg.corpus.sources = [SourceConfig(path=s) for s in sources]
+    cfg.corpus.sources = [SourceConfig(path=s, named=True) for s in sources]  # yours: kept if not French
     fit = {"vocab": "tokenizer.vocab_size" not in user_keys, "batch": "train.batch_size" not in user_keys}
     run_pipeline(cfg, progress=not args.no_progress, device=args.device, fit=fit, until=args.until)
     return 0

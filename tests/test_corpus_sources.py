@@ -274,18 +274,18 @@ def test_bad_files_are_problems_naming_the_file_and_reading_goes_on(tmp_path):
     (tmp_path / "g_good.txt").write_text(NOVEL, encoding="utf-8")
     warnings: list[str] = []
     docs, report = read(tmp_path, Report(echo=warnings.append))
-    assert [d.id for d in docs] == ["g_good"]
+    assert [d.id for d in docs] == ["e_utf16", "g_good"]  # UTF-16 is read (issue 24), not refused
+    assert docs[0].text == "Bonjour" and report.files[4].encoding == "utf-16-le"
     got = messages(report)
-    assert got[:5] == [
+    assert got[:4] == [
         ("a_nul.txt", "binary file, skipped", None),
         ("b_controls.txt", "binary file, skipped", None),
         ("c_empty.txt", "empty file", None),
         ("d_blank.txt", "empty file (only white space)", None),
-        ("e_utf16.txt", "UTF-16 text is not supported (convert the file to UTF-8), skipped", None),
     ]
-    assert got[5][0] == "f_truncated.txt.gz" and got[5][1].startswith("unreadable file (")
-    assert len(warnings) == 6 and warnings[0] == f"warning: {tmp_path / 'a_nul.txt'}: binary file, skipped"
-    assert [f.problems for f in report.files] == [1, 1, 1, 1, 1, 1, 0]
+    assert got[4][0] == "f_truncated.txt.gz" and got[4][1].startswith("unreadable file (")
+    assert len(warnings) == 5 and warnings[0] == f"warning: {tmp_path / 'a_nul.txt'}: binary file, skipped"
+    assert [f.problems for f in report.files] == [1, 1, 1, 1, 0, 1, 0]
     assert [f.format for f in report.files] == ["text", "text", "auto", "text", "text", "auto", "text"]
 
 

@@ -6,9 +6,14 @@ Documents stream through::
       → exact duplicate? → near duplicate? (dedup.py) → docs.jsonl.gz
 
 Up to the dedup keys (exact digest, MinHash signature) the work needs no other document and
-runs in ``workers`` processes; the dedup decisions and everything after them run here, in
-document order (see :func:`_checked`). Every document that does not reach the end is counted
-with its reason, so that the manifest always satisfies ``kept + dropped = seen``. The
+runs in ``workers`` processes (causette/utils/workers.py: they die with this process and leave
+Ctrl-C to it); the dedup decisions and everything after them run here, in document order (see
+:func:`_checked`). Every document that does not reach the end is counted with its reason, so
+that the manifest always satisfies ``kept + dropped = seen``; a build that keeps too little
+says why in one line, reason by reason with the setting behind each. The language filter is
+for mixed corpora: the documents of sources the user named on the command line
+(``SourceConfig.named``) that it would drop are kept, with one warning line, and listed in the
+manifest's ``kept_not_french`` (``corpus.lang_check_named: drop`` drops them instead). The
 train/val split is drawn at the end, by document, from the kept ids only (see
 :func:`split_ids`). Everything is written into a temporary directory renamed to ``corpus/`` at
 the end: an interrupted build leaves the previous corpus untouched.
@@ -19,13 +24,11 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-import multiprocessing as mp
 import os
 import platform
+import sys
 import time
 from collections import defaultdict, deque
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +49,8 @@ from causette.corpus.store import DOCS, MANIFEST
 from causette.errors import CausetteError
 from causette.utils.io import atomic_dir
 from causette.utils.paths import DEMO_CORPUS
+from causette.utils.text import printable_path
+from causette.utils.workers import OrderedPool, WorkerDied
 
 MANIFEST_VERSION = 1
 
@@ -87,20 +92,25 @@ def check_sources(sources: list[SourceConfig]) -> None:
         if src.format == "hf" and not Path(src.path).exists():
             continue  # a dataset name on the Hugging Face hub, not a local path
         if not Path(src.path).exists():
-            raise CausetteError(f"{src.path}: no such file or directory (corpus source)")
+            raise CausetteError(f"{printable_path(src.path)}: no such file or directory (corpus source)")
 
 
-def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, echo: Callable[[str], None] = print,
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, echo: Callable[[str], None] = _warn,
                  force: bool = False) -> BuildResult:
     """Build ``out_dir/docs.jsonl.gz`` and ``out_dir/manifest.json`` from ``cfg.sources``.
 
+    Warnings (``warning: ...`` lines) go to ``echo``, or above the progress bar on stderr.
     ``out_dir`` is replaced only if it is a corpus Causette wrote (or ``force``), and never when it
     holds or lies inside a source (:func:`causette.utils.artefact.check_output`)."""
     sources = cfg.sources or [demo_source()]
     check_sources(sources)
     out_dir = Path(out_dir)
     start = time.time()
-    report = Report(strict=cfg.strict, echo=lambda s: tqdm.write(s) if progress else echo(s))
+    report = Report(strict=cfg.strict, echo=lambda s: tqdm.write(s, file=sys.stderr) if progress else echo(s))
     exact = ExactDedup() if cfg.dedup_exact else None
     near = (
         NearDedup(cfg.near_dup_threshold, cfg.minhash_perms, cfg.shingle_words, seed=cfg.seed) if cfg.near_dup else None
@@ -112,6 +122,7 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, 
     by_kind: dict[str, Tally] = defaultdict(Tally)
     ids: set[str] = set()
     kept_meta: list[DocInfo] = []  # what the split needs of each kept document
+    kept_not_french: list[dict] = []  # documents of named sources that the language filter let through
 
     with atomic_dir(out_dir, "corpus", force=force, protect=[s.path for s in sources]) as tmp:
         with (
@@ -135,21 +146,22 @@ def build_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True, 
                     record = {"id": doc_id, "text": text, "source": doc.source, "title": doc.title, "kind": doc.kind}
                     gz.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
                     kept.add(text)
-                    by_source[src.path].add(text)
+                    by_source[printable_path(src.path)].add(text)
+                    if v.not_french:
+                        kept_not_french.append({"id": doc_id, "source": doc.source, "score": v.score})
                     by_kind[doc.kind].add(text)
                     kept_meta.append(DocInfo.of(doc_id, doc.kind, text, cfg.val_fraction))
                 bar.update(1)
                 bar.set_postfix(kept=kept.documents, dropped=seen.documents - kept.documents, refresh=False)
             bar.close()
 
-        if kept.characters < cfg.min_total_chars:
-            raise CausetteError(
-                f"corpus: only {kept.characters:,} characters of text kept ({kept.documents} document(s) of "
-                f"{seen.documents} read, {seen.characters:,} characters); training needs at least "
-                f"{cfg.min_total_chars:,} (corpus.min_total_chars): add text"
-            )
+        if kept_not_french:
+            report.warn(_kept_not_french_line(kept_not_french, cfg))
+        if kept.characters < cfg.min_total_chars or not kept.documents:
+            raise CausetteError(_too_little_text(cfg, sources, seen, kept, dropped, report))
         plan = plan_split(kept_meta, cfg.val_fraction, cfg.seed)
         manifest = _manifest(cfg, sources, report, seen, kept, dropped, dropped_docs, by_source, by_kind, plan)
+        manifest["kept_not_french"] = kept_not_french
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
     result = BuildResult(out_dir, manifest, time.time() - start)
@@ -165,6 +177,7 @@ class Verdict:
     reason: str | None = None
     duplicate_of: str | None = None
     score: float | None = None  # length, French ratio or similarity, depending on the reason
+    not_french: bool = False  # kept although the language filter would drop it (a named source)
     exact_key: bytes | None = None
     signature: object = None
 
@@ -182,10 +195,12 @@ BATCHES_PER_WORKER = 2  # batches in flight per worker: enough to keep each one 
 
 
 class DocumentChecks:
-    """The per-document work: ``(text, kind, min_chars)`` → ``(normalised text, Verdict)``.
+    """The per-document work: ``(text, kind, min_chars, keep_not_french)`` → ``(normalised text, Verdict)``.
 
     The verdict says ``empty``, ``too_short`` or ``not_french``, or else carries the keys the
-    dedup decisions need (``exact_key``, ``signature``); it never says "duplicate".
+    dedup decisions need (``exact_key``, ``signature``); it never says "duplicate". With
+    ``keep_not_french`` (a source the user named), a document the language filter would drop
+    is kept, its verdict marked ``not_french`` with its French ratio as score.
     """
 
     def __init__(self, cfg: CorpusConfig, near: NearDedup | None = None):
@@ -194,18 +209,20 @@ class DocumentChecks:
             near = NearDedup(cfg.near_dup_threshold, cfg.minhash_perms, cfg.shingle_words, seed=cfg.seed)
         self.near = near  # only its signature() is used here, never its index
 
-    def __call__(self, raw: str, kind: str, min_chars: int) -> tuple[str, Verdict]:
+    def __call__(self, raw: str, kind: str, min_chars: int, keep_not_french: bool = False) -> tuple[str, Verdict]:
         cfg = self.cfg
         text = normalize(raw, cfg.normalize, kind)
         if not text.strip():
             return text, Verdict("empty")
         if len(text) < min_chars:
             return text, Verdict("too_short", score=float(len(text)))
+        v = Verdict()
         if cfg.lang_check:
             ratio = french_ratio(text)
             if ratio < cfg.min_french_ratio:
-                return text, Verdict("not_french", score=round(ratio, 4))
-        v = Verdict()
+                if not keep_not_french:
+                    return text, Verdict("not_french", score=round(ratio, 4))
+                v = Verdict(score=round(ratio, 4), not_french=True)
         if cfg.dedup_exact:
             v.exact_key = exact_key(text)
         if self.near is not None:
@@ -221,7 +238,7 @@ def _init_worker(cfg: CorpusConfig) -> None:
     _CHECKS = DocumentChecks(cfg)
 
 
-def _check_batch(batch: list[tuple[str, str, int]]) -> list[tuple[str, Verdict]]:
+def _check_batch(batch: list[tuple[str, str, int, bool]]) -> list[tuple[str, Verdict]]:
     return [_CHECKS(*item) for item in batch]
 
 
@@ -230,20 +247,21 @@ def _checked(
 ) -> Iterator[tuple[SourceConfig, Document, str, Verdict]]:
     """Every document of ``sources`` in order, with its normalised text and its :class:`Verdict`."""
 
-    def documents() -> Iterator[tuple[SourceConfig, Document, int]]:
+    def documents() -> Iterator[tuple[SourceConfig, Document, tuple[int, bool]]]:
         for src in sources:
             min_chars = cfg.min_chars if src.min_chars is None else src.min_chars
+            keep_not_french = src.named and cfg.lang_check_named == "keep"
             for doc in read_source(src, report):
-                yield src, doc, min_chars
+                yield src, doc, (min_chars, keep_not_french)
 
     workers = cfg.workers or os.cpu_count() or 1
     if workers == 1:
         checks = DocumentChecks(cfg, near)
-        for src, doc, min_chars in documents():
-            yield (src, doc, *checks(doc.text, doc.kind, min_chars))
+        for src, doc, settings in documents():
+            yield (src, doc, *checks(doc.text, doc.kind, *settings))
         return
 
-    def batches() -> Iterator[list[tuple[SourceConfig, Document, int]]]:
+    def batches() -> Iterator[list[tuple[SourceConfig, Document, tuple[int, bool]]]]:
         batch, chars = [], 0
         for item in documents():
             batch.append(item)
@@ -254,31 +272,66 @@ def _checked(
         if batch:
             yield batch
 
-    # spawn, not fork: no copy of this process's threads (tqdm's monitor) or locks
-    pool = ProcessPoolExecutor(workers, mp.get_context("spawn"), initializer=_init_worker, initargs=(cfg,))
-    in_flight: deque = deque()  # (batch, future) in document order, at most workers × BATCHES_PER_WORKER
-    try:
-        pending = batches()
-        while True:
-            while len(in_flight) < workers * BATCHES_PER_WORKER:
-                batch = next(pending, None)
-                if batch is None:
-                    break
-                work = [(doc.text, doc.kind, min_chars) for _, doc, min_chars in batch]
-                in_flight.append((batch, pool.submit(_check_batch, work)))
-            if not in_flight:
-                break
-            batch, future = in_flight.popleft()
-            try:
-                results = future.result()
-            except BrokenProcessPool as e:
-                raise CausetteError(
-                    f"corpus build: a worker process died ({e}); retry with --set corpus.workers=1"
-                ) from e
-            for (src, doc, _), (text, v) in zip(batch, results):
-                yield src, doc, text, v
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    sent: deque = deque()  # the batches handed to the pool and not yet back, in document order
+
+    def work() -> Iterator[list[tuple[str, str, int, bool]]]:
+        for batch in batches():
+            sent.append(batch)
+            yield [(doc.text, doc.kind, *settings) for _, doc, settings in batch]
+
+    # spawn, not fork: no copy of this process's threads (tqdm's monitor) or locks. Workers die
+    # with this process and leave Ctrl-C to it (causette/utils/workers.py).
+    with OrderedPool(workers, _check_batch, _init_worker, (cfg,), method="spawn", ahead=BATCHES_PER_WORKER) as pool:
+        try:
+            for results in pool.imap(work()):
+                batch = sent.popleft()
+                for (src, doc, _), (text, v) in zip(batch, results):
+                    yield src, doc, text, v
+        except WorkerDied as e:
+            raise CausetteError(f"corpus build: {e}; retry with --set corpus.workers=1") from None
+
+
+# Why a document was dropped, in words, and the setting behind it: named when a build keeps too little.
+_DROP_REASONS = {
+    "empty": ("empty", "nothing left once cleaned"),
+    "too_short": ("too short", "under corpus.min_chars = {min_chars} characters"),
+    "not_french": ("not French", "French ratio under corpus.min_french_ratio = {min_french_ratio}; corpus.lang_check"),
+    "exact_duplicate": ("exact duplicate", "corpus.dedup_exact"),
+    "near_duplicate": ("near duplicate", "similar at corpus.near_dup_threshold = {near_dup_threshold}; corpus.near_dup"),
+}
+
+
+def _too_little_text(cfg: CorpusConfig, sources, seen: Tally, kept: Tally, dropped: dict, report: Report) -> str:
+    """The one-line error of a build that keeps too little: how much, and why, setting by setting."""
+    why = []
+    for reason, tally in dropped.items():
+        if tally.documents:
+            label, setting = _DROP_REASONS[reason]
+            if reason == "too_short" and any(s.min_chars is not None for s in sources):
+                setting = "under the min_chars of its source, or corpus.min_chars"
+            why.append(f"{tally.documents} {label} ({setting.format(**vars(cfg))})")
+    if report.problems:
+        why.append(f"{len(report.problems)} unreadable input(s) or record(s) (see the warnings)")
+    read = f"{kept.documents} document(s) of {seen.documents} read, {seen.characters:,} characters"
+    because = f"; dropped: {', '.join(why)}" if why else ""
+    if not kept.documents:
+        return f"corpus: no text kept ({read}{because}): add text, or change the settings named"
+    return (
+        f"corpus: only {kept.characters:,} characters of text kept ({read}{because}); training needs at least "
+        f"{cfg.min_total_chars:,} (corpus.min_total_chars): add text, or change the settings named"
+    )
+
+
+def _kept_not_french_line(kept: list[dict], cfg: CorpusConfig) -> str:
+    """The warning of a build that kept documents of named sources the language filter would drop."""
+    n = len(kept)
+    first = kept[0]["source"]
+    return (
+        f"warning: language filter: kept {n} document{'s' if n > 1 else ''} that do{'' if n > 1 else 'es'} not "
+        f"look French (French ratio under corpus.min_french_ratio = {cfg.min_french_ratio}; {first}"
+        f"{' and others' if n > 1 else ''}) because you named {'their files' if n > 1 else 'its file'}; "
+        f"--set corpus.lang_check_named=drop to drop such documents"
+    )
 
 
 def _dedup_verdict(v: Verdict, exact: ExactDedup | None, near: NearDedup | None) -> Verdict:
@@ -347,6 +400,9 @@ def _manifest_config(cfg: CorpusConfig, sources: list[SourceConfig]) -> dict:
     """The settings that shape the corpus: ``workers`` is left out (the corpus is the same for any value)."""
     config = to_dict(dataclasses.replace(cfg, sources=list(sources)))
     config.pop("workers", None)
+    for source in config["sources"]:
+        source["path"] = printable_path(source["path"])  # a path typed with bytes that are not UTF-8
+        source.pop("named", None)  # how the source was given, not what shapes the corpus
     return config
 
 

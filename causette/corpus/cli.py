@@ -9,7 +9,7 @@ from causette.cli_args import add_config_args, config_from_args
 from causette.utils.lock import claim_run
 from causette.utils.paths import RunLayout
 
-FORMATS = ["auto", "text", "gutenberg", "tei", "jsonl", "parquet", "hf"]
+FORMATS = ["auto", "text", "gutenberg", "tei", "jsonl", "parquet", "csv", "hf"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +43,8 @@ def run_build(args: argparse.Namespace) -> int:
     corpus_cfg = cfg.corpus
     if args.sources:
         corpus_cfg.sources = [
-            SourceConfig(path=s, format=args.format, kind=args.kind, text_field=args.text_field) for s in args.sources
+            SourceConfig(path=s, format=args.format, kind=args.kind, text_field=args.text_field, named=True)
+            for s in args.sources
         ]
     if args.strict:
         corpus_cfg.strict = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-SourceFormat = Literal["auto", "text", "gutenberg", "tei", "jsonl", "parquet", "hf"]
+SourceFormat = Literal["auto", "text", "gutenberg", "tei", "jsonl", "parquet", "csv", "hf"]
 
 
 @dataclass
@@ -13,9 +13,11 @@ class SourceConfig:
     """One input: a file, a folder (read recursively), an archive, or a Hugging Face dataset.
 
     ``format: auto`` decides per file from its name and first bytes: ``.xml`` → TEI,
-    ``.jsonl``/``.json`` → JSONL, ``.parquet`` → Parquet, a text file with Project Gutenberg
-    markers → Gutenberg, any other text file → plain text. ``.gz``, ``.bz2`` and ``.xz`` are
-    decompressed transparently; ``.tar*`` and ``.zip`` archives are read member by member.
+    ``.jsonl``/``.json`` → JSONL, ``.parquet`` → Parquet, ``.csv``/``.tsv`` → CSV (one document
+    per row), a text file with Project Gutenberg markers → Gutenberg, any other text file →
+    plain text. ``.gz``, ``.bz2`` and ``.xz`` are decompressed transparently; ``.tar*`` and
+    ``.zip`` archives are read member by member, except EPUB, DOCX and ODT files (zip archives
+    too), each read as one document.
     """
 
     path: str = ""
@@ -25,7 +27,8 @@ class SourceConfig:
     kind: str = ""
     # Plain text: split a file into several documents at this separator ("" = one file, one document).
     doc_separator: str = ""
-    # JSONL / Parquet / Hugging Face: which fields hold the text, the title and the id.
+    # JSONL / Parquet / CSV / Hugging Face: which fields hold the text, the title and the id
+    # (CSV: a column named text, texte, content or contenu, else the one with the most letters).
     text_field: str = "text"
     title_field: str = "title"
     id_field: str = "id"
@@ -38,6 +41,9 @@ class SourceConfig:
     min_chars: Optional[int] = None
     # Keep at most this many documents from this source (0 = all); handy to sample big dumps.
     limit: int = 0
+    # Named by the user on the command line (`causette run FILE`, `causette corpus build FILE`),
+    # set by those commands: the language filter keeps its documents (corpus.lang_check_named).
+    named: bool = False
 
     def validate(self) -> None:
         if not self.path:
@@ -81,6 +87,10 @@ class CorpusConfig:
     # English ≈ 0.02-0.05 of French stop-words). Documents below the threshold are dropped.
     lang_check: bool = True
     min_french_ratio: float = 0.15
+    # The filter is for mixed corpora (the sources of a config). Your own files, named on the
+    # command line, are yours to choose: "keep" keeps what the filter would drop from them, with
+    # one warning line; "drop" drops it like any other.
+    lang_check_named: Literal["keep", "drop"] = "keep"
     dedup_exact: bool = True  # drop documents whose normalised text was already seen
     # Near duplicates (MinHash over word n-grams + LSH): drop a document whose estimated Jaccard
     # similarity with an earlier kept one is at least near_dup_threshold.

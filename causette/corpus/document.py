@@ -76,3 +76,7 @@ class Report:
         if self.strict:
             raise CausetteError(f"{p} (--strict)")
         self._echo(f"warning: {p}")
+
+    def warn(self, line: str) -> None:
+        """A ``warning: ...`` line about the build, not about an input: printed, never fatal."""
+        self._echo(line)

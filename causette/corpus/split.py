@@ -79,19 +79,29 @@ def tail_cut(text: str, val_fraction: float) -> int | None:
     """Offset where the last ``val_fraction`` of ``text`` begins, moved to a natural boundary.
 
     The boundary nearest the exact cut is sought within a window of half the tail's length: a
-    paragraph break first, else a line break, else the end of a sentence, else a space. None
-    when there is nothing to hold out (``val_fraction`` 0, or a text of one character).
+    paragraph break first, else a line break, else the end of a sentence, else a space (the
+    earlier one of two equally near). A cut must leave text (not only white space) on both
+    sides. None when there is nothing to hold out (``val_fraction`` 0, or a text of one
+    character). Linear in the length of ``text``: one pass per kind of boundary.
     """
     tail = round(val_fraction * len(text))
     if val_fraction <= 0 or tail < 1 or len(text) < 2:
         return None
     target = len(text) - tail
     lo, hi = max(target - tail // 2, 1), min(target + tail // 2, len(text) - 1)
+    # A cut at e leaves text on both sides when the first non-space character is before e and
+    # the last one at e or after: first < e <= last (no non-space character: never).
+    first = len(text) - len(text.lstrip())
+    last = len(text.rstrip()) - 1
     for pattern in (_PARAGRAPH, _LINE, _SENTENCE, _SPACE):
-        ends = [m.end() for m in pattern.finditer(text, lo, hi) if text[m.end():].strip() and text[:m.end()].strip()]
-        if ends:
-            return min(ends, key=lambda e: abs(e - target))
-    return target if text[target:].strip() and text[:target].strip() else None
+        best = None
+        for m in pattern.finditer(text, lo, hi):
+            e = m.end()
+            if first < e <= last and (best is None or abs(e - target) < abs(best - target)):
+                best = e
+        if best is not None:
+            return best
+    return target if first < target <= last else None
 
 
 def split_text(text: str, cut: int) -> tuple[str, str]:

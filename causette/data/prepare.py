@@ -17,13 +17,13 @@ large the corpus.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import multiprocessing as mp
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -32,6 +32,7 @@ from causette.corpus.store import iter_documents, read_manifest
 from causette.errors import CausetteError
 from causette.tokenizer.io import load_tokenizer
 from causette.utils.io import atomic_dir, sha256_file
+from causette.utils.workers import OrderedPool, WorkerDied
 
 META_VERSION = 1
 SPLITS = ("train", "val")
@@ -63,15 +64,21 @@ def _encode(text: str) -> tuple[np.ndarray, int]:
     return np.asarray([_TOKENIZER.bos_id, *ids], dtype=np.uint32), len(text.encode("utf-8"))
 
 
-def _encoded(texts: Iterator[str], tokenizer_path: str, workers: int) -> Iterator[tuple[np.ndarray, int]]:
+@contextlib.contextmanager
+def _encoder(tokenizer_path: str, workers: int) -> Iterator[Callable[[Iterable[str]], Iterator[tuple[np.ndarray, int]]]]:
+    """A function turning texts into ``(ids, UTF-8 bytes)`` in corpus order: in this process, or
+    in ``workers`` processes (spawned, not forked: safe with threads of torch or tokenizers in this
+    process) that die with it and leave Ctrl-C to it (causette/utils/workers.py)."""
     if workers <= 1:
         _init_worker(tokenizer_path)
-        yield from map(_encode, texts)
+        yield lambda texts: map(_encode, texts)
         return
-    ctx = mp.get_context("spawn")  # no fork: safe with threads (torch, tokenizers) in the parent
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(tokenizer_path,)) as pool:
-        # imap keeps corpus order; chunksize 1 because documents are large (books) and few
-        yield from pool.imap(_encode, texts, chunksize=1)
+    # one document at a time: documents are large (books) and few
+    with OrderedPool(workers, _encode, _init_worker, (tokenizer_path,), method="spawn") as pool:
+        try:
+            yield pool.imap
+        except WorkerDied as e:
+            raise CausetteError(f"prepare: {e}; retry with --workers 1") from None
 
 
 # ----------------------------------------------------------------------------- prepare
@@ -101,12 +108,13 @@ def prepare(
     stats = {s: SplitStats() for s in SPLITS}
     start = time.time()
     n_docs = {s: len(manifest["split"][s]) for s in SPLITS}
-    with atomic_dir(out_dir, "data", force=force, protect=[corpus_dir, tokenizer_file]) as tmp:
+    with (atomic_dir(out_dir, "data", force=force, protect=[corpus_dir, tokenizer_file]) as tmp,
+          _encoder(str(tokenizer_file), workers) as encoded):
         for split in SPLITS:
             bar = tqdm(total=n_docs[split], desc=f"prepare {split}", unit=" doc", disable=not progress, dynamic_ncols=True)
             texts = (d["text"] for d in iter_documents(corpus_dir, split))
             with open(tmp / f"{split}.bin", "wb") as f:
-                for ids, n_bytes in _encoded(texts, str(tokenizer_file), workers):
+                for ids, n_bytes in encoded(texts):
                     f.write(ids.astype(dtype).tobytes())
                     st = stats[split]
                     st.documents += 1

@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Iterable, Sequence
 
 from causette.errors import CausetteError
 from causette.tokenizer.special import AllowedSpecial, resolve_allowed, split_specials
+from causette.utils.workers import OrderedPool
 
 PARALLEL_MIN_CHARS = 1_000_000  # smaller batches are encoded in this process
 
@@ -83,9 +83,11 @@ class Tokenizer:
         workers = workers or os.cpu_count() or 1
         if workers == 1 or len(texts) < 2 or sum(len(t) for t in texts) < PARALLEL_MIN_CHARS:
             return [self.encode(t, allowed_special) for t in texts]
-        with ProcessPoolExecutor(workers) as pool:
-            size = max(1, len(texts) // (4 * workers))
-            return list(pool.map(self.encode, texts, [allowed_special] * len(texts), chunksize=size))
+        size = max(1, len(texts) // (4 * workers))
+        slices = [texts[i : i + size] for i in range(0, len(texts), size)]
+        # worker processes that die with this one and leave Ctrl-C to it (causette/utils/workers.py)
+        with OrderedPool(workers, _encode_slice, _set_worker_tokenizer, (self, allowed_special)) as pool:
+            return [ids for part in pool.imap(slices) for ids in part]
 
     # ----------------------------------------------------------------- decoding
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
@@ -149,3 +151,17 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} vocab_size={self.vocab_size} specials={len(self.special_tokens)}>"
+
+
+# ----------------------------------------------------------------------------- encode_batch's workers
+_WORKER_TOKENIZER: tuple[Tokenizer, AllowedSpecial] | None = None  # set once in each worker process
+
+
+def _set_worker_tokenizer(tok: Tokenizer, allowed_special: AllowedSpecial) -> None:
+    global _WORKER_TOKENIZER
+    _WORKER_TOKENIZER = (tok, allowed_special)
+
+
+def _encode_slice(texts: list[str]) -> list[list[int]]:
+    tok, allowed_special = _WORKER_TOKENIZER
+    return [tok.encode(t, allowed_special) for t in texts]

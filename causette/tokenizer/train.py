@@ -16,6 +16,7 @@ import gzip
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,6 +30,7 @@ from causette.tokenizer.pattern import check_pattern, compile_pattern, resolve_p
 from causette.tokenizer.special import special_token_list, split_specials
 from causette.utils.artefact import mark
 from causette.utils.text import valid_unicode
+from causette.utils.workers import die_with_parent, sigint_held
 
 BLOCK_CHARS = 1 << 20  # texts are counted in blocks of about a million characters
 
@@ -131,16 +133,21 @@ def count_chunks(
 
 def _count_in_workers(blocks, pattern, specials, workers, bar) -> tuple[Counter, int]:
     methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    method = "fork" if "fork" in methods else "spawn"
+    ctx = multiprocessing.get_context(method)
     tasks = ctx.Queue(maxsize=2 * workers)  # bounded: reading never runs far ahead of counting
     results = ctx.Queue()
+    # workers die with this process and leave Ctrl-C to it (causette/utils/workers.py)
+    kernel = threading.current_thread() is threading.main_thread()
     procs = [
-        ctx.Process(target=_worker, args=(tasks, results, pattern, specials), daemon=True)
+        ctx.Process(target=_worker, args=(tasks, results, pattern, specials, os.getpid(), kernel), daemon=True)
         for _ in range(workers)
     ]
-    for proc in procs:
-        proc.start()
+    finished = False
     try:
+        with sigint_held(method):
+            for proc in procs:
+                proc.start()
         for block in blocks:
             tasks.put(block)
             if bar is not None:
@@ -152,15 +159,24 @@ def _count_in_workers(blocks, pattern, specials, workers, bar) -> tuple[Counter,
             counts, n = _get_result(results, procs)
             total.update(counts)
             chars += n
+        finished = True
         return total, chars
     finally:
+        if not finished:  # an error or Ctrl-C: stop the workers now, and never wait on the queue
+            tasks.cancel_join_thread()
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
         for proc in procs:
+            if proc.pid is None:
+                continue  # never started
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.terminate()
 
 
-def _worker(tasks, results, pattern: str, specials: list[str]) -> None:
+def _worker(tasks, results, pattern: str, specials: list[str], parent_pid: int, kernel: bool) -> None:
+    die_with_parent(parent_pid, kernel)
     total, chars = Counter(), 0
     try:
         while (block := tasks.get()) is not None:

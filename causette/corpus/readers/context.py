@@ -26,6 +26,8 @@ class ReadContext:
     report: Report
     entry: InputFile
     tally: EncodingTally = field(init=False)
+    # the item being read was converted to UTF-8 from this encoding ("utf-16-le"...), "" if not
+    recoded: str = ""
 
     def __post_init__(self) -> None:
         self.tally = EncodingTally(self.entry)
@@ -33,6 +35,7 @@ class ReadContext:
     def decode(self, data: bytes) -> tuple[str, str]:
         """Decode one piece of text (see :func:`decode_bytes`) and record its encoding."""
         text, encoding = decode_bytes(data)
+        encoding = self.recoded or encoding
         self.tally.add(data, encoding)
         return text, encoding
 

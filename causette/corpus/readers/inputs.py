@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import dataclasses
+import errno
 import gzip
 import io
 import lzma
@@ -24,6 +26,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO, Callable, Iterator
+
+from causette.utils.text import printable_path
 
 # Magic bytes at the start of compressed streams.
 _COMPRESSIONS: dict[str, tuple[bytes, Callable[[BinaryIO], BinaryIO]]] = {
@@ -45,18 +49,19 @@ _COPY_CHUNK = 1 << 20
 class Item:
     """One input to read: a file on disk or an archive member, opened decompressed."""
 
-    name: str  # shown to the user and used as ``Document.source``: "dir/a.txt", "x.tar.xz:tei/a.xml"
+    name: str  # shown to the user and used as ``Document.source``: "dir/a.txt", "x.tar.xz:tei/a.xml" (printable)
     open_raw: Callable[[], BinaryIO]  # a fresh stream of the stored (maybe compressed) bytes
-    own_name: str  # the file's own path: on disk, or inside its archive ("tei/a.xml")
+    own_name: str  # the file's own path: on disk, or inside its archive ("tei/a.xml"), as the system gives it
     disk_path: Path | None = None  # the file itself when the item is a plain file on disk
     depth: int = 0  # how many archives this item is nested in
+    codec: str | None = None  # text in UTF-16 or UTF-32, converted to UTF-8 when read (see recoded)
     _compression: str | None = field(default=None, repr=False)
     _sniffed: bool = field(default=False, repr=False)
 
     @property
     def basename(self) -> str:
-        """Last component of the item's own path: ``"a.txt.gz"``."""
-        return PurePosixPath(self.own_name.replace("\\", "/")).name
+        """Last component of the item's own path: ``"a.txt.gz"`` (printable, see ``printable_path``)."""
+        return printable_path(PurePosixPath(self.own_name.replace("\\", "/")).name)
 
     @property
     def logical_name(self) -> str:
@@ -89,12 +94,19 @@ class Item:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[BinaryIO]:
-        """A fresh binary stream of the decompressed content; closed at the end of the ``with``."""
+        """A fresh binary stream of the decompressed content (in UTF-8 if :meth:`recoded`); closed
+        at the end of the ``with``."""
         with contextlib.ExitStack() as stack:
             raw = stack.enter_context(self.open_raw())
             if self.compression is not None:
                 raw = stack.enter_context(_COMPRESSIONS[self.compression][1](raw))
+            if self.codec is not None:
+                raw = stack.enter_context(io.BufferedReader(_Utf8Reader(raw, self.codec), _COPY_CHUNK))
             yield raw
+
+    def recoded(self, codec: str) -> "Item":
+        """The same item, its text (in ``codec``: UTF-16, UTF-32) read as UTF-8."""
+        return dataclasses.replace(self, codec=codec)
 
     def head(self, n: int) -> bytes:
         """The first ``n`` decompressed bytes (fewer if the item is shorter)."""
@@ -108,13 +120,38 @@ class Item:
         A plain file on disk is given by its path; anything else is first copied,
         decompressed, to a temporary file (never to memory: it may be big).
         """
-        if self.disk_path is not None and self.compression is None:
+        if self.disk_path is not None and self.compression is None and self.codec is None:
             yield str(self.disk_path)
             return
         with tempfile.TemporaryFile() as tmp, self.open() as src:
             shutil.copyfileobj(src, tmp, _COPY_CHUNK)
             tmp.seek(0)
             yield tmp
+
+
+class _Utf8Reader(io.RawIOBase):
+    """The UTF-8 bytes of a stream of text in another encoding, converted as they are read.
+
+    Undecodable code units (half a surrogate pair, an odd last byte) become U+FFFD.
+    """
+
+    def __init__(self, raw: BinaryIO, codec: str):
+        self._text = io.TextIOWrapper(raw, encoding=codec, errors="replace", newline="")
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            chunk = self._text.read(_COPY_CHUNK // 4)
+            if not chunk:
+                return 0
+            self._pending = chunk.encode("utf-8")
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
 
 
 def read_at_most(f: BinaryIO, n: int) -> bytes:
@@ -130,7 +167,8 @@ def read_at_most(f: BinaryIO, n: int) -> bytes:
 
 
 def file_item(path: Path) -> Item:
-    return Item(name=str(path), open_raw=lambda: open(path, "rb"), own_name=path.name, disk_path=path)
+    """An item for a file on disk; its name is printable whatever bytes the file name holds."""
+    return Item(name=printable_path(path), open_raw=lambda: open(path, "rb"), own_name=path.name, disk_path=path)
 
 
 def is_hidden(relative: str) -> bool:
@@ -138,20 +176,43 @@ def is_hidden(relative: str) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(relative).parts)
 
 
-def walk_folder(root: Path) -> Iterator[Path]:
+def walk_folder(root: Path, problem: Callable[[Path, str], None] = lambda path, message: None) -> Iterator[Path]:
     """Every non-hidden file under ``root``, recursively, sorted by path (``a.txt``, ``b/c.txt``, ``d.txt``).
 
     Sorting makes the corpus the same on every machine: ``os.scandir`` returns names in
-    whatever order the file system keeps them. Symbolic links to folders are not followed
-    (a link cycle would never end); symbolic links to files are.
+    whatever order the file system keeps them. Symbolic links to files are followed; links to
+    folders are not (a link back up the tree would never end, a link to ``~`` would read a home
+    folder): give the folder itself as a source to read it. Nothing is skipped silently: an
+    unreadable folder, a link to a folder, a link loop or a broken link is told to
+    ``problem(path, why)`` and the rest is read.
     """
-    with os.scandir(root) as entries:
-        listing = sorted((e for e in entries if not is_hidden(e.name)), key=lambda e: e.name)
+    try:
+        with os.scandir(root) as entries:
+            listing = sorted((e for e in entries if not is_hidden(e.name)), key=lambda e: e.name)
+    except OSError as e:
+        problem(root, f"unreadable folder ({_why(e)}), skipped")
+        return
     for entry in listing:
-        if entry.is_dir(follow_symlinks=False):
-            yield from walk_folder(Path(entry.path))
-        elif entry.is_file():
-            yield Path(entry.path)
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from walk_folder(path, problem)
+            elif entry.is_file():  # follows a symbolic link
+                yield path
+            elif entry.is_dir():
+                problem(path, "symbolic link to a folder, not followed (give the folder itself as a source)")
+            elif entry.is_symlink():
+                problem(path, "broken symbolic link, skipped")
+            else:
+                problem(path, "not a regular file (a device, a socket or a pipe), skipped")
+        except OSError as e:  # a link loop, a file removed meanwhile...
+            problem(path, f"unreadable ({_why(e)}), skipped")
+
+
+def _why(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "symbolic link loop"
+    return error.strerror or str(error)
 
 
 def archive_kind(item: Item, head: bytes) -> str | None:
@@ -180,7 +241,7 @@ def tar_members(item: Item) -> Iterator[Item]:
             source = tar.extractfile(member)
             if source is None:
                 continue
-            name = f"{item.name}:{member.name}"
+            name = f"{item.name}:{printable_path(member.name)}"  # tar keeps names as bytes: maybe not UTF-8
             if member.size <= MEMBER_IN_MEMORY_BYTES:
                 data = source.read()
                 yield Item(name, lambda data=data: io.BytesIO(data), member.name, depth=item.depth + 1)

@@ -16,6 +16,7 @@ from causette.corpus.config import SourceConfig
 from causette.corpus.document import Document
 from causette.corpus.readers.context import ReadContext
 from causette.corpus.readers.inputs import Item
+from causette.utils.text import valid_unicode
 
 PARQUET_MAGIC = b"PAR1"
 PARQUET_BATCH_ROWS = 64  # documents can be whole novels: keep batches small
@@ -55,15 +56,20 @@ def record_document(
     title = record.get(src.title_field)
     kind = record.get("kind")
     used = {field, src.id_field, src.title_field, "kind"}
-    meta = {k: v for k, v in record.items() if k not in used and _scalar(v)}
+    meta = {valid_unicode(k): _clean(v) for k, v in record.items() if k not in used and _scalar(v)}
+    # JSON's "\ud800" escapes make lone surrogates, which no file can hold: repaired here, at reading
     return Document(
-        id=doc_id,
-        text=text,
+        id=valid_unicode(doc_id),
+        text=valid_unicode(text),
         source=source,
-        title=title.strip() if isinstance(title, str) else "",
-        kind=kind if isinstance(kind, str) and kind else (src.kind or "prose"),
+        title=valid_unicode(title.strip()) if isinstance(title, str) else "",
+        kind=valid_unicode(kind) if isinstance(kind, str) and kind else (src.kind or "prose"),
         meta=meta,
     )
+
+
+def _clean(value: Any) -> Any:
+    return valid_unicode(value) if isinstance(value, str) else value
 
 
 def _json_array(item: Item, first_line: str) -> bool:

@@ -136,6 +136,9 @@ def _parse(data: bytes, ctx: ReadContext) -> tuple[ET.Element, str]:
     A file that claims UTF-8 (or nothing, which means UTF-8 in XML) but is not valid UTF-8 is
     decoded with the usual guess (CP1252, Latin-1) instead of being rejected.
     """
+    if ctx.recoded:  # converted to UTF-8 from UTF-16/32: the declaration, if any, is no longer true
+        ctx.tally.add(data, ctx.recoded)
+        return ET.fromstring(data.decode("utf-8")), ctx.recoded
     declared = _XML_ENCODING.match(data[:400])
     declared_name = declared.group(1).decode("ascii").lower().replace("_", "-") if declared else ""
     if data.startswith(UTF8_BOM):
