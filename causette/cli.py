@@ -18,6 +18,7 @@ import sys
 
 from causette import __version__
 from causette.errors import CausetteError
+from causette.utils.cli_parser import OneLineParser
 from causette.utils.lang import add_lang_argument, set_language
 
 LEARNER_FACING = ("chat", "report", "run")  # they print or write French by default
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     from causette.tokenizer import cli as tokenizer_cli
     from causette.train import cli as train_cli
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="causette",
         description="Build, train and chat with your own small French language model.",
     )
