@@ -5,8 +5,10 @@ can show their defaults without importing it. The filters that apply them are in
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from causette.errors import CausetteError
+from causette.utils.ranges import SEED, Range, check_fields
 
 
 @dataclass
@@ -35,24 +37,26 @@ class SamplingParams:
     stop_strings: tuple[str, ...] = ()
     seed: int | None = None
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "temperature": Range(min=0, note="0 = greedy"),
+        "top_k": Range(min=0, note="0 = off"),
+        "top_p": Range(0, 1, min_open=True, note="1 = off"),
+        "min_p": Range(0, 1, note="0 = off"),
+        "repetition_penalty": Range(min=0, min_open=True, note="1 = off"),
+        "max_new_tokens": Range(min=1),
+        "seed": SEED,
+    }
+
     def __post_init__(self):
         self.stop_token_ids = tuple(int(i) for i in self.stop_token_ids)
         self.stop_strings = tuple(self.stop_strings)
 
     def validate(self) -> "SamplingParams":
         """Raise a :class:`CausetteError` naming the bad setting; return self."""
-        if not self.temperature >= 0:
-            raise CausetteError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
-        if self.top_k < 0:
-            raise CausetteError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            raise CausetteError(f"top_p must be in (0, 1] (1 = off), got {self.top_p}")
-        if not 0 <= self.min_p <= 1:
-            raise CausetteError(f"min_p must be in [0, 1] (0 = off), got {self.min_p}")
-        if not self.repetition_penalty > 0:
-            raise CausetteError(f"repetition_penalty must be > 0 (1 = off), got {self.repetition_penalty}")
-        if self.max_new_tokens < 1:
-            raise CausetteError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        try:
+            check_fields(self)
+        except ValueError as e:
+            raise CausetteError(str(e)) from None
         if any(not s for s in self.stop_strings):
             raise CausetteError("stop strings must not be empty")
         return self
