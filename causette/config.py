@@ -3,10 +3,16 @@
 A configuration file is YAML whose top-level keys are the stages (``run``, ``corpus``,
 ``tokenizer``, ``model``, ...). Every section is a dataclass defined next to the code that
 uses it (``causette/corpus/config.py`` for the corpus, ...); this module only knows how to
-turn nested dicts into those dataclasses, and complains clearly when it cannot:
+turn nested dicts into those dataclasses, and complains clearly when it cannot, in one line
+that names the setting and where it came from (the file and line, or the override):
 
-    configs/demo.yaml: unknown key 'corpus.min_char' (did you mean 'corpus.min_chars'?)
-    --set corpus.min_chars=abc: expected an integer, got 'abc'
+    mine.yaml: line 4: unknown key 'corpus.min_char' (did you mean 'corpus.min_chars'?)
+    --set corpus.min_chars=abc: 'corpus.min_chars' must be an integer, got 'abc'
+    mine.yaml: line 9: train.lr must be a finite number > 0, got nan
+
+Every number is checked against the range its section declares (``RANGES``, see
+causette/utils/ranges.py) as it is read, then each section's ``validate`` checks the rules
+between settings (``min_lr <= lr``, ``n_head`` divides ``n_embd``...).
 
 A file may start from other files with ``extends: other.yaml`` (or a list of them): a path
 relative to the file, or the name of a shipped config (``demo``, ``model/llama``), exactly as
@@ -29,10 +35,10 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import yaml
 
 from causette.corpus.config import CorpusConfig
+from causette.errors import ConfigError
 from causette.model.config import ModelConfig
 from causette.tokenizer.config import TokenizerConfig
 from causette.train.config import SFTConfig, TrainConfig
-from causette.errors import ConfigError
 from causette.utils.paths import CONFIG_DIR  # the shipped configs, inside the package
 from causette.utils.ranges import Range, show_number
 from causette.utils.text import printable_path
@@ -353,7 +359,7 @@ def from_dict(cls: type[T], data: dict | None, where: str = "config", prefix: st
             origin, raw = raw.origin, raw.value
             overrides.append(origin)
         origin_of[key] = origin
-        dotted = f"{prefix}{_shorten(str(key))}"
+        dotted = f"{prefix}{_label(str(key), 60)}"
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else f" (known: {', '.join(fields)})"
@@ -380,13 +386,16 @@ def from_dict(cls: type[T], data: dict | None, where: str = "config", prefix: st
 
 
 def _blame(message: str, origin_of: dict, overrides: list[str], where: str) -> str:
-    """Where a broken rule between settings comes from: among the settings its message names
-    ("min_lr (0.5) must be <= lr (0.1)"), an override, else a line of this section's file;
-    else every override of the section, else the file."""
+    """Where a broken rule between settings comes from: an override among the settings its
+    message names ("min_lr (0.5) must be <= lr (0.1)"), else the overrides of this section (most
+    likely what broke it), else the line of a named setting in this section's file, else
+    the file."""
     named = [origin_of[w] for w in re.findall(r"\w+", message) if w in origin_of]
-    for candidate in [o for o in named if o in overrides] + [o for o in named if o.startswith(f"{where}: line ")]:
-        return candidate
-    return ", ".join(dict.fromkeys(overrides)) or where
+    named_overrides = [o for o in named if o in overrides]
+    if named_overrides or overrides:
+        return named_overrides[0] if named_overrides else ", ".join(dict.fromkeys(overrides))
+    in_file = [o for o in named if o.startswith(f"{where}: line ")]
+    return in_file[0] if in_file else where
 
 
 def _convert(tp: Any, value: Any, where: str, key: str) -> Any:
@@ -471,10 +480,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _label(text: str) -> str:
-    """An override as an error message names it: one printable line (a newline or a NUL typed in
-    ``--set`` shows as ``\\n``, ``\\x00``), at most 66 characters."""
-    return _shorten(text if text.isprintable() else repr(text)[1:-1], 66)
+def _label(text: str, limit: int = 66) -> str:
+    """An override (or a key) as an error message names it: one printable line (a newline or a
+    NUL typed in ``--set`` shows as ``\\n``, ``\\x00``), at most ``limit`` characters."""
+    return _shorten(text if text.isprintable() else repr(text)[1:-1], limit)
 
 
 def _shorten(text: str, limit: int = 60) -> str:

@@ -211,12 +211,12 @@ def test_file_errors_name_the_line_of_the_setting(tmp_path):
     ("train.lr=abc", "--set train.lr=abc: 'train.lr' must be a number, got 'abc'"),
     ("train.lr=[1, 2]", "--set train.lr=[1, 2]: 'train.lr' must be a number, got a list [1, 2]"),
     ("train.lr=", "--set train.lr=: 'train.lr' must be a number, got an empty value"),
-    ("train.lr.x=1", "--set train.lr.x=1: 'train.lr' is one value (0.002), not a section of settings: "
-                     "set it whole, --set train.lr=VALUE"),
+    ("train.lr.x=1", ("--set train.lr.x=1: 'train.lr' is one value (0.002), not a section of settings: "
+                      "set it whole, --set train.lr=VALUE")),
     ("train.seed.x=1", "--set train.seed.x=1: 'train.seed' must be an integer, got a mapping {x: 1}"),
     ("train.warmup=5", "--set train.warmup=5: unknown key 'train.warmup' (did you mean 'train.warmup_steps'?)"),
-    ("corpus.sources.0.path=a.txt", "--set corpus.sources.0.path=a.txt: 'corpus.sources' is one value (a list []), "
-                                    "not a section of settings: set it whole, --set corpus.sources=VALUE"),
+    ("corpus.sources.0.path=a.txt", ("--set corpus.sources.0.path=a.txt: 'corpus.sources' is one value (a list []), "
+                                     "not a section of settings: set it whole, --set corpus.sources=VALUE")),
 ])
 def test_set_errors_name_the_override_and_show_user_values(override, message):
     with pytest.raises(ConfigError) as e:
@@ -238,8 +238,8 @@ def test_set_errors_name_the_override_and_show_user_values(override, message):
     ("a\x00b", "--name 'a\\x00b': run.name must not hold control characters, got 'a\\x00b'"),
     ("a\nb", "--name 'a\\nb': run.name must not hold control characters, got 'a\\nb'"),
     ("caf\udce9", "--name 'caf\\udce9': run.name must be valid UTF-8 text, got 'caf\\udce9'"),
-    ("x" * 256, f"--name {'x' * 58}…: run.name must be at most 255 bytes long (a folder name's limit), not 256, "
-                f"got '{'x' * 59}…'"),
+    ("x" * 256, (f"--name {'x' * 58}…: run.name must be at most 255 bytes long (a folder name's limit), not 256, "
+                 f"got '{'x' * 59}…'")),
 ])
 def test_bad_run_names_are_refused_naming_the_option(name, message):
     with pytest.raises(ConfigError) as e:
@@ -407,7 +407,8 @@ def test_any_jsonl_bytes_give_a_report_never_an_exception(tmp_path, lines):
 
 def causette(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env,
+                          check=False)
 
 
 @pytest.mark.parametrize("args, line", [
