@@ -134,6 +134,19 @@ def test_a_bad_number_in_a_file_names_the_file_line_and_setting(tmp_path, key, r
             assert f"line {len(lines)}: " in message and key.split(".")[-1] in message, message
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"seed": 10**23}, "seed must be within [0, 9223372036854775807], got an integer of 24 digits"),
+    ({"seed": -1}, "seed must be within [0, 9223372036854775807], got -1"),
+    ({"temperature": float("inf")}, "temperature must be a finite number >= 0 (0 = greedy), got inf"),
+    ({"top_p": float("nan")}, "top_p must be a finite number within (0, 1] (1 = off), got nan"),
+    ({"max_new_tokens": 0}, "max_new_tokens must be >= 1, got 0"),
+])
+def test_sampling_settings_use_the_same_ranges(change, message):
+    with pytest.raises(CausetteError) as e:
+        SamplingParams(**change).validate()
+    assert str(e.value) == message
+
+
 # ============================================================================ the reported cases
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from causette.cli_args import add_config_args, config_from_args, number_in
 from causette.utils.ranges import Range
+from causette.utils.text import printable_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -145,7 +146,7 @@ def run_check(args: argparse.Namespace) -> int:
         for issue in report.errors:
             print(f"{issue.where(f)}: {issue.message}")
         errors += len(report.errors)
-        print(f"{f}: " + "\n  ".join(format_stats(report.stats())))
+        print(f"{printable_path(f)}: " + "\n  ".join(format_stats(report.stats())))
         if tokenizer is None:
             print("  (give --tokenizer to count tokens and --block-size to check lengths against the context)")
     print(f"{errors} error{'s' if errors != 1 else ''}" if errors else "ok: no errors")
@@ -223,11 +224,12 @@ def run_show(args: argparse.Namespace) -> int:
     report = check_file(args.file)
     n = len(report.conversations)
     if not 0 <= args.index < n:
-        raise CausetteError(f"{args.file}: --index {args.index} out of range ({n} valid conversations)")
+        raise CausetteError(f"{printable_path(args.file)}: --index {args.index} out of range "
+                            f"({n} valid conversations)")
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     text, total, trained = highlight(tokenizer, report.conversations[args.index], color)
     how = "in green" if color else "between [[ ]]"
-    print(f"{args.file}:{report.lines[args.index]}: conversation {args.index}, {total} tokens, "
+    print(f"{printable_path(args.file)}:{report.lines[args.index]}: conversation {args.index}, {total} tokens, "
           f"{trained} trained (shown {how}: the loss learns only these)")
     print(text)
     return 0
