@@ -1,4 +1,5 @@
-"""The options every stage's command shares (``--config``, ``--set``, ``--name``), and the config they select.
+"""The options every stage's command shares (``--config``, ``--set``, ``--name``) and the config they
+select. (A numeric option's argparse type, with its range, is :func:`causette.utils.ranges.number_in`.)
 
 Each stage's ``cli.py`` imports this module, never :mod:`causette.cli` (which imports them all):
 the command-line front has no import cycle.
@@ -7,6 +8,7 @@ the command-line front has no import cycle.
 from __future__ import annotations
 
 import argparse
+import shlex
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -24,10 +26,17 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    """Load the config named by ``--config`` (default: the shipped demo) with ``--set`` overrides."""
-    from causette.config import load_config
+    """Load the config named by ``--config`` (default: the shipped demo) with ``--set`` overrides.
 
-    overrides = list(getattr(args, "overrides", []) or [])
-    if getattr(args, "name", None):
-        overrides.append(f"run.name={args.name}")
+    ``--name`` is taken as is (``--name 007`` is the run "007"), checked like ``run.name``: an
+    empty name, ``..`` or a path is an error that names ``--name``.
+    """
+    from causette.config import Setting, load_config
+
+    overrides: list = list(getattr(args, "overrides", []) or [])
+    name = getattr(args, "name", None)
+    if name is not None:
+        overrides.append(Setting("run.name", name, f"--name {shlex.quote(name)}"))
     return load_config(getattr(args, "config", None) or "demo", overrides)
+
+

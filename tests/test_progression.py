@@ -99,9 +99,9 @@ def test_bigram_depends_on_the_current_token_only():
 
 
 def test_switches_are_checked():
-    with pytest.raises(ValueError, match="n_layer must be 0"):
+    with pytest.raises(ValueError, match=r"n_layer must be >= 0 \(0 = a bigram model, no blocks\), got -1"):
         tiny(n_layer=-1).validate()
-    with pytest.raises(ValueError, match="mixer_window must be at least 1"):
+    with pytest.raises(ValueError, match="mixer_window must be >= 1, got 0"):
         tiny(mixer="window", mixer_window=0).validate()
     with pytest.raises(ValueError, match="mlp=none leaves no MLP"):
         tiny(mlp="none", n_experts=4).validate()

@@ -124,7 +124,7 @@ def test_static_decode_step_equals_eager_each_row_at_its_own_position(options):
 
 def test_config_refuses_a_window_below_one():
     for bad in (0, -3):
-        with pytest.raises(ValueError, match="sliding_window must be at least 1"):
+        with pytest.raises(ValueError, match=r"sliding_window must be >= 1 \(null = full attention\)"):
             ModelConfig(sliding_window=bad).validate()
     ModelConfig(sliding_window=1).validate()
     assert load_config("model/llama", ["model.sliding_window=64"]).model.sliding_window == 64

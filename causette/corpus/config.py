@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
+
+from causette.utils.ranges import SEED, WORKERS, Range, check_fields
 
 SourceFormat = Literal["auto", "text", "gutenberg", "tei", "jsonl", "parquet", "csv", "hf"]
 
@@ -45,11 +47,15 @@ class SourceConfig:
     # set by those commands: the language filter keeps its documents (corpus.lang_check_named).
     named: bool = False
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "min_chars": Range(min=0, note="null = corpus.min_chars"),
+        "limit": Range(min=0, note="0 = all"),
+    }
+
     def validate(self) -> None:
         if not self.path:
-            raise ValueError("source: 'path' is required")
-        if self.limit < 0:
-            raise ValueError(f"source {self.path}: 'limit' must be >= 0")
+            raise ValueError("path is required (a file, a folder, an archive or a dataset name)")
+        check_fields(self)
 
 
 @dataclass
@@ -70,9 +76,11 @@ class NormalizeConfig:
     dehyphenate: bool = True  # "exem-\nple" → "exemple" while re-joining ("peut-\nêtre" keeps its hyphen)
     max_blank_lines: int = 1  # runs of blank lines collapsed to at most this many
 
+    # More than a page of blank lines is a typo (and a huge count breaks the regex that applies it).
+    RANGES: ClassVar[dict[str, Range]] = {"max_blank_lines": Range(0, 1000)}
+
     def validate(self) -> None:
-        if self.max_blank_lines < 0:
-            raise ValueError("normalize.max_blank_lines must be >= 0")
+        check_fields(self)
 
 
 @dataclass
@@ -110,20 +118,17 @@ class CorpusConfig:
     # The dedup decisions stay in document order: the corpus is the same for any value.
     workers: int = 0
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "min_chars": Range(min=0),
+        "min_french_ratio": Range(0, 1, note="0 keeps every language"),
+        "near_dup_threshold": Range(0, 1, min_open=True),
+        "minhash_perms": Range(8, 1024),
+        "shingle_words": Range(min=1),
+        "val_fraction": Range(0, 1, max_open=True, note="0 = no val split"),
+        "min_total_chars": Range(min=0),
+        "seed": SEED,
+        "workers": WORKERS,
+    }
+
     def validate(self) -> None:
-        if self.min_chars < 0:
-            raise ValueError("min_chars must be >= 0")
-        if not 0.0 <= self.min_french_ratio <= 1.0:
-            raise ValueError("min_french_ratio must be within [0, 1]")
-        if not 0.0 < self.near_dup_threshold <= 1.0:
-            raise ValueError("near_dup_threshold must be within (0, 1]")
-        if self.minhash_perms < 8 or self.minhash_perms > 1024:
-            raise ValueError("minhash_perms must be within [8, 1024]")
-        if self.shingle_words < 1:
-            raise ValueError("shingle_words must be >= 1")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError("val_fraction must be within [0, 1)")
-        if self.min_total_chars < 0:
-            raise ValueError("min_total_chars must be >= 0")
-        if self.workers < 0:
-            raise ValueError("workers must be >= 0 (0: one per core)")
+        check_fields(self)

@@ -9,14 +9,36 @@ from causette.errors import CausetteError
 from causette.explain.common import TOPICS, TRAINED, build
 from causette.explain.pictures import PICTURES
 from causette.utils.lang import add_lang_argument, lang_from_argv, set_language, tr
+from causette.utils.ranges import SEED, Range, number_in
 
 DESCRIPTION = "See the concepts of docs/ at work on a real model: python -m causette.explain TOPIC [TEXT]."
 DESCRIPTION_FR = "Voir les notions de docs/ à l'œuvre sur un vrai modèle : python -m causette.explain SUJET [TEXTE]."
 DEFAULT_TEXT = "Le chat dort sur le lit."
 
+# The numeric options, checked while parsing: a bad value is one line, never a traceback.
+COUNT = number_in(Range(min=1))  # how many (steps, tokens, ...)
+NATURAL = number_in(Range(min=0))  # 0 or more: an index (the topic checks its upper bound), warmup steps
+TOP = number_in(Range(1, 100))  # rows of a table: more would not be read (and a vocabulary has >= 256)
+PROBABILITY = number_in(Range(0, 1), float)
+
+
+def even_dim(text: str) -> int:
+    """``--dim``: an even vector size (sines and cosines come in pairs), at most 1024."""
+    value = number_in(Range(2, 1024))(text)
+    if value % 2:
+        raise argparse.ArgumentTypeError(f"must be even (sines and cosines come in pairs), got {value}")
+    return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A mistake in the options is one line (no usage block): ``... error: argument --top: must be >= 1``."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     common.add_argument("--checkpoint", help=tr("un run, un dossier checkpoints ou d'un pas (défaut : un modèle de "
                                                 "démo aléatoire)",
                                                 "a run, checkpoints or step folder (default: a random demo model)"))
@@ -28,12 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                                             "model config of the random model (default: model/demo; model/moe for moe)"))
     common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help=tr("p. ex. --set model.pos=learned", "e.g. --set model.pos=learned"))
-    common.add_argument("--seed", type=int, default=0,
+    common.add_argument("--seed", type=number_in(SEED), default=0,
                         help=tr("graine des poids aléatoires (défaut 0)", "seed of the random weights (default 0)"))
-    common.add_argument("--layer", type=int, default=0, help=tr("quel bloc (défaut 0)", "which block (default 0)"))
-    common.add_argument("--head", type=int, default=0,
+    common.add_argument("--layer", type=NATURAL, default=0, help=tr("quel bloc (défaut 0)", "which block (default 0)"))
+    common.add_argument("--head", type=NATURAL, default=0,
                         help=tr("quelle tête d'attention (défaut 0)", "which attention head (default 0)"))
-    common.add_argument("--top", type=int, default=6, help=tr("combien de voisins ou de candidats montrer",
+    common.add_argument("--top", type=TOP, default=6, help=tr("combien de voisins ou de candidats montrer",
                                                               "how many neighbours or candidates to show"))
     common.add_argument("--png", metavar=tr("FICHIER", "FILE"),
                         help=tr("écrire aussi l'image du sujet dans ce fichier PNG (sujets : "
@@ -42,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 + ", ".join(sorted(PICTURES)) + ")"))
     add_lang_argument(common)
 
-    ap = argparse.ArgumentParser(prog="python -m causette.explain", description=tr(DESCRIPTION_FR, DESCRIPTION))
+    ap = OneLineParser(prog="python -m causette.explain", description=tr(DESCRIPTION_FR, DESCRIPTION))
     add_lang_argument(ap)  # before the topic too: python -m causette.explain --lang en --help
     sub = ap.add_subparsers(dest="topic", metavar=tr("<sujet>", "<topic>"), required=True)
     for name, (_fn, (help_fr, help_en), takes_text) in TOPICS.items():
@@ -54,23 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
         elif name not in ("sampling", "bleu"):  # they have their own texts; the others accept one too
             p.add_argument("text", nargs="?", default=None,
                            help=tr("une phrase (ce sujet n'en a pas besoin)", "a sentence (this topic needs none)"))
-    sub.choices["positions"].add_argument("--dim", type=int, default=8, help=tr("taille des vecteurs (paire, défaut 8)",
+    sub.choices["positions"].add_argument("--dim", type=even_dim, default=8, help=tr("taille des vecteurs (paire, défaut 8)",
                                                                                 "vector size (even, default 8)"))
     sch = sub.choices["schedule"]
     sub.choices["progression"].add_argument(
         "--runs", default="runs", metavar=tr("DOSSIER", "FOLDER"),
         help=tr("où chercher vos runs des cinq étapes (défaut : runs)", "where to look for your runs of the five steps (default: runs)"))
-    sch.add_argument("--steps", type=int, default=1200, help=tr("nombre total de pas (défaut 1200, comme "
+    sch.add_argument("--steps", type=COUNT, default=1200, help=tr("nombre total de pas (défaut 1200, comme "
                                                                 "configs/demo.yaml)",
                                                                 "total steps (default 1200, as configs/demo.yaml)"))
-    sch.add_argument("--warmup", type=int, default=60, help=tr("pas de préchauffage (défaut 60)",
+    sch.add_argument("--warmup", type=NATURAL, default=60, help=tr("pas de préchauffage (défaut 60)",
                                                                "warmup steps (default 60)"))
-    sub.choices["mask"].add_argument("--window", type=int, default=None,
+    sub.choices["mask"].add_argument("--window", type=COUNT, default=None,
                                      help=tr("taille de la fenêtre glissante montrée à côté (défaut : celle du "
                                              "modèle, sinon 3)",
                                              "size of the sliding window shown next to it (default: the model's, "
                                              "else 3)"))
-    sub.choices["cache"].add_argument("--prefill", type=int, default=None,
+    sub.choices["cache"].add_argument("--prefill", type=COUNT, default=None,
                                       help=tr("combien de tokens forment le prompt (défaut : la moitié)",
                                               "how many tokens make the prompt (default: half)"))
     crv = sub.choices["curves"]
@@ -79,17 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "surapprentissage), environ 20 s sur 2 cœurs",
                              "instead of a run: three small real trainings (healthy, too high a learning rate, "
                              "overfitting), about 20 s on 2 cores"))
-    crv.add_argument("--example-steps", type=int, default=300,
+    crv.add_argument("--example-steps", type=number_in(Range(min=60)), default=300,
                      help=tr("pas de chaque exemple (défaut 300)", "steps of each example (default 300)"))
     smp = sub.choices["sampling"]
     smp.add_argument("text", nargs="?", default="Il était une fois",
                      help=tr("le texte dont on tire le token suivant", "text whose next token is sampled"))
-    smp.add_argument("--logits", type=float, nargs="+", help=tr("des logits jouets au lieu de ceux d'un modèle",
+    smp.add_argument("--logits", type=number_in(Range(), float), nargs="+", help=tr("des logits jouets au lieu de ceux d'un modèle",
                                                                 "toy logits instead of a model's"))
-    smp.add_argument("--temperature", type=float, default=0.8)
-    smp.add_argument("--top-k", type=int, default=0)
-    smp.add_argument("--top-p", type=float, default=1.0)
-    smp.add_argument("--min-p", type=float, default=0.0)
+    smp.add_argument("--temperature", type=number_in(Range(min=0, note="0 = greedy"), float), default=0.8)
+    smp.add_argument("--top-k", type=number_in(Range(min=0, note="0 = off")), default=0)
+    smp.add_argument("--top-p", type=number_in(Range(0, 1, min_open=True, note="1 = off"), float), default=1.0)
+    smp.add_argument("--min-p", type=PROBABILITY, default=0.0)
     bl = sub.choices["bleu"]
     bl.add_argument("hypothesis", help=tr("la réponse du modèle", "the model's answer"))
     bl.add_argument("reference", help=tr("la réponse attendue", "the expected answer"))
@@ -143,8 +165,6 @@ def run(argv: list[str] | None = None) -> str:
         return body
     if TOPICS[args.topic][2] and not args.text.strip():
         raise CausetteError(tr("donnez un texte non vide à regarder", "give a non-empty text to look at"))
-    if args.topic == "sampling" and args.temperature < 0:
-        raise CausetteError(tr("--temperature doit être >= 0", "--temperature must be >= 0"))
     setup = build(args, "model/moe" if args.topic == "moe" else "model/demo")
     body = fn(setup, getattr(args, "text", None) or "", args)
     if args.png:

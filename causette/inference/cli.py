@@ -12,7 +12,8 @@ import argparse
 import sys
 
 from causette.errors import CausetteError
-from causette.inference.config import CHAT_DEFAULTS, GENERATE_DEFAULTS, SamplingParams, setting_problem, shown
+from causette.inference.config import CHAT_DEFAULTS, GENERATE_DEFAULTS, SamplingParams
+from causette.utils.ranges import Range, number_in
 from causette.utils.text import valid_unicode
 
 MAX_SAMPLES = 256  # --num-samples: one batch, one cache row each
@@ -28,34 +29,12 @@ MAX_BATCH = 256  # --max-batch: rows of the server's cache, allocated at start
 
 def _integer(lo: int, hi: int | None = None):
     """An argparse type: an integer in ``[lo, hi]`` (``[lo, ∞)`` when ``hi`` is None)."""
-    need = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"must be {need}, got {shown(text)}")
-        return value
-
-    return parse
+    return number_in(Range(lo, hi))
 
 
 def _setting(name: str, cast: type):
-    """An argparse type for the sampling setting ``name`` of :class:`SamplingParams`: its own rule."""
-
-    def parse(text: str):
-        try:
-            value = cast(text)
-        except ValueError:
-            value = text
-        problem = setting_problem(name, value)
-        if problem:
-            raise argparse.ArgumentTypeError(f"{problem}, got {shown(text)}")
-        return value
-
-    return parse
+    """An argparse type for the sampling setting ``name``: the range :class:`SamplingParams` gives it."""
+    return number_in(SamplingParams.RANGES[name], cast)
 
 
 
@@ -159,7 +138,7 @@ def _add_sampling_args(p: argparse.ArgumentParser, d: SamplingParams) -> None:
     s.add_argument("--repetition-penalty", type=_setting("repetition_penalty", float), default=d.repetition_penalty,
                    help="0.01 to 100, 1 = off (default 1)")
     s.add_argument("--seed", type=_setting("seed", int), default=None,
-                   help="same seed, same text: an integer in [0, 2**64) (default: random)")
+                   help="same seed, same text: an integer in [0, 2**63) (default: random)")
 
 
 def _params(args: argparse.Namespace, **extra) -> SamplingParams:

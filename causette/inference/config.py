@@ -4,46 +4,37 @@ can show their defaults without importing it. The filters that apply them are in
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, ClassVar
 
 from causette.errors import CausetteError
+from causette.utils.ranges import SEED, Range, show_number
 
 # What a draw can compute. Dividing float32 logits by a temperature or a penalty below ~1e-37
 # overflows to inf and the draw fails (NaN probabilities); above these bounds a setting only
-# flattens the distribution into noise. The seed feeds a torch.Generator: 64 bits.
+# flattens the distribution into noise. Seeds: the project's one range (utils/ranges.py); a row's
+# seed + i wraps around at 2**64, what a torch.Generator takes (engine.py).
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.001, 100.0
 MIN_PENALTY, MAX_PENALTY = 0.01, 100.0
-SEED_LIMIT = 2**64  # seeds lie in [0, SEED_LIMIT); seed + i wraps around (engine.py)
+SEED_LIMIT = 2**64
+INTEGERS = ("top_k", "max_new_tokens", "seed")
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
-    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
-
-
-# setting -> (what it must be, the check). NaN fails every comparison, so every check is "ok if".
-RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "temperature": (f"must be 0 (greedy) or in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]",
-                    lambda v: _is_number(v) and (v == 0 or MIN_TEMPERATURE <= v <= MAX_TEMPERATURE)),
-    "top_k": ("must be an integer >= 0 (0 = off)", lambda v: _is_int(v) and v >= 0),
-    "top_p": ("must be in (0, 1] (1 = off)", lambda v: _is_number(v) and 0 < v <= 1),
-    "min_p": ("must be in [0, 1] (0 = off)", lambda v: _is_number(v) and 0 <= v <= 1),
-    "repetition_penalty": (f"must be in [{MIN_PENALTY:g}, {MAX_PENALTY:g}] (1 = off)",
-                           lambda v: _is_number(v) and MIN_PENALTY <= v <= MAX_PENALTY),
-    "max_new_tokens": ("must be an integer >= 1", lambda v: _is_int(v) and v >= 1),
-    "seed": ("must be an integer in [0, 2**64)", lambda v: v is None or (_is_int(v) and 0 <= v < SEED_LIMIT)),
-}
-
-
 def setting_problem(name: str, value: Any) -> str | None:
-    """What is wrong with ``value`` for the sampling setting ``name`` (``"must be ..."``), or None."""
-    need, ok = RULES[name]
-    return None if ok(value) else need
+    """What is wrong with ``value`` for the sampling setting ``name`` (``"must be ..."``), or None:
+    the one rule the dataclass, the command line and the server apply."""
+    rng = SamplingParams.RANGES[name]
+    if name == "seed" and value is None:
+        return None
+    if name in INTEGERS and not _is_int(value):
+        return f"must be an integer {rng.bounds()}"
+    if not (_is_int(value) or isinstance(value, float)):
+        return f"must be a number {rng.bounds()}"
+    return rng.problem(value)
 
 
 def shown(value: Any, width: int = 40) -> str:
@@ -81,16 +72,26 @@ class SamplingParams:
     stop_strings: tuple[str, ...] = ()
     seed: int | None = None
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "temperature": Range(MIN_TEMPERATURE, MAX_TEMPERATURE, also=(0,), note="0 = greedy"),
+        "top_k": Range(min=0, note="0 = off"),
+        "top_p": Range(0, 1, min_open=True, note="1 = off"),
+        "min_p": Range(0, 1, note="0 = off"),
+        "repetition_penalty": Range(MIN_PENALTY, MAX_PENALTY, note="1 = off"),
+        "max_new_tokens": Range(min=1),
+        "seed": SEED,
+    }
+
     def __post_init__(self):
         self.stop_token_ids = tuple(int(i) for i in self.stop_token_ids)
         self.stop_strings = tuple(self.stop_strings)
 
     def validate(self) -> "SamplingParams":
         """Raise a :class:`CausetteError` naming the bad setting; return self."""
-        for name in RULES:
+        for name in self.RANGES:
             problem = setting_problem(name, getattr(self, name))
             if problem:
-                raise CausetteError(f"{name} {problem}, got {shown(getattr(self, name))}")
+                raise CausetteError(f"{name} {problem}, got {show_number(getattr(self, name))}")
         if any(not s for s in self.stop_strings):
             raise CausetteError("stop strings must not be empty")
         return self

@@ -173,8 +173,9 @@ class RequestReader:
         if len(stop) > self.limits.max_stop:
             raise invalid(f"at most {self.limits.max_stop} stop strings", param="stop")
         seed = body.get("seed")
-        if seed is not None and setting_problem("seed", seed):
-            raise invalid(f"'seed' must be an integer in [0, 2**64), got {shown(seed)}", param="seed")
+        problem = setting_problem("seed", seed)
+        if problem:
+            raise invalid(f"'seed' {problem}, got {shown(seed)}", param="seed")
         temperature = _number(body, "temperature", d.temperature, 0, 2)
         if 0 < temperature < MIN_TEMPERATURE:  # the logits divided by it would overflow
             raise invalid(f"'temperature' must be 0 (greedy) or in [{MIN_TEMPERATURE}, 2], got {shown(temperature)}",

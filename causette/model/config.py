@@ -23,7 +23,9 @@ without an MLP).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
+
+from causette.utils.ranges import Range, check_fields
 
 
 @dataclass
@@ -97,15 +99,33 @@ class ModelConfig:
         return 4 * self.n_embd
 
     # ------------------------------------------------------------------ checks
+    RANGES: ClassVar[dict[str, Range]] = {
+        "vocab_size": Range(1, 2**32, note="token ids are stored as 32-bit integers"),
+        # A prompt holds at least <|bos|>, and generation (the samples of every evaluation,
+        # `causette generate`) needs room for one more token after it.
+        "block_size": Range(min=2, note="generation needs a prompt token and room for the next one"),
+        "n_layer": Range(min=0, note="0 = a bigram model, no blocks"),
+        "n_head": Range(min=1),
+        "n_kv_head": Range(min=1, note="null = n_head"),
+        "n_embd": Range(min=1),
+        "rope_theta": Range(min=0, min_open=True),
+        "norm_eps": Range(min=0, min_open=True),
+        "mixer_window": Range(min=1),
+        "mlp_hidden": Range(min=1, note="null = from n_embd"),
+        "mlp_multiple_of": Range(min=1),
+        "sliding_window": Range(min=1, note="null = full attention"),
+        "logit_softcap": Range(min=0, min_open=True, note="null = off"),
+        "dropout": Range(0, 1, max_open=True),
+        "n_experts": Range(min=0, note="0 = dense MLP"),
+        "experts_per_token": Range(min=1),
+        "moe_aux_coef": Range(min=0),
+        "moe_z_coef": Range(min=0),
+        "init_std": Range(min=0, min_open=True),
+    }
+
     def validate(self) -> None:
         """Raise ValueError naming the field when a setting cannot work."""
-        for name in ("vocab_size", "block_size", "n_head", "n_embd", "mlp_multiple_of"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.n_layer < 0:
-            raise ValueError(f"n_layer must be 0 (a bigram model: no blocks) or more, got {self.n_layer}")
-        if self.mixer_window < 1:
-            raise ValueError(f"mixer_window must be at least 1, got {self.mixer_window}")
+        check_fields(self)
         if self.mlp == "none" and self.n_experts:
             raise ValueError("mlp=none leaves no MLP for the experts of n_experts; set one (swiglu, gelu, relu2)")
         if self.n_embd % self.n_head:
@@ -116,36 +136,14 @@ class ModelConfig:
             raise ValueError(f"n_kv_head ({kv}) must divide n_head ({self.n_head})")
         # endregion doc:kv-divides
         if self.pos == "rope" and self.head_dim % 2:
-            raise ValueError(f"RoPE needs an even head size, got n_embd/n_head = {self.head_dim}")
+            raise ValueError(f"n_embd / n_head (the head size, {self.head_dim}) must be even for pos=rope")
         if self.pos == "sinusoidal" and self.n_embd % 2:
-            raise ValueError(f"sinusoidal positions need an even n_embd, got {self.n_embd}")
-        if self.rope_theta <= 0:
-            raise ValueError(f"rope_theta must be positive, got {self.rope_theta}")
-        if self.norm_eps <= 0:
-            raise ValueError(f"norm_eps must be positive, got {self.norm_eps}")
-        if self.mlp_hidden is not None and self.mlp_hidden < 1:
-            raise ValueError(f"mlp_hidden must be at least 1 (or null), got {self.mlp_hidden}")
-        if self.sliding_window is not None and self.sliding_window < 1:
-            raise ValueError(
-                f"sliding_window must be at least 1 (or null for full attention), got {self.sliding_window}"
-            )
-        if self.logit_softcap is not None and self.logit_softcap <= 0:
-            raise ValueError(
-                f"logit_softcap must be positive (or null to turn it off), got {self.logit_softcap}"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.n_experts < 0:
-            raise ValueError(f"n_experts must be 0 (dense MLP) or more, got {self.n_experts}")
-        if self.n_experts and not 1 <= self.experts_per_token <= self.n_experts:
+            raise ValueError(f"n_embd must be even for pos=sinusoidal, got {self.n_embd}")
+        if self.n_experts and self.experts_per_token > self.n_experts:
             raise ValueError(
                 f"experts_per_token ({self.experts_per_token}) must be between 1 and "
                 f"n_experts ({self.n_experts})"
             )
-        if self.moe_aux_coef < 0 or self.moe_z_coef < 0:
-            raise ValueError("moe_aux_coef and moe_z_coef must be >= 0")
-        if self.init_std <= 0:
-            raise ValueError(f"init_std must be positive, got {self.init_std}")
 
 
 # Linear layers of our Transformer that LoRA can adapt, by short name (attention.py, layers.py).
@@ -161,12 +159,17 @@ class LoRAConfig:
     dropout: float = 0.0
     targets: list[str] = field(default_factory=lambda: ["qkv", "proj", "up", "down"])
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "r": Range(min=0, note="0 = full fine-tuning"),
+        "alpha": Range(min=0, min_open=True),
+        "dropout": Range(0, 1, max_open=True),
+    }
+
     def validate(self) -> None:
-        if self.r < 0:
-            raise ValueError("r must be >= 0 (0: full fine-tuning)")
+        check_fields(self)
         unknown = [t for t in self.targets if t not in LORA_TARGETS]
         if unknown:
-            raise ValueError(f"targets: unknown layer(s) {unknown} (known: {', '.join(LORA_TARGETS)})")
+            raise ValueError(f"targets: unknown layer(s) {', '.join(map(repr, unknown))} (known: {', '.join(LORA_TARGETS)})")
         if self.r and not self.targets:
             raise ValueError("targets must name at least one layer")
 

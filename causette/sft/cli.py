@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 from causette.cli_args import add_config_args, config_from_args
+from causette.utils.ranges import Range, number_in
+from causette.utils.text import printable_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--base", help="checkpoint or run directory to start from (default: sft.base, else this run)")
     p.add_argument("--data", nargs="+", action="extend", metavar="FILE", help="JSONL conversation file(s)")
-    p.add_argument("--lora-r", type=int, metavar="N", help="LoRA rank (0: full fine-tuning; sets sft.lora.r)")
+    p.add_argument("--lora-r", type=number_in(Range(min=0, note="0 = full fine-tuning")), metavar="N",
+                   help="LoRA rank (0: full fine-tuning; sets sft.lora.r)")
     p.add_argument("--resume", action="store_true", help="continue from the latest SFT checkpoint, exactly")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps, xpu (overrides sft.train.device)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -39,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("--tokenizer", metavar="PATH",
                    help="tokenizer.json, its folder, a checkpoint or a run: count tokens")
-    c.add_argument("--block-size", type=int, metavar="N", help="context length: longer conversations are errors "
+    c.add_argument("--block-size", type=number_in(Range(min=2)), metavar="N",
+                   help="context length: longer conversations are errors "
                    "(default: the checkpoint's, when --tokenizer names one)")
     c.set_defaults(func=run_check)
 
@@ -57,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="Render a conversation with the chat template. Tokens the loss trains on "
                          "(assistant answers and their <|im_end|>) are coloured on a terminal, [[bracketed]] otherwise.")
     s.add_argument("file", metavar="FILE")
-    s.add_argument("--index", type=int, default=0, metavar="N", help="which valid conversation (from 0)")
+    s.add_argument("--index", type=number_in(Range(min=0)), default=0, metavar="N",
+                   help="which valid conversation (from 0)")
     s.add_argument("--tokenizer", metavar="PATH", help="tokenizer (default: the run's, runs/<name>/tokenizer)")
     s.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     s.set_defaults(func=run_show)
@@ -139,9 +144,9 @@ def run_check(args: argparse.Namespace) -> int:
     for f in args.files:
         report = check_file(f, tokenizer, block)
         for issue in report.errors:
-            print(f"{f}:{issue.line}: {issue.message}")
+            print(f"{issue.where(f)}: {issue.message}")
         errors += len(report.errors)
-        print(f"{f}: " + "\n  ".join(format_stats(report.stats())))
+        print(f"{printable_path(f)}: " + "\n  ".join(format_stats(report.stats())))
         if tokenizer is None:
             print("  (give --tokenizer to count tokens and --block-size to check lengths against the context)")
     print(f"{errors} error{'s' if errors != 1 else ''}" if errors else "ok: no errors")
@@ -178,7 +183,7 @@ def run_convert(args: argparse.Namespace) -> int:
         print(f"{report.written} conversations ({sources}) → {out}")
     check = check_file(out)
     for issue in check.errors:
-        print(f"{out}:{issue.line}: {issue.message}")
+        print(f"{issue.where(out)}: {issue.message}")
     print("checked: " + "\n  ".join(format_stats(check.stats())))
     return 1 if check.errors else 0
 
@@ -219,11 +224,12 @@ def run_show(args: argparse.Namespace) -> int:
     report = check_file(args.file)
     n = len(report.conversations)
     if not 0 <= args.index < n:
-        raise CausetteError(f"{args.file}: --index {args.index} out of range ({n} valid conversations)")
+        raise CausetteError(f"{printable_path(args.file)}: --index {args.index} out of range "
+                            f"({n} valid conversations)")
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     text, total, trained = highlight(tokenizer, report.conversations[args.index], color)
     how = "in green" if color else "between [[ ]]"
-    print(f"{args.file}:{report.lines[args.index]}: conversation {args.index}, {total} tokens, "
+    print(f"{printable_path(args.file)}:{report.lines[args.index]}: conversation {args.index}, {total} tokens, "
           f"{trained} trained (shown {how}: the loss learns only these)")
     print(text)
     return 0

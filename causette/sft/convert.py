@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import lzma
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from causette.errors import CausetteError
-from causette.sft.data import _open_text, to_messages
+from causette.sft.data import Issue, read_jsonl, to_messages
 from causette.utils.paths import SHARED_DATA
 
 SHARED_SFT = SHARED_DATA / "sft"
@@ -90,20 +91,19 @@ def convert(inputs: list[str | Path], out: str | Path) -> ConvertReport:
             raise CausetteError(f"{p}: no such file")
         source = p.name.split(".")[0]
         try:
-            with _open_text(p) as f:
-                for n, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line.rstrip())
-                        rid = str(record.get("id", f"{source}-{n}")) if isinstance(record, dict) else ""
-                        found = conversations_of(record, rid)
-                    except ValueError as e:  # JSONDecodeError included: report, go on
-                        report.skipped.append(f"{p}:{n}: {e}")
-                        continue
-                    records += [{"id": i, "source": source, "messages": m} for i, m in found]
-                    report.by_source[source] = report.by_source.get(source, 0) + len(found)
-        except (OSError, UnicodeDecodeError, EOFError) as e:
+            for n, record in read_jsonl(p):
+                if isinstance(record, Issue):  # not UTF-8, not JSON: report, go on
+                    report.skipped.append(f"{record.where(p)}: {record.message}")
+                    continue
+                try:
+                    rid = str(record.get("id", f"{source}-{n}")) if isinstance(record, dict) else ""
+                    found = conversations_of(record, rid)
+                except ValueError as e:
+                    report.skipped.append(f"{p}:{n}: {e}")
+                    continue
+                records += [{"id": i, "source": source, "messages": m} for i, m in found]
+                report.by_source[source] = report.by_source.get(source, 0) + len(found)
+        except (OSError, EOFError, lzma.LZMAError) as e:
             raise CausetteError(f"{p}: unreadable ({e})") from None
     if not records:
         raise CausetteError("nothing to write: no convertible record in the inputs")

@@ -37,12 +37,17 @@ import torch
 from causette.data.chat_template import ROLES, check_messages, render_chat
 from causette.errors import CausetteError
 from causette.model.layers import IGNORE_INDEX
+from causette.utils.text import printable_path, valid_unicode
 
 
 @dataclass
 class Issue:
-    line: int
+    line: int | None  # None: about the whole file
     message: str
+
+    def where(self, path) -> str:
+        """``file:line`` (or the file alone) for a message."""
+        return printable_path(path) + ("" if self.line is None else f":{self.line}")
 
 
 @dataclass
@@ -72,12 +77,61 @@ class CheckReport:
         return out
 
 
-def _open_text(path: Path):
+def _open_bytes(path: Path):
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
+        return gzip.open(path, "rb")
     if path.suffix == ".xz":
-        return lzma.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return lzma.open(path, "rb")
+    return open(path, "rb")
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, object | Issue]]:
+    """``(line number, record)`` for every non-blank line of a JSONL file, or ``(line, Issue)`` when
+    the line is not UTF-8 or not JSON (too deep, a number too long to read...): a bad line never
+    stops the reading, and never raises. Lone surrogates (``"\\ud800"``) are repaired in the strings."""
+    with _open_bytes(path) as f:
+        for n, raw in enumerate(f, 1):
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield n, Issue(n, f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})")
+                continue
+            if not line.strip():
+                continue
+            try:
+                yield n, _repaired(json.loads(line))
+            except json.JSONDecodeError as e:
+                yield n, Issue(n, f"invalid JSON ({e.msg} at column {e.colno})")
+            except RecursionError:
+                yield n, Issue(n, "invalid JSON (nested too deeply)")
+            except ValueError:  # an integer beyond Python's 4,300 digits
+                yield n, Issue(n, "invalid JSON (a number too long to read)")
+
+
+def _repaired(value: object) -> object:
+    """``value`` with :func:`valid_unicode` applied to every string in it (keys included)."""
+    if isinstance(value, str):
+        return valid_unicode(value)
+    if isinstance(value, list):
+        return [_repaired(v) for v in value]
+    if isinstance(value, dict):
+        return {valid_unicode(k): _repaired(v) for k, v in value.items()}
+    return value
+
+
+JSON_KINDS = {bool: "true or false", int: "a number", float: "a number", list: "a list", dict: "an object"}
+
+
+def _shown(value: object) -> str:
+    """A short view of a wrong JSON value for a message: ``'robot'``, ``a number``, ``null``."""
+    if value is None:
+        return "null"
+    if not isinstance(value, str):
+        return JSON_KINDS.get(type(value), type(value).__name__)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def to_messages(record: object) -> list[dict]:
@@ -95,10 +149,12 @@ def to_messages(record: object) -> list[dict]:
             for key in ("role", "content"):
                 if key not in m:
                     raise ValueError(f"message {n}: missing '{key}'")
+            if not isinstance(m["role"], str):
+                raise ValueError(f"message {n}: 'role' must be system, user or assistant, got {_shown(m['role'])}")
             if m["role"] not in ROLES:
-                raise ValueError(f"message {n}: unknown role {m['role']!r} (system, user or assistant)")
+                raise ValueError(f"message {n}: unknown role {_shown(m['role'])} (system, user or assistant)")
             if not isinstance(m["content"], str):
-                raise ValueError(f"message {n} ({m['role']}): 'content' must be a string")
+                raise ValueError(f"message {n} ({m['role']}): 'content' must be a string, got {_shown(m['content'])}")
             if not m["content"].strip():
                 raise ValueError(f"message {n} ({m['role']}): empty 'content'")
             out.append({"role": m["role"], "content": m["content"]})
@@ -108,12 +164,13 @@ def to_messages(record: object) -> list[dict]:
             if key not in record:
                 raise ValueError(f"missing '{key}'")
             if not isinstance(record[key], str):
-                raise ValueError(f"'{key}' must be a string")
+                raise ValueError(f"'{key}' must be a string, got {_shown(record[key])}")
             if not record[key].strip():
                 raise ValueError(f"empty '{key}'")
-        extra = record.get("input") or ""
+        extra = record.get("input")
+        extra = "" if extra is None else extra
         if not isinstance(extra, str):
-            raise ValueError("'input' must be a string")
+            raise ValueError(f"'input' must be a string, got {_shown(extra)}")
         # The input (the text the instruction is about) comes after the instruction, in the
         # user's turn; the answer alone is the assistant's.
         prompt = record["instruction"].strip() + ("\n\n" + extra.strip() if extra.strip() else "")
@@ -129,41 +186,38 @@ def check_file(path: str | Path, tokenizer=None, block_size: int | None = None) 
     """
     path = Path(path)
     if not path.is_file():
-        raise CausetteError(f"{path}: no such file")
+        raise CausetteError(f"{printable_path(path)}: no such file")
     report = CheckReport(str(path))
     try:
-        with _open_text(path) as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
+        for n, record in read_jsonl(path):
+            if isinstance(record, Issue):
+                report.errors.append(record)
+                continue
+            try:
+                messages = to_messages(record)
+                check_messages(messages)
+            except (ValueError, CausetteError) as e:
+                report.errors.append(Issue(n, str(e)))
+                continue
+            if messages[-1]["role"] != "assistant":
+                report.errors.append(Issue(n, f"the last message is {messages[-1]['role']!r}: "
+                                              "a conversation must end with the assistant's answer"))
+                continue
+            if tokenizer is not None:
+                ids, mask = render_chat(tokenizer, messages)
+                # The model reads ids[:-1] and predicts ids[1:]: block_size + 1 ids fit.
+                if block_size is not None and len(ids) > block_size + 1:
+                    report.errors.append(Issue(n, f"{len(ids)} tokens, longer than the context "
+                                                  f"(block_size {block_size} + 1)"))
                     continue
-                try:
-                    record = json.loads(line.rstrip())
-                except json.JSONDecodeError as e:
-                    report.errors.append(Issue(n, f"invalid JSON ({e.msg} at column {e.colno})"))
-                    continue
-                try:
-                    messages = to_messages(record)
-                    check_messages(messages)
-                except (ValueError, CausetteError) as e:
-                    report.errors.append(Issue(n, str(e)))
-                    continue
-                if messages[-1]["role"] != "assistant":
-                    report.errors.append(Issue(n, f"the last message is {messages[-1]['role']!r}: "
-                                                  "a conversation must end with the assistant's answer"))
-                    continue
-                if tokenizer is not None:
-                    ids, mask = render_chat(tokenizer, messages)
-                    # The model reads ids[:-1] and predicts ids[1:]: block_size + 1 ids fit.
-                    if block_size is not None and len(ids) > block_size + 1:
-                        report.errors.append(Issue(n, f"{len(ids)} tokens, longer than the context "
-                                                      f"(block_size {block_size} + 1)"))
-                        continue
-                    report.lengths.append(len(ids))
-                    report.trained.append(sum(mask))
-                report.conversations.append(messages)
-                report.lines.append(n)
-    except (OSError, UnicodeDecodeError, EOFError, lzma.LZMAError) as e:
-        raise CausetteError(f"{path}: unreadable ({e})") from None
+                report.lengths.append(len(ids))
+                report.trained.append(sum(mask))
+            report.conversations.append(messages)
+            report.lines.append(n)
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise CausetteError(f"{printable_path(path)}: unreadable ({e})") from None
+    if not report.conversations and not report.errors:
+        report.errors.append(Issue(None, "no conversation: the file is empty (or holds only blank lines)"))
     return report
 
 
@@ -175,7 +229,7 @@ def load_conversations(paths: list[str | Path], tokenizer=None, block_size: int 
         if report.errors:
             first = report.errors[0]
             more = f" (and {len(report.errors) - 1} more: run `causette sft check {p}`)" if len(report.errors) > 1 else ""
-            raise CausetteError(f"{p}:{first.line}: {first.message}{more}")
+            raise CausetteError(f"{first.where(p)}: {first.message}{more}")
         conversations += report.conversations
     if not conversations:
         raise CausetteError(f"{', '.join(map(str, paths))}: no conversation to train on")
@@ -263,7 +317,8 @@ def split_conversations(conversations: list, val_fraction: float, seed: int) -> 
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, object]]:
-    with _open_text(path) as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                yield n, json.loads(line)
+    """``(line number, record)`` of a JSONL file; a line that is not JSON is an error naming it."""
+    for n, record in read_jsonl(path):
+        if isinstance(record, Issue):
+            raise CausetteError(f"{record.where(path)}: {record.message}")
+        yield n, record

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from causette.utils.ranges import WORKERS, Range, check_fields
 
 DEFAULT_SPECIAL_TOKENS = ["<|bos|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]
 
@@ -25,12 +28,24 @@ class TokenizerConfig:
     max_train_chars: int = 0  # train on at most this many characters of the corpus (0: all of it)
     workers: int = 0  # processes counting chunks (0: one per core)
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "vocab_size": Range(1, 2**32, note="token ids are stored as 32-bit integers"),
+        "special_slots": Range(min=0),
+        "min_frequency": Range(min=1),
+        "max_train_chars": Range(min=0, note="0 = all of the corpus"),
+        "workers": WORKERS,
+    }
+
     def validate(self) -> None:
         if self.type not in ("bpe", "char"):
             raise ValueError(f"type must be 'bpe' or 'char', got {self.type!r}")
+        check_fields(self)
         from causette.tokenizer.special import check_special_names
 
-        check_special_names(self.special_tokens)
+        try:
+            check_special_names(self.special_tokens)
+        except ValueError as e:
+            raise ValueError(f"special_tokens: {e}") from None
         if self.special_slots < len(self.special_tokens):
             raise ValueError(
                 f"special_slots ({self.special_slots}) is smaller than the number of"
@@ -42,12 +57,6 @@ class TokenizerConfig:
                 f"vocab_size {self.vocab_size} is too small: 256 byte tokens"
                 f" + {self.special_slots} special slots need at least {minimum}"
             )
-        if self.min_frequency < 1:
-            raise ValueError("min_frequency must be >= 1")
-        if self.max_train_chars < 0:
-            raise ValueError("max_train_chars must be >= 0 (0: no limit)")
-        if self.workers < 0:
-            raise ValueError("workers must be >= 0 (0: one per core)")
         if not self.pattern:
             raise ValueError("pattern must not be empty")
         from causette.tokenizer.pattern import PATTERNS
@@ -57,7 +66,7 @@ class TokenizerConfig:
 
             try:
                 regex.compile(self.pattern)
-            except regex.error as e:
+            except (regex.error, OverflowError, RecursionError) as e:
                 raise ValueError(f"pattern is neither a known name nor a valid regex ({e})") from None
 
     @property

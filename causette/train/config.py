@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
 
 from causette.model.config import LoRAConfig
+from causette.utils.ranges import SEED, Range, check_fields
 
 DEFAULT_PROMPTS = [
     "Il était une fois",
@@ -64,20 +65,38 @@ class TrainConfig:
     keep_last: int = 3  # checkpoints kept (the best by val loss is kept too)
     peak_flops: float = 0.0  # for MFU; 0 = measure a bf16 (or fp32) matmul peak at start
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "seed": SEED,
+        "batch_size": Range(min=1),
+        "grad_accum": Range(min=1),
+        "max_steps": Range(min=1),
+        "max_epochs": Range(min=0, note="0 = no cap"),
+        # A budget in minutes; a billion of them (1,900 years) is already no limit.
+        "max_minutes": Range(0, 1e9, note="0 = no limit"),
+        "lr": Range(min=0, min_open=True),
+        "min_lr": Range(min=0),
+        "warmup_steps": Range(min=0),
+        "decay_frac": Range(0, 1, min_open=True),
+        "weight_decay": Range(min=0, note="0 = none"),
+        "beta1": Range(0, 1, max_open=True),
+        "beta2": Range(0, 1, max_open=True),
+        "grad_clip": Range(min=0, note="0 = no clipping"),
+        "muon_lr": Range(min=0, min_open=True),
+        "muon_momentum": Range(0, 1, max_open=True),
+        "eval_every": Range(min=0, note="0 = only at the end"),
+        "eval_tokens": Range(min=0, note="0 = no validation"),
+        "log_every": Range(min=1),
+        "sample_tokens": Range(min=0, note="0 = none"),
+        "histogram_every": Range(min=0, note="0 = never"),
+        "ckpt_every": Range(min=1),
+        "keep_last": Range(min=1),
+        "peak_flops": Range(min=0, note="0 = measure it"),
+    }
+
     def validate(self) -> None:
-        for name in ("batch_size", "grad_accum", "max_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
-            raise ValueError(f"need 0 <= min_lr <= lr and lr > 0 (lr {self.lr}, min_lr {self.min_lr})")
-        if self.warmup_steps < 0:
-            raise ValueError("warmup_steps must be >= 0")
-        if self.max_epochs < 0:
-            raise ValueError("max_epochs must be >= 0 (0: no cap)")
-        if not 0.0 < self.decay_frac <= 1.0:
-            raise ValueError("decay_frac must be within (0, 1]")
-        if self.keep_last < 1:
-            raise ValueError("keep_last must be >= 1")
+        check_fields(self)
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr ({self.min_lr:g}) must be <= lr ({self.lr:g}): the schedule decays from lr to min_lr")
 
 
 @dataclass
@@ -112,8 +131,11 @@ class SFTConfig:
     eval_answers: int = 32  # held-out conversations answered for BLEU/chrF (0 = none)
     eval_max_new_tokens: int = 48
 
+    RANGES: ClassVar[dict[str, Range]] = {
+        "val_fraction": Range(0, 1, max_open=True, note="0 = no held-out conversations"),
+        "eval_answers": Range(min=0, note="0 = none"),
+        "eval_max_new_tokens": Range(min=1),
+    }
+
     def validate(self) -> None:
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError("val_fraction must be within [0, 1)")
-        if self.eval_answers < 0 or self.eval_max_new_tokens < 1:
-            raise ValueError("eval_answers must be >= 0 and eval_max_new_tokens >= 1")
+        check_fields(self)

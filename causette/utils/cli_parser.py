@@ -4,7 +4,7 @@
 command) and then the error. A learner reads the first lines and misses the last one; scripts
 that collect ``error:`` lines miss it too. :class:`OneLineParser` prints only::
 
-    error: causette generate: argument --seed: must be an integer in [0, 2**64), got '-1' (see causette generate --help)
+    error: causette generate: argument --seed: must be within [0, 9223372036854775807], got -1 (see causette generate --help)
 
 and exits with argparse's code for a usage mistake, 2. ``--help`` still prints the usage.
 """
