@@ -168,8 +168,8 @@ def test_generate_reads_stdin_and_checks_options(checkpoints, capsys, monkeypatc
             "--max-new-tokens", "4", "--temperature", "0"]
     code, out, _ = run_cli(argv, capsys, stdin="Le roi", monkeypatch=monkeypatch)
     assert code == 0 and out.startswith("Le roi")
-    for bad, msg in ((["--top-p", "0"], "argument --top-p: must be in (0, 1] (1 = off), got '0'"),
-                     (["--num-samples", "0"], "argument --num-samples: must be an integer in [1, 256], got '0'")):
+    for bad, msg in ((["--top-p", "0"], "argument --top-p: must be within (0, 1] (1 = off), got 0"),
+                     (["--num-samples", "0"], "argument --num-samples: must be within [1, 256], got 0")):
         with pytest.raises(SystemExit) as exit_:  # refused while the command line is read
             run_cli(argv + ["--prompt", "x", *bad], capsys)
         assert exit_.value.code == 2

@@ -137,7 +137,8 @@ def test_a_bad_number_in_a_file_names_the_file_line_and_setting(tmp_path, key, r
 @pytest.mark.parametrize("change, message", [
     ({"seed": 10**23}, "seed must be within [0, 9223372036854775807], got an integer of 24 digits"),
     ({"seed": -1}, "seed must be within [0, 9223372036854775807], got -1"),
-    ({"temperature": float("inf")}, "temperature must be a finite number >= 0 (0 = greedy), got inf"),
+    ({"temperature": float("inf")}, "temperature must be 0 or within [0.001, 100] (0 = greedy), got inf"),
+    ({"temperature": 1e-40}, "temperature must be 0 or within [0.001, 100] (0 = greedy), got 1e-40"),
     ({"top_p": float("nan")}, "top_p must be a finite number within (0, 1] (1 = off), got nan"),
     ({"max_new_tokens": 0}, "max_new_tokens must be >= 1, got 0"),
 ])

@@ -13,10 +13,10 @@ from causette.utils.ranges import SEED, Range, show_number
 # What a draw can compute. Dividing float32 logits by a temperature or a penalty below ~1e-37
 # overflows to inf and the draw fails (NaN probabilities); above these bounds a setting only
 # flattens the distribution into noise. Seeds: the project's one range (utils/ranges.py); a row's
-# seed + i wraps around at 2**64, what a torch.Generator takes (engine.py).
+# or a turn's seed + i wraps around past its top (engine.py, chat.py).
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.001, 100.0
 MIN_PENALTY, MAX_PENALTY = 0.01, 100.0
-SEED_LIMIT = 2**64
+SEED_LIMIT = SEED.max + 1
 INTEGERS = ("top_k", "max_new_tokens", "seed")
 
 

@@ -222,7 +222,7 @@ class GenerationRun:
         if seeds is None:
             base = params.seed if params.seed is not None else fresh_seed()
             seeds = [base + i for i in range(len(prompts))]
-        self.seeds = [int(s) % SEED_LIMIT for s in seeds]  # seed + i past 2**64 - 1 wraps to 0
+        self.seeds = [int(s) % SEED_LIMIT for s in seeds]  # seed + i past the largest seed wraps to 0
         self.rows = [Row(p, engine.tokenizer, params, s) for p, s in zip(prompts, self.seeds)]
         self._started = False
 
