@@ -85,6 +85,9 @@ def system_error(e: BaseException, args: argparse.Namespace | None = None) -> st
         where = getattr(e, "filename", None) or getattr(args, "out", None) or getattr(args, "run", None) or os.getcwd()
         command = " ".join(str(getattr(args, k)) for k in ("command",) if getattr(args, k, None))
         return str(disk_full(printable_path(where), f"the output of causette {command}".strip()))
+    if isinstance(e, MemoryError) or "can't allocate memory" in str(e) or "out of memory" in str(e).lower():
+        return ("out of memory: this machine cannot hold what was asked (a model, a batch or a context too large "
+                "for it); choose smaller settings, e.g. model.n_embd, model.n_layer, train.batch_size, model.block_size")
     if isinstance(e, OSError) and e.errno is not None:
         name = getattr(e, "filename", None)
         reason = e.strerror or str(e)

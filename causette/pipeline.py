@@ -70,7 +70,7 @@ def _cli(args) -> int:
     if not sources:
         run_pipeline(config_from_args(args), progress=not args.no_progress, device=args.device, until=args.until)
         return 0
-    if not args.name:
+    if args.name is None:  # (an empty --name is refused with the config's other checks)
         args.name = default_run_name(sources[0])
     # your own texts: the demo settings, the epochs capped (unless you set them yourself)
     user_keys = {o.partition("=")[0].strip() for o in args.overrides}

@@ -382,3 +382,26 @@ def test_a_damaged_lora_adapter_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(CausetteError, match=r"adapter.safetensors: damaged file: its SHA-256 differs"):
         adapter_loader(model, tmp_path / "step")
+
+
+def test_a_model_too_big_for_the_memory_is_one_line(tmp_path, base_run):
+    """Settings in range that the machine cannot hold (here 3 GB of address space for a model of
+    ~50 GB): one line naming the settings to lower, no traceback."""
+    copy_run(base_run, tmp_path, "tiny")
+    sets = [*TINY_MODEL, *TINY_TRAIN, f"run.dir={tmp_path}", "run.name=tiny", "model.n_embd=65536",
+            "model.n_head=16", "model.n_kv_head=16", "model.mlp_hidden=null"]
+    probe = ("import resource, sys\n"
+             "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+             "from causette.cli import main\n"
+             f"sys.exit(main(['train', '--no-progress', *{[a for s in sets for a in ('--set', s)]!r}]))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1].startswith("error: out of memory: this machine cannot hold what was asked")
+
+
+def test_an_empty_run_name_is_refused_for_own_text(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = texts(tmp_path / "mytexts")
+    assert main(["run", str(src), "--name", "", "--until", "corpus", "--no-progress"]) == 1
+    assert "--name '': run.name must not be empty" in one_error_line(capsys)
+    assert not (tmp_path / "runs").exists()
