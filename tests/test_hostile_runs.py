@@ -110,16 +110,21 @@ def test_other_outputs_refuse_foreign_folders(tmp_path, capsys, base_run):
 
 
 def test_a_run_folder_must_be_a_run(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "notes.txt").write_text("mes notes", encoding="utf-8")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    (here / "notes.txt").write_text("mes notes", encoding="utf-8")
     assert main(["run", "demo", "--set", "run.dir=.", "--set", "run.name=.", "--no-progress"]) == 1
+    assert "run.name must be a folder name, not '.' or '..'" in one_error_line(capsys)
+    # the current folder by another path
+    assert main(["run", "demo", "--set", f"run.dir={tmp_path}", "--set", "run.name=here", "--no-progress"]) == 1
     assert "cannot be a run folder: it is the current folder" in one_error_line(capsys)
     papers = tmp_path / "papiers"
     papers.mkdir()
     (papers / "facture.pdf").write_bytes(b"%PDF")
     assert main(["run", "demo", "--set", f"run.dir={tmp_path}", "--set", "run.name=papiers", "--no-progress"]) == 1
     assert "papiers: exists and is not a Causette run folder" in one_error_line(capsys)
-    assert snapshot(tmp_path) == {"notes.txt": b"mes notes", "papiers/facture.pdf": b"%PDF"}
+    assert snapshot(tmp_path) == {"here/notes.txt": b"mes notes", "papiers/facture.pdf": b"%PDF"}
 
 
 # ----------------------------------------------------------------------------- reuse only what is proven

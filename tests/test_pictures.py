@@ -177,7 +177,10 @@ def test_cache_steps_count_what_each_pass_computes():
     assert [st.keys for st in windowed[1:]] == [3] * (T - 4)
     out = run(["cache", "Le chat dort sur le lit.", "--prefill", "4"])
     assert f"{sum(st.cells for st in steps)} avec le cache" in out
-    assert main(["cache", "Le chat.", "--prefill", "0"]) == 1
+    with pytest.raises(SystemExit) as e:  # refused while the options are read (one line, exit 2)
+        main(["cache", "Le chat.", "--prefill", "0"])
+    assert e.value.code == 2
+    assert main(["cache", "Le chat.", "--prefill", "50"]) == 1  # beyond the sentence: the topic says so
 
 
 # ----------------------------------------------------------------------------- curves --examples
