@@ -1,5 +1,5 @@
 # Causette — set-up and everyday commands.
-#   make demo    create .venv if needed, install, run the whole demo pipeline (9 to 11 min on 2 cores)
+#   make demo    create .venv if needed, install, run the whole demo pipeline (6 to 10 min on 2 cores)
 #   make test    create .venv if needed, install, run the test suite
 #   make progression  train the five steps from a bigram to a Transformer and compare them
 #                     (docs/progression.md; about 11 min on 2 cores)
