@@ -36,7 +36,7 @@ GROUP_FIELDS = ("phenomenon", "UID", "field")  # the first one present names a p
 DEFAULT_GROUP = "all"
 Z95 = 1.959963984540054  # the standard normal quantile of 0.975
 
-# The phenomena of the built-in suite (causette/demo/grammaire.jsonl.gz): id → (French, English).
+# The phenomena of the built-in suite (GRAMMAR_SUITE, causette/utils/paths.py): id → (French, English).
 # An id that is not here is shown as it is.
 LABELS: dict[str, tuple[str, str]] = {
     "subject_verb_number": ("accord sujet–verbe en nombre", "subject–verb number agreement"),

@@ -30,7 +30,7 @@ from causette.errors import CausetteError
 from causette.eval.minimal_pairs import MinimalPair, group_counts
 
 IGNORE = -100
-DEFAULT_BATCH_TOKENS = 4096  # padded tokens a batch: the fastest on 2 cores for the demo model (bench/LOG.md)
+DEFAULT_BATCH_TOKENS = 2048  # padded tokens a batch: 512-2048 are the fastest on 2 cores for the demo model (bench/LOG.md)
 
 
 def sentence_batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
