@@ -220,7 +220,7 @@ def test_labels_in_both_languages_and_unknown_ids_as_they_are():
     assert phenomenon_label("subject_verb_number") == "accord sujet–verbe en nombre"
     with using("en"):
         assert phenomenon_label("subject_verb_number") == "subject–verb number agreement"
-    assert phenomenon_label("mon_test") == "mon_test"
+    assert phenomenon_label("mon_test") == "mon_test" and phenomenon_label("all") == "(sans phénomène)"
 
 
 # ============================================================================== overlap
@@ -508,7 +508,8 @@ def test_imported_hugging_face_model_is_scored(tmp_path, capsys):
     path = write_pairs(tmp_path / "p.jsonl", PAIRS)
     assert main(["eval", "--checkpoint", str(tmp_path / "ckpt"), "--pairs", str(path), "--json",
                  str(tmp_path / "e.json")]) == 0
-    assert "accord sujet–verbe en nombre" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "accord sujet–verbe en nombre" in out and "texte nettoyé avec les réglages de corpus par défaut" in out
     result = json.loads((tmp_path / "e.json").read_text())["grammar"]
     loaded = load_checkpoint(tmp_path / "ckpt", device="cpu", precision="fp32")
     pairs = read_pairs(path)

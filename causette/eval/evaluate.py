@@ -29,6 +29,7 @@ from causette.errors import CausetteError
 from causette.eval.metrics import evaluate_windows, token_byte_lengths
 from causette.utils.paths import RunLayout
 
+DEFAULT_SETTINGS = "the default corpus settings"  # where run_normalize_config found nothing better
 DEFAULT_PROMPTS = ["Il était une fois", "La marquise sortit", "ALCESTE.\n", "Le soleil se levait sur"]
 
 
@@ -102,7 +103,7 @@ def run_normalize_config(ckpt: Path, run: Path | None):
         settings = None
     if isinstance(settings, dict):
         return from_dict(NormalizeConfig, settings, where=str(ckpt / "state.json")), str(ckpt / "state.json")
-    return NormalizeConfig(), "the default corpus settings"
+    return NormalizeConfig(), DEFAULT_SETTINGS
 
 
 def text_windows(tokenizer, texts: list[str], block_size: int, max_tokens: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from causette.errors import CausetteError
+from causette.eval.evaluate import DEFAULT_SETTINGS
 from causette.eval.minimal_pairs import display_order, phenomenon_label, read_pair_files, summarize
 from causette.eval.sentence_scores import encode_pairs, score_encoded
 from causette.utils.lang import num, tr
@@ -93,9 +94,13 @@ def _percent(value: float) -> str:
 def format_grammar(result: dict) -> list[str]:
     """The learner's table: accuracy per phenomenon and overall, 95 % interval, number of pairs."""
     names = ", ".join(Path(s).name for s in result["sources"])
-    cleaned = (tr(f"texte nettoyé comme le corpus du modèle ({result['normalize_from']})",
-                  f"text cleaned like the model's corpus ({result['normalize_from']})")
-               if result.get("normalize_from") else tr("texte tel quel", "text as given"))
+    source = result.get("normalize_from", "")
+    if not source:
+        cleaned = tr("texte tel quel", "text as given")
+    elif source == DEFAULT_SETTINGS:  # no record of the model's corpus (an imported model)
+        cleaned = tr("texte nettoyé avec les réglages de corpus par défaut", "text cleaned with the default corpus settings")
+    else:
+        cleaned = tr(f"texte nettoyé comme le corpus du modèle ({source})", f"text cleaned like the model's corpus ({source})")
     lines = [tr(f"grammaire : {num(result['pairs'], ',')} paires minimales ({names}), {cleaned}, "
                 f"{num(result['seconds'], '.1f')} s",
                 f"grammar: {num(result['pairs'], ',')} minimal pairs ({names}), {cleaned}, "

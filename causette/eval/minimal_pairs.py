@@ -61,7 +61,10 @@ class MinimalPair:
 
 
 def phenomenon_label(phenomenon: str) -> str:
-    """What a learner reads for a phenomenon id, in the current language (the id itself if unknown)."""
+    """What a learner reads for a phenomenon id, in the current language (the id itself if unknown;
+    the group of pairs that name none, ``all``, is « (sans phénomène) »)."""
+    if phenomenon == DEFAULT_GROUP:
+        return tr("(sans phénomène)", "(no phenomenon)")
     if phenomenon not in LABELS:
         return phenomenon
     return tr(*LABELS[phenomenon])
