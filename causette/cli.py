@@ -21,7 +21,7 @@ from causette.errors import CausetteError
 from causette.utils.cli_parser import OneLineParser
 from causette.utils.lang import add_lang_argument, set_language
 
-LEARNER_FACING = ("chat", "report", "run")  # they print or write French by default
+LEARNER_FACING = ("chat", "eval", "report", "run")  # they print or write French by default
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,9 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("settings", ["causette.config", "causette.*.config", "causette.tokenizer.special", "causette.tokenizer.pattern"]),
     ("text", ["causette.corpus", "causette.corpus.*", "causette.tokenizer", "causette.tokenizer.*"]),
     ("model", ["causette.model", "causette.model.*"]),
-    ("data", ["causette.data", "causette.data.*", "causette.eval.metrics"]),
+    # the measures the training loop also takes (loss, bits per byte; minimal pairs)
+    ("data", ["causette.data", "causette.data.*", "causette.eval.metrics", "causette.eval.minimal_pairs",
+              "causette.eval.sentence_scores"]),
     ("checkpoint", ["causette.checkpoint", "causette.checkpoint.*"]),
     ("inference", ["causette.inference", "causette.inference.*"]),
     ("train", ["causette.train", "causette.train.*"]),

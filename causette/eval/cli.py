@@ -7,13 +7,19 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("eval", help="loss, perplexity, bits per byte (and BLEU/chrF) of a checkpoint",
+    e = sub.add_parser("eval", help="loss, perplexity, bits per byte (and BLEU/chrF, grammar) of a checkpoint",
                        description="Measure a checkpoint on text files, a corpus folder (its val split) or, "
-                       "by default, the val split of its own run; --sft adds BLEU/chrF on instruction data.")
+                       "by default, the val split of its own run; --sft adds BLEU/chrF on instruction data; "
+                       "--suite grammaire and --pairs score minimal pairs (grammar), alone unless --data or --sft "
+                       "is given too.")
     e.add_argument("--checkpoint", required=True, help="run dir, checkpoints dir or step dir")
     e.add_argument("--data", nargs="+", help="text files or folders (cleaned like the run's corpus), or corpus folders")
     e.add_argument("--raw", action="store_true", help="score the --data files' bytes as given, without cleaning")
     e.add_argument("--sft", nargs="+", help="instruction JSONL files: SFT loss, BLEU and chrF")
+    e.add_argument("--pairs", nargs="+", metavar="FILE",
+                   help="minimal pairs, BLiMP-style JSONL (sentence_good, sentence_bad, phenomenon): accuracy per phenomenon")
+    e.add_argument("--suite", action="append", choices=["grammaire"],
+                   help="a built-in suite of minimal pairs: grammaire (French agreement, from Universal Dependencies)")
     e.add_argument("--max-tokens", type=int, default=131072, help="tokens of text to evaluate at most")
     e.add_argument("--device", default="auto")
     e.add_argument("--json", type=Path, help="also write the results to this JSON file")
@@ -30,7 +36,7 @@ def run_eval_cli(args: argparse.Namespace) -> int:
     from causette.utils.io import write_json
 
     result = run_eval(args.checkpoint, data=args.data, sft=args.sft, max_tokens=args.max_tokens, device=args.device,
-                      raw=args.raw)
+                      raw=args.raw, pairs=args.pairs, suites=args.suite)
     for line in format_eval(result):
         print(line)
     if args.json:

@@ -3,6 +3,7 @@
     causette eval --checkpoint runs/demo                    # the run's val split (bits per byte)
     causette eval --checkpoint runs/demo --data livre.txt   # any text file(s) or a corpus folder
     causette eval --checkpoint runs/demo/sft --sft data/sft_demo.jsonl.gz   # + BLEU / chrF
+    causette eval --checkpoint runs/demo --suite grammaire  # grammar by minimal pairs (grammar.py)
 
 Text files and folders given with ``--data`` are read as the corpus stage reads its sources
 (so a Project Gutenberg header is dropped, a TEI play rendered) and cleaned with the *run's own*
@@ -28,6 +29,7 @@ from causette.errors import CausetteError
 from causette.eval.metrics import evaluate_windows, token_byte_lengths
 from causette.utils.paths import RunLayout
 
+DEFAULT_SETTINGS = "the default corpus settings"  # where run_normalize_config found nothing better
 DEFAULT_PROMPTS = ["Il était une fois", "La marquise sortit", "ALCESTE.\n", "Le soleil se levait sur"]
 
 
@@ -101,7 +103,7 @@ def run_normalize_config(ckpt: Path, run: Path | None):
         settings = None
     if isinstance(settings, dict):
         return from_dict(NormalizeConfig, settings, where=str(ckpt / "state.json")), str(ckpt / "state.json")
-    return NormalizeConfig(), "the default corpus settings"
+    return NormalizeConfig(), DEFAULT_SETTINGS
 
 
 def text_windows(tokenizer, texts: list[str], block_size: int, max_tokens: int) -> torch.Tensor:
@@ -139,17 +141,33 @@ def chat_samples(model, tokenizer, questions: list[str], max_new_tokens: int = 6
 
 def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[str] | None = None,
              max_tokens: int = 131072, prompts: list[str] | None = None, device: str = "auto",
-             raw: bool = False) -> dict:
+             raw: bool = False, pairs: list[str] | None = None, suites: list[str] | None = None) -> dict:
     """Everything ``causette eval`` prints, as a dict (also used by ``causette run``).
 
     ``raw``: score the ``data`` files as given instead of cleaning them like the run's corpus.
+    ``pairs`` (BLiMP-style files) and ``suites`` (``"grammaire"``): minimal pairs (grammar.py);
+    given alone, they are all that is measured (no val split, no samples).
     """
     from causette.checkpoint.load import load_checkpoint
 
+    grammar_sources = grammar_pairs = None
+    if pairs or suites:  # read and checked before the model is loaded: a bad line fails at once
+        from causette.eval.grammar import pair_sources
+        from causette.eval.minimal_pairs import read_pair_files
+
+        grammar_sources = pair_sources(pairs, suites)
+        grammar_pairs = read_pair_files(grammar_sources)
     loaded = load_checkpoint(checkpoint, device=device, precision="fp32")
     model, tok = loaded.model, loaded.tokenizer
     out: dict = {"checkpoint": str(loaded.path), "stage": loaded.stage}
     run = _run_dir_of(loaded.path)
+    if grammar_sources:
+        from causette.eval.grammar import evaluate_grammar
+
+        norm, norm_from = run_normalize_config(loaded.path, run)
+        out["grammar"] = evaluate_grammar(model, tok, grammar_sources, norm, norm_from, run, pairs=grammar_pairs)
+        if not data and not sft:
+            return out
     if data:
         sources = data
     else:  # the val split of the run that produced this checkpoint
@@ -207,6 +225,10 @@ def format_eval(result: dict) -> list[str]:
         lines.append(f"sft: loss {s['loss']:.4f}, perplexity {s['perplexity']:.1f}, "
                      f"BLEU {s.get('bleu', float('nan')):.1f}, chrF {s.get('chrf', float('nan')):.1f} "
                      f"on {s.get('answers', 0)} answers")
+    if "grammar" in result:
+        from causette.eval.grammar import format_grammar
+
+        lines += format_grammar(result["grammar"])
     for q, a in result.get("chat", []):
         lines.append(f"Q: {q}\nA: {a}")
     for s in result.get("samples", []):

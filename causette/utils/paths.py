@@ -4,7 +4,7 @@ Shipped with the package (so that ``pip install .`` works as well as an editable
 repository's ``configs/`` and ``data/`` are links to these folders)::
 
     causette/configs/   the YAML configs (demo, seed16m, model/llama...)
-    causette/demo/      the demo corpus and the demo conversations, with their provenance
+    causette/demo/      the demo corpus, the demo conversations and the grammar suite, with their provenance
 
 A run folder, ``runs/<name>/`` (:class:`RunLayout`)::
 
@@ -29,6 +29,7 @@ SHIPPED_DIR = PACKAGE_DIR / "demo"
 DEMO_CORPUS = SHIPPED_DIR / "demo_fr_pd.txt.gz"  # 35 public-domain works (see causette/demo/README.md)
 DEMO_SFT = SHIPPED_DIR / "sft_demo.jsonl.gz"  # conversations generated from them (causette sft demo)
 SMALL_TALK = SHIPPED_DIR / "sft_smalltalk.jsonl"  # written by hand for this project
+GRAMMAR_SUITE = SHIPPED_DIR / "grammaire.jsonl.gz"  # minimal pairs made from UD French (causette eval --suite grammaire)
 # In a checkout of the repository only: the public corpus laid beside it (../shared/data).
 SHARED_DATA = PACKAGE_DIR.parent.parent / "shared" / "data"
 
