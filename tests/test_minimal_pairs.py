@@ -69,8 +69,8 @@ SENTENCES = [
 ]
 PAIRS = [
     {"sentence_good": SENTENCES[0], "sentence_bad": SENTENCES[1], "phenomenon": "subject_verb_number"},
-    {"sentence_good": SENTENCES[2], "sentence_bad": SENTENCES[3], "phenomenon": "det_noun_gender"},
-    {"sentence_good": SENTENCES[4], "sentence_bad": SENTENCES[5], "phenomenon": "predicative_agreement"},
+    {"sentence_good": SENTENCES[2], "sentence_bad": SENTENCES[3], "phenomenon": "determiner_noun_gender"},
+    {"sentence_good": SENTENCES[4], "sentence_bad": SENTENCES[5], "phenomenon": "etre_predicate_gender"},
     {"sentence_good": SENTENCES[7], "sentence_bad": SENTENCES[6], "phenomenon": "un_autre_test"},
     {"sentence_good": "Les chats dorment.", "sentence_bad": "Les chats dort.", "phenomenon": "subject_verb_number"},
 ]
@@ -215,11 +215,11 @@ def test_fixed_subset_is_reproducible_and_keeps_each_phenomenon():
 
 
 def test_labels_in_both_languages_and_unknown_ids_as_they_are():
-    assert {"subject_verb_number", "subject_verb_number_distant", "subject_verb_person", "det_noun_gender",
-            "det_noun_number", "adj_noun_agreement", "predicative_agreement", "past_participle_agreement"} <= set(LABELS)
-    assert phenomenon_label("subject_verb_number") == "accord sujet–verbe en nombre"
+    assert {"subject_verb_number", "subject_verb_number_distant", "subject_verb_person", "determiner_noun_gender",
+            "determiner_noun_number", "adjective_noun_gender", "etre_predicate_number", "participle_avoir"} <= set(LABELS)
+    assert phenomenon_label("subject_verb_person") == "accord sujet–verbe en personne"
     with using("en"):
-        assert phenomenon_label("subject_verb_number") == "subject–verb number agreement"
+        assert phenomenon_label("subject_verb_person") == "subject–verb person agreement"
     assert phenomenon_label("mon_test") == "mon_test" and phenomenon_label("all") == "(sans phénomène)"
 
 

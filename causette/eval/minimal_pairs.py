@@ -39,15 +39,22 @@ Z95 = 1.959963984540054  # the standard normal quantile of 0.975
 # The phenomena of the built-in suite (GRAMMAR_SUITE, causette/utils/paths.py): id → (French, English).
 # An id that is not here is shown as it is.
 LABELS: dict[str, tuple[str, str]] = {
-    "subject_verb_number": ("accord sujet–verbe en nombre", "subject–verb number agreement"),
+    "subject_verb_number": ("accord sujet–verbe en nombre, sujet juste avant",
+                            "subject–verb number agreement, subject just before"),
     "subject_verb_number_distant": ("accord sujet–verbe en nombre, mots intercalés",
                                     "subject–verb number agreement, words in between"),
+    "subject_verb_number_relative": ("accord sujet–verbe en nombre, après « qui »",
+                                     "subject–verb number agreement, after « qui »"),
     "subject_verb_person": ("accord sujet–verbe en personne", "subject–verb person agreement"),
-    "det_noun_gender": ("accord déterminant–nom en genre", "determiner–noun gender agreement"),
-    "det_noun_number": ("accord déterminant–nom en nombre", "determiner–noun number agreement"),
-    "adj_noun_agreement": ("accord de l'adjectif épithète", "attributive adjective agreement"),
-    "predicative_agreement": ("accord de l'attribut avec « être »", "predicative agreement with « être »"),
-    "past_participle_agreement": ("accord du participe passé", "past participle agreement"),
+    "determiner_noun_gender": ("genre du déterminant", "determiner–noun gender agreement"),
+    "determiner_noun_number": ("nombre du déterminant", "determiner–noun number agreement"),
+    "adjective_noun_gender": ("genre de l'adjectif épithète", "attributive adjective gender agreement"),
+    "adjective_noun_number": ("nombre de l'adjectif épithète", "attributive adjective number agreement"),
+    "etre_predicate_gender": ("genre de l'attribut ou du participe avec « être »",
+                              "gender of the predicate or participle with « être »"),
+    "etre_predicate_number": ("nombre de l'attribut ou du participe avec « être »",
+                              "number of the predicate or participle with « être »"),
+    "participle_avoir": ("participe passé avec « avoir »", "past participle with « avoir »"),
 }
 
 
