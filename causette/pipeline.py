@@ -83,6 +83,10 @@ def _cli(args) -> int:
     return 0
 
 
+# The eval stage scores this many pairs of the built-in grammar suite (the same share of each
+# phenomenon, ~10 s for the demo model); `causette eval --suite grammaire` scores all of them.
+EVAL_GRAMMAR_PAIRS = 3300
+
 # `causette run SOURCES`: at most this many passes over the train tokens (train.max_epochs).
 OWN_TEXT_MAX_EPOCHS = 2
 # ... and at most one vocabulary entry per this many characters of train text (tokenizer.vocab_size).
@@ -295,12 +299,14 @@ def _run_stage(stage: str, cfg: Config, run: RunLayout, progress: bool, echo, de
     elif stage == "eval":
         from causette.eval.evaluate import run_eval
 
-        base = run_eval(run.root, device=device or "auto")
-        chat = run_eval(run.sft.root, device=device or "auto") if run.sft.checkpoints.is_dir() else {}
+        grammar = {"suites": ["grammaire"], "grammar_limit": EVAL_GRAMMAR_PAIRS, "with_val": True}
+        base = run_eval(run.root, device=device or "auto", **grammar)
+        chat = run_eval(run.sft.root, device=device or "auto", **grammar) if run.sft.checkpoints.is_dir() else {}
         write_json(run.eval_json, {"base": base, "chat": chat})
-        t = base.get("text")
+        t, g = base.get("text"), (base.get("grammar") or {}).get("overall") or {}
         if t:
-            echo(f"eval: base model {t['bits_per_byte']:.3f} bits/byte on the val split")
+            echo(f"eval: base model {t['bits_per_byte']:.3f} bits/byte on the val split"
+                 + (f", {g['accuracy']:.1%} of {g['total']:,} French minimal pairs" if g.get("total") else ""))
     elif stage == "report":
         from causette.eval.report import write_report
 

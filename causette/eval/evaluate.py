@@ -141,12 +141,15 @@ def chat_samples(model, tokenizer, questions: list[str], max_new_tokens: int = 6
 
 def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[str] | None = None,
              max_tokens: int = 131072, prompts: list[str] | None = None, device: str = "auto",
-             raw: bool = False, pairs: list[str] | None = None, suites: list[str] | None = None) -> dict:
+             raw: bool = False, pairs: list[str] | None = None, suites: list[str] | None = None,
+             grammar_limit: int | None = None, with_val: bool = False) -> dict:
     """Everything ``causette eval`` prints, as a dict (also used by ``causette run``).
 
     ``raw``: score the ``data`` files as given instead of cleaning them like the run's corpus.
     ``pairs`` (BLiMP-style files) and ``suites`` (``"grammaire"``): minimal pairs (grammar.py);
-    given alone, they are all that is measured (no val split, no samples).
+    given alone, they are all that is measured (no val split, no samples) unless ``with_val``.
+    ``grammar_limit``: score a fixed subset of about that many pairs (the same share of each
+    phenomenon) instead of all of them.
     """
     from causette.checkpoint.load import load_checkpoint
 
@@ -157,6 +160,10 @@ def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[st
 
         grammar_sources = pair_sources(pairs, suites)
         grammar_pairs = read_pair_files(grammar_sources)
+        if grammar_limit:
+            from causette.eval.minimal_pairs import fixed_subset
+
+            grammar_pairs = fixed_subset(grammar_pairs, grammar_limit)
     loaded = load_checkpoint(checkpoint, device=device, precision="fp32")
     model, tok = loaded.model, loaded.tokenizer
     out: dict = {"checkpoint": str(loaded.path), "stage": loaded.stage}
@@ -166,7 +173,7 @@ def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[st
 
         norm, norm_from = run_normalize_config(loaded.path, run)
         out["grammar"] = evaluate_grammar(model, tok, grammar_sources, norm, norm_from, run, pairs=grammar_pairs)
-        if not data and not sft:
+        if not data and not sft and not with_val:
             return out
     if data:
         sources = data

@@ -17,10 +17,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from causette.errors import CausetteError
 from causette.eval.evaluate import DEFAULT_SETTINGS
 from causette.eval.minimal_pairs import display_order, phenomenon_label, read_pair_files, summarize
-from causette.eval.sentence_scores import encode_pairs, score_encoded
+from causette.eval.sentence_scores import encode_pairs, score_encoded, unigram_scores
 from causette.utils.lang import num, tr
 from causette.utils.paths import GRAMMAR_SUITE, RunLayout
 
@@ -84,7 +86,28 @@ def evaluate_grammar(model, tokenizer, sources: list[Path], normalize_cfg=None, 
         **summarize(scores.counts()),
     }
     out["overlap"] = training_overlap(run, encoded.texts, encoded.good, encoded.bad)
+    counts = train_token_counts(run, tokenizer.vocab_size)
+    out["unigram"] = summarize(unigram_scores(encoded, counts).counts()) if counts is not None else None
     return out
+
+
+def train_token_counts(run: Path | None, vocab_size: int):
+    """How often each token occurs in ``run``'s train tokens (``data/train.bin``), for the unigram
+    baseline; None without token data of this vocabulary."""
+    if run is None:
+        return None
+    layout = RunLayout(run)
+    try:
+        from causette.data.loader import open_tokens
+        from causette.data.prepare import read_meta
+
+        meta = read_meta(layout.data)
+        if int(meta["vocab_size"]) != vocab_size:
+            return None
+        tokens = open_tokens(layout.data / "train.bin", meta["dtype"])
+    except (CausetteError, OSError, KeyError, ValueError):
+        return None
+    return np.bincount(np.asarray(tokens), minlength=vocab_size)[:vocab_size]
 
 
 def _percent(value: float) -> str:
@@ -126,6 +149,12 @@ def format_grammar(result: dict) -> list[str]:
                     f"haute ; une égalité compte comme un échec ({num(ties, ',')} égalité{'s' if ties > 1 else ''}).",
                     f"  chance: 50%. A pair passes when the correct sentence has the higher log-probability; "
                     f"a tie counts as a failure ({num(ties, ',')} tie{'s' if ties != 1 else ''})."))
+    uni = (result.get("unigram") or {}).get("overall") or {}
+    if uni.get("total"):
+        lines.append(tr(f"  modèle unigramme (la fréquence de chaque token, rien d'autre) : {_percent(uni['accuracy'])} % ; "
+                        "qui apprend la grammaire doit faire mieux que lui, pas seulement mieux que le hasard.",
+                        f"  unigram model (each token's frequency, nothing else): {_percent(uni['accuracy'])}%; "
+                        "a model that learns grammar must beat it, not only chance."))
     if result.get("too_long"):
         n = result["too_long"]
         lines.append(tr(f"  {num(n, ',')} paire{'s' if n > 1 else ''} non comptée{'s' if n > 1 else ''} : une phrase "

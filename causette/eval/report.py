@@ -18,6 +18,7 @@ import statistics
 from pathlib import Path
 
 from causette.errors import CausetteError
+from causette.eval.report_grammar import grammar_section
 from causette.train.run_log import read_metrics
 from causette.utils.artefact import kind_of
 from causette.utils.io import atomic_write
@@ -234,6 +235,7 @@ def _write_report(run: Path, layout: RunLayout) -> Path:
         lines.append("")
 
     ev = _json(layout.eval_json)
+    lines += grammar_section(layout, ev)
     if ev:
         lines += [tr("## Évaluation et exemples", "## Evaluation and samples"), ""]
         for key, label in (("base", tr("modèle de base", "base model")), ("chat", tr("modèle conversationnel", "chat model"))):

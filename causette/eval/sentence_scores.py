@@ -208,3 +208,41 @@ def phenomenon_counts(
     longer than the context are left out of the counts.
     """
     return score_pairs(model, tokenizer, pairs, device, normalize_cfg, batch_tokens, autocast).counts()
+
+
+def unigram_scores(encoded: EncodedPairs, token_counts: np.ndarray) -> PairScores:
+    """The pairs scored by a **unigram model**: each token's probability is its frequency in the
+    training tokens (``token_counts``, add-one smoothed), whatever comes before it.
+
+    The baseline beside chance (50 %) in the report: a unigram model knows which forms are frequent
+    and nothing of agreement, so a model that learns grammar must beat it, not only chance.
+    """
+    counts = np.asarray(token_counts, dtype=np.float64) + 1.0
+    logp_token = np.log(counts / counts.sum())
+    logp = np.asarray([float(logp_token[s].sum()) for s in encoded.sentences])
+    good, bad = logp[encoded.good], logp[encoded.bad]
+    passed = encoded.kept & (good > bad)
+    return PairScores(good, bad, passed, encoded.too_long.copy(), list(encoded.phenomena))
+
+
+class GrammarProbe:
+    """What training scores at each evaluation: a fixed subset of the built-in suite
+    (:func:`~causette.eval.minimal_pairs.fixed_subset`, the same share of each phenomenon), encoded
+    once; calling it gives the metrics logged as ``val/grammaire`` (accuracy over the subset) and
+    ``val/grammaire/<phenomenon>``.
+    """
+
+    def __init__(self, tokenizer, block_size: int, n_pairs: int, normalize_cfg=None, path=None):
+        from causette.eval.minimal_pairs import fixed_subset, read_pairs
+        from causette.utils.paths import GRAMMAR_SUITE
+
+        self.pairs = fixed_subset(read_pairs(path or GRAMMAR_SUITE), n_pairs)
+        self.encoded = encode_pairs(tokenizer, self.pairs, block_size, normalize_cfg)
+        self.bos_id = tokenizer.bos_id
+
+    def __call__(self, model: torch.nn.Module, device=None, autocast=None) -> dict[str, float]:
+        counts = score_encoded(model, self.encoded, self.bos_id, device, autocast=autocast).counts()
+        correct, total = sum(c for c, _ in counts.values()), sum(t for _, t in counts.values())
+        out = {"grammaire": correct / total} if total else {}
+        out.update({f"grammaire/{name}": c / t for name, (c, t) in counts.items() if t})
+        return out

@@ -69,6 +69,7 @@ def explain_progression(s: Setup | None = None, text: str = "", args=None) -> st
                 table([tr("étape", "step")] + heads,
                       [[name] + ["—" if v is None else num(v, ".3f") for v in bucket_means(curve)]
                        for name, curve in by_pos])]
+    out += grammar_table(step_runs(args))
     out += ["", tr("Lancer une étape : causette run progression/1-bigramme (puis 2-fenetre, 3-une-tete, 4-bloc, "
                    "5-transformer), ou les cinq : make progression.",
                    "Run one step: causette run progression/1-bigramme (then 2-fenetre, 3-une-tete, 4-bloc, "
@@ -148,6 +149,48 @@ def bucket_means(per_position: list[float], buckets=CONTEXT_BUCKETS) -> list[flo
         part = per_position[lo - 1 : hi]
         out.append(sum(part) / len(part) if part else None)
     return out
+
+
+# The phenomena the grammar table shows: agreement between neighbours, then further away.
+GRAMMAR_COLUMNS = (  # (phenomenon, short French and English headers)
+    ("subject_verb_number", "sujet-verbe voisins", "subject-verb adjacent"),
+    ("subject_verb_number_distant", "sujet-verbe à distance", "subject-verb distant"),
+    ("determiner_noun_gender", "genre du déterminant", "determiner gender"),
+    ("adjective_noun_number", "nombre de l'adjectif", "adjective number"),
+    ("etre_predicate_number", "attribut (être)", "predicate (être)"),
+)
+
+
+def grammar_table(runs: list[tuple[str, Path]]) -> list[str]:
+    """Each step's share of French minimal pairs passed (the eval stage's subset of the built-in
+    suite, ``eval.json``), overall and for some phenomena: a bigram can only get right an agreement
+    between neighbours; attention reaches further."""
+    rows = []
+    for name, run in runs:
+        g = _grammar(run)
+        if g is None:
+            continue
+        cells = [g["overall"]] + [g["phenomena"].get(p) for p, _fr, _en in GRAMMAR_COLUMNS]
+        rows.append([name] + ["—" if not e or not e.get("total") else num(100 * e["accuracy"], ".1f") for e in cells])
+    if not rows:
+        return []
+    return ["", tr("La grammaire de chaque étape : paires minimales réussies, en % (hasard : 50 %), sur le "
+                   "sous-ensemble du test intégré que mesure l'étape eval (causette eval --suite grammaire pour "
+                   "toutes les paires).",
+                   "Each step's grammar: minimal pairs passed, in % (chance: 50%), on the subset of the built-in "
+                   "suite the eval stage measures (causette eval --suite grammaire for all the pairs)."),
+            table([tr("étape", "step"), tr("ensemble", "overall")] + [tr(fr, en) for _p, fr, en in GRAMMAR_COLUMNS],
+                  rows)]
+
+
+def _grammar(run: Path) -> dict | None:
+    """The base model's grammar in ``run/eval.json`` (overall and per phenomenon), or None."""
+    try:
+        data = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+        g = data["base"]["grammar"]
+        return g if g["overall"].get("total") else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _bits_per_byte(run: Path) -> float | None:

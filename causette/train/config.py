@@ -58,6 +58,9 @@ class TrainConfig:
     eval_tokens: int = 32768  # size of the fixed validation set, in tokens (0: no validation at all)
     log_every: int = 10
     sample_tokens: int = 40  # tokens generated from each prompt at every evaluation (0 = none)
+    # Minimal pairs of the built-in French grammar suite scored at every evaluation (0 = none):
+    # logged as val/grammaire, the share the model gets right (eval/sentence_scores.py).
+    grammar_pairs: int = 330
     prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
     histogram_every: int = 500  # weight histograms in TensorBoard (0 = never)
     tensorboard: bool = True
@@ -87,6 +90,7 @@ class TrainConfig:
         "eval_tokens": Range(min=0, note="0 = no validation"),
         "log_every": Range(min=1),
         "sample_tokens": Range(min=0, note="0 = none"),
+        "grammar_pairs": Range(0, 100_000, note="0 = none"),
         "histogram_every": Range(min=0, note="0 = never"),
         "ckpt_every": Range(min=1),
         "keep_last": Range(min=1),
@@ -114,6 +118,7 @@ class SFTTrainConfig(TrainConfig):
     eval_tokens: int = 0  # unused: SFT evaluates on the held-out conversations
     ckpt_every: int = 100
     sample_tokens: int = 0
+    grammar_pairs: int = 0  # unused: the grammar of the chat model is measured by the eval stage
     prompts: list[str] = field(default_factory=list)
 
 

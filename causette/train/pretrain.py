@@ -30,6 +30,7 @@ from causette.data.loader import TokenWindows, eval_windows
 from causette.data.prepare import read_meta
 from causette.errors import CausetteError
 from causette.eval.metrics import evaluate_windows, token_byte_lengths, unigram_bits_per_byte
+from causette.eval.sentence_scores import GrammarProbe
 from causette.model.counting import count_params, flops_per_token
 from causette.model.transformer import Transformer
 from causette.tokenizer.io import load_tokenizer
@@ -162,8 +163,14 @@ def build_trainer(cfg: Config, run: RunLayout, meta: dict, tok, model_cfg, devic
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=dtype)
 
+    grammar = GrammarProbe(tok, model_cfg.block_size, tc.grammar_pairs, cfg.corpus.normalize) if tc.grammar_pairs else None
+
     def eval_fn(m: torch.nn.Module) -> dict:
-        return evaluate_windows(m, val_rows, byte_lengths, batch_size=tc.batch_size, device=device, autocast=autocast())
+        metrics = evaluate_windows(m, val_rows, byte_lengths, batch_size=tc.batch_size, device=device,
+                                   autocast=autocast())
+        if grammar is not None:  # a few seconds: ~330 minimal pairs (val/grammaire)
+            metrics.update(grammar(m, device, autocast()))
+        return metrics
 
     sample_fn = None
     if tc.sample_tokens > 0 and tc.prompts:

@@ -403,6 +403,8 @@ class Trainer:
                 parts.append(f"perplexity {metrics['perplexity']:.1f}")
             if "bits_per_byte" in metrics:
                 parts.append(f"bits/byte {metrics['bits_per_byte']:.4f}")
+            if "grammaire" in metrics:
+                parts.append(f"grammar {metrics['grammaire']:.1%} of minimal pairs")
             tqdm.write(f"step {self.step}: " + ", ".join(parts))
         return metrics
 
