@@ -31,7 +31,8 @@ def config_from_args(args: argparse.Namespace):
     ``--name`` is taken as is (``--name 007`` is the run "007"), checked like ``run.name``: an
     empty name, ``..`` or a path is an error that names ``--name``.
     """
-    from causette.config import Setting, load_config
+    from causette.config import load_config
+    from causette.config_files import Setting
 
     overrides: list = list(getattr(args, "overrides", []) or [])
     name = getattr(args, "name", None)

@@ -102,11 +102,11 @@ def split_run_args(values: list[str]) -> tuple[str | None, list[str]]:
     One argument that is a shipped config name or a ``.yaml`` file is a config; anything else
     must be existing files or folders (your texts).
     """
-    from causette.config import _shipped, shipped_configs
+    from causette.config_files import shipped_config, shipped_configs
 
     if not values:
         return None, []
-    if len(values) == 1 and (str(values[0]).endswith((".yaml", ".yml")) or (_shipped(values[0]) and not Path(values[0]).exists())):
+    if len(values) == 1 and (str(values[0]).endswith((".yaml", ".yml")) or (shipped_config(values[0]) and not Path(values[0]).exists())):
         return values[0], []
     missing = [v for v in values if not Path(v).exists()]
     if missing:

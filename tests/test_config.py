@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from causette.config import Config, config_hash, load_config, resolve_config_path
+from causette.config import Config, config_hash, load_config
+from causette.config_files import resolve_config_path
 from causette.errors import ConfigError
 
 

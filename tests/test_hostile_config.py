@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from causette.cli_args import config_from_args
-from causette.config import Config, Setting, load_config
+from causette.config import Config, load_config
+from causette.config_files import Setting
 from causette.errors import CausetteError, ConfigError
 from causette.inference.config import SamplingParams
 from causette.sft.data import check_file, load_conversations

@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "causette"
 LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["causette", "causette.errors", "causette.utils", "causette.utils.*"]),
     # the settings dataclasses of each stage, their loader, and the constants they validate against
-    ("settings", ["causette.config", "causette.*.config", "causette.tokenizer.special", "causette.tokenizer.pattern"]),
+    ("settings", ["causette.config", "causette.config_files", "causette.*.config", "causette.tokenizer.special", "causette.tokenizer.pattern"]),
     ("text", ["causette.corpus", "causette.corpus.*", "causette.tokenizer", "causette.tokenizer.*"]),
     ("model", ["causette.model", "causette.model.*"]),
     # the measures the training loop also takes (loss, bits per byte; minimal pairs)
