@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -168,6 +170,44 @@ def read_state(ckpt: str | Path) -> dict:
     if not isinstance(state, dict):
         raise CausetteError(f"{path}: damaged checkpoint state (a JSON object was expected)")
     return state
+
+
+@dataclass
+class Progress:
+    """Where a training stood when it saved a checkpoint: what a resumed run starts from."""
+
+    step: int
+    tokens_seen: int
+    best_val: float  # inf when no validation yet
+    budget_spent: float  # seconds of train.max_minutes already used
+    step_seconds: list[float]  # the recent speed a time budget plans with
+
+
+def read_progress(ckpt: str | Path, state: dict | None = None) -> Progress:
+    """The training progress in ``ckpt/state.json`` with its RNG states restored; a damaged file
+    (a value of the wrong type, a missing step) is one line naming it."""
+    where = Path(ckpt) / STATE_FILE
+    state = read_state(ckpt) if state is None else state
+    try:
+        restore_rng(state)
+        best = state.get("best_val_loss")
+        budget = state.get("time_budget") or {}
+        return Progress(_count(state["step"], where, "step"), _count(state.get("tokens_seen", 0), where, "tokens_seen"),
+                        math.inf if best is None else float(best), float(budget.get("spent_seconds", 0.0)),
+                        [float(x) for x in budget.get("step_seconds", [])])
+    except CausetteError:
+        raise
+    except KeyError as e:
+        raise CausetteError(f"{where}: damaged checkpoint state: no {e.args[0]!r}; use an earlier checkpoint") from None
+    except (TypeError, ValueError, AttributeError, RuntimeError) as e:
+        raise CausetteError(f"{where}: damaged checkpoint state ({e}); use an earlier checkpoint") from None
+
+
+def _count(value, where: Path, field: str) -> int:
+    """A non-negative whole number read from a checkpoint's ``state.json``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CausetteError(f"{where}: damaged checkpoint state: {field} is {value!r}, not a whole number ≥ 0")
+    return value
 
 
 # ----------------------------------------------------------------------------- RNG

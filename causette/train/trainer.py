@@ -131,22 +131,9 @@ class Trainer:
                 opt.load_state_dict(st)
             except (ValueError, KeyError, RuntimeError) as e:
                 raise CausetteError(f"{found / ckpt.OPTIMIZER_FILE}: optimizer state does not match this model ({e})") from None
-        where = found / ckpt.STATE_FILE
-        try:
-            ckpt.restore_rng(state)
-            self.step = _count(state["step"], where, "step")
-            self.tokens_seen = _count(state.get("tokens_seen", 0), where, "tokens_seen")
-            best = state.get("best_val_loss")
-            self.best_val = math.inf if best is None else float(best)
-            budget = state.get("time_budget") or {}
-            self.budget_spent = float(budget.get("spent_seconds", 0.0))
-            self.recent_step_seconds = [float(x) for x in budget.get("step_seconds", [])]
-        except CausetteError:
-            raise
-        except KeyError as e:
-            raise CausetteError(f"{where}: damaged checkpoint state: no {e.args[0]!r}; use an earlier checkpoint") from None
-        except (TypeError, ValueError, AttributeError, RuntimeError) as e:
-            raise CausetteError(f"{where}: damaged checkpoint state ({e}); use an earlier checkpoint") from None
+        progress = ckpt.read_progress(found, state)  # checked: a damaged state.json is one line
+        self.step, self.tokens_seen, self.best_val = progress.step, progress.tokens_seen, progress.best_val
+        self.budget_spent, self.recent_step_seconds = progress.budget_spent, progress.step_seconds
         return found
 
     def _optimizer_names(self) -> list[str]:
@@ -422,10 +409,3 @@ class _MultiOptimizer:
 
     def state_dict(self) -> list[dict]:
         return [o.state_dict() for o in self.optimizers]
-
-
-def _count(value, where: Path, field: str) -> int:
-    """A non-negative whole number read from a checkpoint's ``state.json``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise CausetteError(f"{where}: damaged checkpoint state: {field} is {value!r}, not a whole number ≥ 0")
-    return value
