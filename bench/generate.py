@@ -17,7 +17,7 @@ ratios, which come from the same run.
 
 Our rows: ``--exact`` (fp32, eager), without cache, bf16 weights, int8 weights
 (``--quantize int8``, causette/model/quantize.py), the default decoding step (the native C++
-one, causette/inference/native.py), the AOTInductor step it replaced (compiled.py; ``--no-aoti``
+one, causette/inference/backends/native.py), the AOTInductor step it replaced (backends/aoti.py; ``--no-aoti``
 skips it) and the AOTInductor step with int8 weights. The last column checks that
 ours and HF's produce the same greedy tokens; where a row differs it also gives the share of
 tokens generated before the first difference. Compiled rows compile during the warm-up call;

@@ -10,7 +10,7 @@ Part ``generation``: the KV cache (a ring buffer of ``window`` positions for a s
 model, ``block_size`` positions otherwise, as the server and the compiled step allocate it) and
 the generation speed from a 32-token prompt up to 256 or 1024 tokens, for ``block_size`` 1024
 and 2048, full attention vs windows of 128 and 256: eagerly (``model.logits`` one token at a
-time, ``decode="exact"``) and with the static decode step (``DecodeStep``, uncompiled: the
+time, ``decode="exact"``) and with the static decode step (``model.step_kv``, uncompiled: the
 arithmetic the compiled step runs, reading the whole cache at every token).
 
 The model has the demo's sizes (4 layers × 256, 4 heads, 2 key/value heads, fp32). Best of
@@ -25,7 +25,6 @@ import time
 import causette  # noqa: F401  (first: OpenMP's thread settings before torch starts, causette/utils/threads.py)
 import torch
 
-from causette.inference.decode_step import DecodeStep
 from causette.model import Transformer
 from causette.model.config import ModelConfig
 
@@ -46,14 +45,13 @@ def steps(model, prompt, total: int, static: bool, ids: list):
     which returns that step's seconds (the greedy ids go to ``ids``)."""
     with torch.inference_mode():
         cache = model.new_cache(1)  # block_size positions, or the window's ring buffer
-        step = DecodeStep(model) if static else None
         tok = model.logits(prompt, cache=cache, last_only=True)[:, -1].argmax(-1)
     ids.append(int(tok))
     for _ in range(total - prompt.shape[1] - 1):
         with torch.inference_mode():
             t0 = time.perf_counter()
             if static:
-                logits = step(tok, torch.tensor([cache.pos]), cache.k, cache.v)
+                logits = model.step_kv(tok, torch.tensor([cache.pos]), cache.k, cache.v)  # all slots, masked
                 cache.advance(1)
             else:
                 logits = model.logits(tok[:, None], cache=cache, last_only=True)[:, -1]

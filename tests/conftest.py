@@ -18,7 +18,7 @@ import torch
 
 torch.set_num_threads(1)
 
-# Compiled decoding steps (causette/inference/compiled.py) go to a cache of this test session,
+# Compiled decoding steps (causette/inference/backends/aoti.py) go to a cache of this test session,
 # shared by its subprocesses: each tiny model shape compiles once per session, and the user's
 # own cache is left alone.
 if "CAUSETTE_CACHE_DIR" not in os.environ:

@@ -1,6 +1,7 @@
-"""The static one-token step (decode_step.py), compiled and cached (compiled.py): the same
-logits and greedy tokens as the eager reference, rows at their own positions, and a second
-start that finds the compiled step on disk instead of compiling it again."""
+"""The model's one-token step (``Transformer.step_kv``), as the compiler's arrangements of it
+(backends/aoti.py) and compiled and cached: the same logits and greedy tokens as the eager
+reference, rows at their own positions, and a second start that finds the compiled step on
+disk instead of compiling it again."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from causette.inference.decode_step import DecodeStep
+from causette.inference.backends.aoti import MatvecLinear, TransposedLinear
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
 from test_engine import french_text, tiny_model  # noqa: F401  (fixtures' helpers)
@@ -39,12 +40,19 @@ def prompts(tok) -> list[list[int]]:
     return [[tok.bos_id, *tok.encode(t)] for t in texts]
 
 
-@pytest.mark.parametrize("options", [{}, {"matvec": True}, {"transposed": True}])
+ARRANGEMENTS = {  # the model itself, and the twins the compiled steps are made of
+    "model": lambda m: m,
+    "matvec": lambda m: m.twin(linear=MatvecLinear, sum_attention=True),
+    "transposed": lambda m: m.twin(linear=TransposedLinear),
+}
+
+
+@pytest.mark.parametrize("options", list(ARRANGEMENTS))
 @torch.inference_mode()
 def test_step_gives_the_eager_logits_each_row_at_its_own_position(model, tok, options):
     """Three prompts of different lengths, prefilled one by one into their rows, then decoded
     together: each row's logits are those of the model run on that prompt alone."""
-    step = DecodeStep(model, **options)
+    step = ARRANGEMENTS[options](model).step_kv
     rows = prompts(tok)
     cache = model.new_cache(len(rows), max_len=model.cfg.block_size)
     nxt, pos = [], []
@@ -74,7 +82,7 @@ def test_compiled_step_gives_the_eager_greedy_tokens_and_is_cached(model, tok, t
     params = SamplingParams(temperature=0, max_new_tokens=20)
     for p in prompts(tok):
         assert fast.generate([p], params)[0].token_ids == exact.generate([p], params)[0].token_ids
-    assert fast.fast_step(1).compile_seconds > 0 and len(notes) == 1 and "compiling" in notes[0]
+    assert fast.backend(1).compile_seconds > 0 and len(notes) == 1 and "compiling" in notes[0]
     batch = prompts(tok)  # different lengths: forced steps, batch 3
     assert [g.token_ids for g in fast.generate(batch, params)] == [g.token_ids for g in exact.generate(batch, params)]
     assert sorted(p.suffix for p in (tmp_path / "decode").iterdir()) == [".pt2", ".pt2"]  # batch 1 and 3
@@ -82,12 +90,12 @@ def test_compiled_step_gives_the_eager_greedy_tokens_and_is_cached(model, tok, t
 
     again = Engine(model, tok, decode="auto", notify=notes.append, native=False)
     start = time.perf_counter()
-    step = again.fast_step(1)
-    assert step is not None and step.compile_seconds == 0 and time.perf_counter() - start < 3
+    step = again.backend(1)
+    assert step.name == "aoti" and step.compile_seconds == 0 and time.perf_counter() - start < 3
     assert len(notes) == 2  # no new compilation
     # another shape is another key; "auto" never compiles
-    assert Engine(tiny_model(tok.vocab_size, block=32), tok, decode="auto", native=False).fast_step(1) is None
-    assert Engine(model, tok, decode="exact").fast_step(1) is None
+    assert Engine(tiny_model(tok.vocab_size, block=32), tok, decode="auto", native=False).backend(1).name == "eager"
+    assert Engine(model, tok, decode="exact").backend(1).name == "eager"
 
 
 def test_second_chat_start_finds_the_compiled_step(tmp_path):

@@ -30,6 +30,7 @@ from causette.inference.sampling import (
     top_p_filter,
 )
 from causette.model import Transformer
+from causette.model.kvcache import KVCache
 from causette.tokenizer import train_tokenizer
 from causette.tokenizer.config import TokenizerConfig
 
@@ -75,29 +76,38 @@ def engine(model, tok):
 class ScriptedModel(torch.nn.Module):
     """A stand-in model whose next token is ``script[k]`` after ``k`` generated tokens.
 
-    It honours the engine's contract (``cfg``, ``new_cache``, ``logits(idx, cache, last_only)``)
-    and records every input it is given.
+    It honours the engine's contract (``cfg``, ``new_cache``, ``logits(idx, cache, last_only)``
+    for a prompt, ``step(tokens, positions, cache)`` for one token per row) and records every
+    input it is given (a step's as ``(B, 1)``).
     """
 
     def __init__(self, script: list[int], prompt_len: int, vocab: int, block: int = 64):
         super().__init__()
-        self.cfg = SimpleNamespace(block_size=block, vocab_size=vocab)
+        self.cfg = SimpleNamespace(block_size=block, vocab_size=vocab, sliding_window=None)
         self.script, self.prompt_len, self.vocab = script, prompt_len, vocab
         self.dummy = torch.nn.Parameter(torch.zeros(1))
         self.inputs: list[torch.Tensor] = []
 
     def new_cache(self, batch_size, max_len=None, dtype=None, device=None):
-        return SimpleNamespace(pos=0)
+        return KVCache(1, batch_size, 1, max_len or self.cfg.block_size, 1)  # only its lengths matter
+
+    def _scripted(self, lengths: list[int]) -> torch.Tensor:
+        logits = torch.zeros(len(lengths), self.vocab)
+        for b, length in enumerate(lengths):
+            logits[b, self.script[min(length - self.prompt_len, len(self.script) - 1)]] = 10.0
+        return logits
 
     def logits(self, idx, cache=None, last_only=False):
         self.inputs.append(idx.clone())
         length = idx.shape[1] + (cache.pos if cache is not None else 0)
         if cache is not None:
-            cache.pos += idx.shape[1]
-        k = length - self.prompt_len
-        logits = torch.zeros(idx.shape[0], 1, self.vocab)
-        logits[:, 0, self.script[min(k, len(self.script) - 1)]] = 10.0
-        return logits
+            cache.advance(idx.shape[1])
+        return self._scripted([length] * idx.shape[0])[:, None]
+
+    def step(self, tokens, positions, cache):
+        self.inputs.append(tokens[:, None].clone())
+        cache.set_lengths((positions + 1).tolist())
+        return self._scripted((positions + 1).tolist())
 
 
 def byte_ids(tok, text: str) -> list[int]:
@@ -265,9 +275,8 @@ def test_repetition_penalty_in_the_engine(tok):
     A, B = 65, 66
 
     class Constant(ScriptedModel):
-        def logits(self, idx, cache=None, last_only=False):
-            cache.pos += idx.shape[1]
-            logits = torch.zeros(idx.shape[0], 1, self.vocab)
+        def _scripted(self, lengths):
+            logits = torch.zeros(len(lengths), self.vocab)
             logits[..., A], logits[..., B] = 2.0, 1.5
             return logits
 

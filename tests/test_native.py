@@ -1,4 +1,4 @@
-"""The native decoding step (causette/inference/native.py, native_step.cpp): the logits of the
+"""The native decoding step (causette/inference/backends/native.py, native_step.cpp): the logits of the
 eager model within 1e-5 on demo-shaped models of both families, the same greedy tokens as the
 exact engine, every row at its own position, 1 and 2 threads, the models it does not cover left
 to the other steps, and a library built once per machine, found again on disk."""
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from causette.config import load_config
-from causette.inference import native
+from causette.inference.backends import native
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
 from causette.model import Transformer
@@ -115,7 +115,7 @@ def test_prefill_gives_the_logits_and_cache_of_the_model():
 def test_fast_engine_gives_the_greedy_tokens_of_the_exact_one(family, tok):
     model = make(family, f"model.vocab_size={tok.vocab_size}")
     fast, exact = Engine(model, tok, decode="fast"), Engine(model, tok, decode="exact")
-    assert isinstance(fast.fast_step(1), native.NativeStep)
+    assert isinstance(fast.backend(1), native.NativeStep)
     params = SamplingParams(temperature=0, max_new_tokens=40)
     prompts = [[tok.bos_id, *tok.encode(t)] for t in ("Il était une fois", "Le chat dort près de la fenêtre, et")]
     for p in prompts:
@@ -150,12 +150,12 @@ def test_auto_engine_uses_the_library_only_when_built(tok, tmp_path, monkeypatch
     monkeypatch.setenv("CAUSETTE_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(native, "_loaded", {})
     model = tiny_model(tok.vocab_size)
-    assert Engine(model, tok, decode="auto").fast_step(1) is None
-    assert isinstance(Engine(model, tok, decode="fast").fast_step(1), native.NativeStep)
-    assert isinstance(Engine(model, tok, decode="auto").fast_step(4), native.NativeStep)
-    assert Engine(model, tok, decode="exact").fast_step(1) is None
-    assert Engine(model, tok, decode="auto", native=False).fast_step(1) is None  # AOTInductor's: not built
-    assert Engine(quantize_model(tiny_model(tok.vocab_size), "int8"), tok, decode="auto").fast_step(1) is None
+    assert Engine(model, tok, decode="auto").backend(1).name == "eager"
+    assert isinstance(Engine(model, tok, decode="fast").backend(1), native.NativeStep)
+    assert isinstance(Engine(model, tok, decode="auto").backend(4), native.NativeStep)
+    assert Engine(model, tok, decode="exact").backend(1).name == "eager"
+    assert Engine(model, tok, decode="auto", native=False).backend(1).name == "eager"  # AOTInductor's: not built
+    assert Engine(quantize_model(tiny_model(tok.vocab_size), "int8"), tok, decode="auto").backend(1).name == "eager"
 
 
 def test_turned_off_by_the_environment(monkeypatch):
@@ -177,8 +177,6 @@ def test_bad_input_raises_instead_of_reading_out_of_bounds():
 
 
 def test_library_is_built_once_and_keyed_by_source_compiler_and_cpu(tmp_path, monkeypatch):
-    from causette.inference import compiled
-
     monkeypatch.setenv("CAUSETTE_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(native, "_loaded", {})
     notes = []
@@ -195,7 +193,7 @@ def test_library_is_built_once_and_keyed_by_source_compiler_and_cpu(tmp_path, mo
     cxx = native.compiler()
     key = native.cache_key(cxx)
     assert native.cache_key(cxx + " ") != key
-    monkeypatch.setattr(compiled, "_cpu_flags", lambda: "another cpu")
+    monkeypatch.setattr(native, "cpu_flags", lambda: "another cpu")
     assert native.cache_key(cxx) != key
     monkeypatch.undo()
     monkeypatch.setattr(native, "SOURCE", tmp_path / "other.cpp")

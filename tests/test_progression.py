@@ -112,11 +112,11 @@ def test_switches_are_checked():
 
 @pytest.mark.parametrize("kw", [dict(n_layer=0), dict(mixer="window", mixer_window=4)])
 def test_models_without_attention_generate_without_a_cache(kw):
-    from causette.inference.decode_step import supports
+    from causette.inference.backends import aoti
 
     torch.manual_seed(0)
     model = Transformer(tiny(**kw)).eval()
-    assert not model.supports_cache and not supports(model)
+    assert not model.supports_cache and not aoti.supports(model)
     with pytest.raises(CausetteError, match="keeps no KV cache"):
         model.new_cache(1)
     tok = LetterTokenizer(50)
@@ -295,14 +295,14 @@ def test_attention_topics_refuse_a_model_without_attention(topic):
 def test_one_head_without_mlp_decodes_with_the_static_step():
     """Step 3's model (attention, no MLP) keeps a KV cache: the static decoding step (server,
     compiled path) gives the logits of the eager model."""
-    from causette.inference.decode_step import DecodeStep, supports
+    from causette.inference.backends import aoti
 
     torch.manual_seed(0)
     model = Transformer(tiny(n_head=1, mlp="none")).eval()
-    assert model.supports_cache and supports(model)
+    assert model.supports_cache and aoti.supports(model)
     ids = torch.tensor([[3, 7, 1, 9]])
     cache = model.new_cache(1)
-    step = DecodeStep(model)
+    step = model.step_kv
     with torch.no_grad():
         for t in range(ids.shape[1]):
             got = step(ids[:, t], torch.tensor([t]), cache.k, cache.v)

@@ -9,7 +9,8 @@ import torch
 
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
-from causette.inference.server_worker import Job, Worker, _common_prefix
+from causette.inference.scheduler import _common_prefix
+from causette.inference.server_worker import Job, Worker
 from causette.model import ModelConfig, Transformer
 from helpers import LetterTokenizer
 
@@ -59,17 +60,13 @@ def test_the_next_turn_reads_only_what_is_new():
 def test_a_request_goes_to_the_row_holding_its_start():
     engine = _engine()
     a, b = [0, 1, 2, 3, 4, 5], [0, 9, 8, 7, 6, 5]
-    worker = Worker(engine, max_queue=4, max_batch=3)
-    try:
-        worker._setup()  # drive the worker's steps by hand: no thread needed
-    finally:
-        worker.close()
-    worker._held, worker._used = [list(a), list(b), []], [2, 1, 0]
-    assert worker._free_row(b + [4]) == 1 and worker._free_row(a) == 0
+    scheduler = engine.scheduler(3)  # the worker's scheduler, driven by hand: no thread needed
+    scheduler._held, scheduler._used = [list(a), list(b), []], [2, 1, 0]
+    assert scheduler.free_row(b + [4]) == 1 and scheduler.free_row(a) == 0
     # nothing shared but the first token: the row used least recently (the empty one here)
-    assert worker._free_row([0, 3]) == 2 and worker._free_row([7, 7]) == 2
-    worker._held[2], worker._used = [0, 4], [2, 1, 3]
-    assert worker._free_row([5]) == 1
+    assert scheduler.free_row([0, 3]) == 2 and scheduler.free_row([7, 7]) == 2
+    scheduler._held[2], scheduler._used = [0, 4], [2, 1, 3]
+    assert scheduler.free_row([5]) == 1
 
 
 def test_rows_keep_their_conversations():

@@ -18,7 +18,7 @@ import torch
 from causette.cli import main as cli_main
 from causette.config import load_config
 from causette.errors import CausetteError
-from causette.inference.decode_step import DecodeStep
+from causette.inference.backends.aoti import MatvecLinear, TransposedLinear
 from causette.model import Transformer
 from causette.model.config import ModelConfig
 from test_export import FRENCH, greedy, make_checkpoint, needs_transformers, tok, transformers  # noqa: F401
@@ -100,11 +100,20 @@ def test_greedy_generation_with_the_cache_equals_recompute_without(tok):  # noqa
     assert g.token_ids == seq[len(prompt) :]
 
 
+def arranged(model, options: dict):
+    """The model's step (``step_kv``), or that of the twin a compiled step is made of."""
+    if options.get("matvec"):
+        return model.twin(linear=MatvecLinear, sum_attention=True).step_kv
+    if options.get("transposed"):
+        return model.twin(linear=TransposedLinear).step_kv
+    return model.step_kv
+
+
 @pytest.mark.parametrize("options", [{}, {"matvec": True}])
 @torch.no_grad()
 def test_static_decode_step_equals_eager_each_row_at_its_own_position(options):
     model = model_with(5, n_kv_head=2)
-    step = DecodeStep(model, **options)
+    step = arranged(model, options)
     rows = [ids(3, 1)[0].tolist(), ids(11, 1)[0].tolist(), ids(7, 1)[0].tolist()]
     cache = model.new_cache(len(rows))
     nxt, pos = [], []
@@ -320,7 +329,7 @@ def test_eager_engine_batch_of_ragged_prompts_equals_recompute(tok):  # noqa: F8
 @torch.no_grad()
 def test_static_step_on_the_ring_equals_recompute_rows_at_their_own_positions(tok, options):  # noqa: F811
     model = windowed(tok.vocab_size)
-    step = DecodeStep(model, **options)
+    step = arranged(model, options)
     rows = ragged_prompts(tok)
     cache = model.new_cache(len(rows))
     assert cache.k[0].shape[2] == WINDOW
@@ -383,7 +392,7 @@ def test_server_worker_continuous_batching_on_the_ring_equals_recompute(tok):  #
 def test_compiled_step_on_the_ring_equals_recompute(tok, tmp_path, monkeypatch):  # noqa: F811
     """The real compilation (AOTInductor, twice ~10-30 s): its cache is the window long (part of
     the package's key); batch 1 and a batch of ragged prompts, then the server's worker."""
-    from causette.inference import compiled
+    from causette.inference.backends import aoti as compiled
 
     monkeypatch.setenv("CAUSETTE_CACHE_DIR", str(tmp_path))
     model = windowed(tok.vocab_size)
@@ -392,7 +401,7 @@ def test_compiled_step_on_the_ring_equals_recompute(tok, tmp_path, monkeypatch):
     prompts = ragged_prompts(tok)
     want = [recompute(model, p, 30) for p in prompts]
     assert fast.generate([prompts[1]], params)[0].token_ids == want[1][0]
-    step = fast.fast_step(1)
+    step = fast.backend(1)
     assert step.max_len == WINDOW and step.path == compiled.cached_path(model, 1, WINDOW)
     assert compiled.cache_key(model, 1, WINDOW) != compiled.cache_key(model, 1, 64)
     # the compiled step's logits, fed by an eager prefill into the ring
@@ -404,7 +413,7 @@ def test_compiled_step_on_the_ring_equals_recompute(tok, tmp_path, monkeypatch):
         torch.testing.assert_close(logits, want[1][1][i], atol=1e-4, rtol=0)
     assert [g.token_ids for g in fast.generate(prompts, params)] == [w[0] for w in want]  # batch 3, forced steps
     results, worker = run_worker(fast, prompts, params, max_batch=3)  # the same compiled step (batch 3)
-    assert worker._decode is fast.fast_step(3)
+    assert worker.scheduler.runner.backend is fast.backend(3)
     assert [g.token_ids for g in results] == [w[0] for w in want]
 
 

@@ -4,10 +4,12 @@
     engine = Engine(model, tokenizer)
     [g] = engine.generate([engine.encode_prompt("Il était une fois")], SamplingParams(seed=0))
 
-Modules: ``sampling`` (settings and filters), ``engine`` (batched generation, streaming,
-``sample_texts`` for the trainer), ``chat`` (conversation and REPL), ``decode_step`` and ``compiled`` (the
-static one-token step, compiled ahead of time and cached), ``server*`` (``causette serve``), ``cli`` (``causette
-generate`` and ``causette chat``). Checkpoints are opened by causette/checkpoint/load.py.
+Modules: ``sampling`` (settings and filters), ``engine`` (generation and streaming, ``sample_texts``
+for the trainer), ``scheduler`` (requests into rows of the KV cache, one token per busy row per
+step), ``runner`` (the cache and the backend that steps it), ``backends/`` (the model's step:
+eager, compiled ahead of time, native C++), ``row`` (one sequence's text and stopping), ``chat``
+(conversation and REPL), ``server*`` (``causette serve``), ``cli`` (``causette generate`` and
+``causette chat``). Checkpoints are opened by causette/checkpoint/load.py.
 
 Attributes are imported on first use, so that ``causette --help`` does not import PyTorch.
 """

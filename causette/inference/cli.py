@@ -257,7 +257,7 @@ def run_chat(args: argparse.Namespace) -> int:
     loaded = _load(args)
     mode = {"chat": CHAT, "continue": CONTINUE}.get(args.mode) or (CHAT if loaded.is_chat_model else CONTINUE)
     engine = _engine(loaded, args)
-    engine.fast_step(1)  # compiled (or read from the cache) now, not in the middle of the first reply
+    engine.backend(1)  # compiled (or read from the cache) now, not in the middle of the first reply
     system = valid_unicode(args.system) if args.system else None
     session = ChatSession(engine, _params(args), system=system, mode=mode)
     _enable_line_editing()

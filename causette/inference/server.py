@@ -78,7 +78,7 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
     if limits.max_batch < 1:
         raise CausetteError("max_batch must be at least 1")
     engine = Engine(loaded.model, loaded.tokenizer, decode=decode, notify=notify)
-    engine.fast_step(limits.max_batch)  # compiled now rather than at the first request
+    engine.backend(limits.max_batch)  # compiled now rather than at the first request
     defaults = defaults or SamplingParams(temperature=0.7, top_k=50, top_p=0.95, max_new_tokens=256)
     defaults.validate()
     reader = RequestReader(engine, mode, limits, defaults)

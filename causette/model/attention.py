@@ -1,4 +1,5 @@
-"""Causal self-attention: multi-head, grouped-query, QK-norm, RoPE, sliding window, KV cache.
+"""Causal self-attention: multi-head, grouped-query, QK-norm, RoPE, sliding window, KV cache,
+and the one-token step with a position per row.
 
 ``CausalSelfAttention`` is the mixing half of every block (transformer.py); the KV cache it
 reads and writes is kvcache.py, RoPE and the norms are layers.py.
@@ -45,10 +46,53 @@ from causette.model.layers import RMSNorm, apply_rope
 # previous tokens. When the context is longer than ``N``, the keys nobody sees are dropped and a
 # band mask replaces the causal one (``_sliding_window``); the KV cache keeps only ``N`` positions
 # (a ring buffer, ``_ring_mask``). With ``None`` nothing changes.
+#
+# The fourth case, **the step** (``step``; ``Transformer.step``): one new token per row, row ``b``
+# at its own position ``p_b``. Its key and value go to the cache at ``p_b`` (its *slot*: ``p_b mod
+# N`` in a ring), and its query reads the whole cache of its row through a mask that shows the
+# keys ``0 .. p_b`` (``RowPositions``). Reading all ``max_len`` slots rather than ``p_b + 1`` keeps
+# the shapes fixed whatever the positions: one graph that a compiler can build once
+# (inference/backends/aoti.py); the hidden keys weigh exactly 0.
 # ==============================================================================
 
 
+class RowPositions:
+    """Where each row's new token goes in the cache and which keys it sees, for one step.
+
+    ``positions`` ``(B,)`` int64: the token's position in its row. Computed once per step by the
+    model and shared by every layer:
+
+    * ``rows`` ``(B,)``: ``0 .. B-1``, to index each row's own slot;
+    * ``slot`` ``(B,)``: where the new key/value go: the position, or in a ring buffer of ``L``
+      slots, the position mod ``L``;
+    * ``visible`` ``(B, 1, 1, L)``: which of the ``L`` slots the row's query sees (broadcast over
+      heads).
+    """
+
+    def __init__(self, positions: torch.Tensor, slots: int, window: int | None):
+        # region doc:row-mask
+        keys = torch.arange(slots, device=positions.device)[None, :]
+        pos = positions[:, None]
+        self.rows = torch.arange(positions.shape[0], device=positions.device)
+        if window is None:
+            self.slot, visible = positions, keys <= pos
+        else:
+            # Position p lives in slot p mod L (KVCache.update_window; without a ring p < L, so the
+            # slot is p), so slot j now holds position p - (p - j) mod L (negative: never
+            # written), visible when it is within the window.
+            self.slot = positions % slots
+            held = pos - (pos - keys) % slots
+            visible = (held >= 0) & (held > pos - window)
+        self.visible = visible[:, None, None, :]
+        # endregion doc:row-mask
+
+
 class CausalSelfAttention(nn.Module):
+    # The step's attention as explicit products and sums (``attention_sums``) rather than SDPA:
+    # the same numbers, in a form a compiler fuses into a couple of loops. Set on its own copy of
+    # the model by the backend that compiles the step (inference/backends/aoti.py).
+    sum_form = False
+
     def __init__(self, cfg: ModelConfig, layer_idx: int, cpu_kernels: bool = False):
         super().__init__()
         self.layer_idx = layer_idx  # which slot of the KV cache is ours
@@ -156,6 +200,32 @@ class CausalSelfAttention(nn.Module):
         return (key_pos[None, :] <= q_pos) & (key_pos[None, :] > q_pos - self.window), False
     # endregion doc:ring-mask
 
+    def step(self, x, rope, k_cache: torch.Tensor, v_cache: torch.Tensor, at: RowPositions) -> torch.Tensor:
+        """The step case: ``x`` ``(B, 1, n_embd)``, one new token per row, at the rows' own
+        positions ``at``; ``k_cache``, ``v_cache``: this layer's ``(B, n_kv_head, L, head_dim)``
+        tensors, written in place at ``at.slot``. ``rope``: the ``(cos, sin)`` of each row's
+        position, ``(B, 1, 1, head_dim/2)``."""
+        B = x.shape[0]
+        H, KV, D = self.n_head, self.n_kv_head, self.head_dim
+        q, k, v = self.qkv(x).split([H * D, KV * D, KV * D], dim=-1)
+        q = q.view(B, 1, H, D).transpose(1, 2)  # (B, H, 1, D)
+        k = k.view(B, 1, KV, D).transpose(1, 2)
+        v = v.view(B, 1, KV, D).transpose(1, 2)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        # region doc:row-write
+        k_cache[at.rows, :, at.slot] = k[:, :, 0].to(k_cache.dtype)  # row b's key into its own slot
+        v_cache[at.rows, :, at.slot] = v[:, :, 0].to(v_cache.dtype)
+        # endregion doc:row-write
+        keys, values = k_cache.to(q.dtype), v_cache.to(q.dtype)
+        if self.sum_form:
+            y = attention_sums(q, keys, values, at.visible)
+        else:
+            y = F.scaled_dot_product_attention(q, keys, values, attn_mask=at.visible, enable_gqa=KV != H)
+        return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(B, 1, H * D)))
+
     def _sdpa(self, q, k, v, mask, is_causal):
         # region doc:sdpa
         return F.scaled_dot_product_attention(
@@ -170,3 +240,18 @@ class CausalSelfAttention(nn.Module):
             # endregion doc:gqa
         )
         # endregion doc:sdpa
+
+
+def attention_sums(q, k, v, visible):
+    """Softmax attention of one query per row and head, ``q`` ``(B, H, 1, D)``, over the cached
+    ``k``, ``v`` ``(B, KV, L, D)`` (``H / KV`` query heads share a key/value head), keys hidden
+    where ``visible`` ``(B, 1, 1, L)`` is False: SDPA's result, written as products and sums,
+    which a compiler fuses into a couple of loops (eagerly, SDPA is the faster way)."""
+    B, H, _, D = q.shape
+    KV, L = k.shape[1], k.shape[2]
+    qg = q.reshape(B, KV, H // KV, 1, D)
+    scores = (qg * k[:, :, None]).sum(-1) * (D ** -0.5)  # (B, KV, G, L)
+    scores = scores.masked_fill(~visible.view(B, 1, 1, L), float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    y = (weights[..., None] * v[:, :, None]).sum(-2)  # (B, KV, G, D)
+    return y.reshape(B, H, 1, D)

@@ -1,7 +1,8 @@
 """The KV cache: each layer's keys and values, kept between generation steps (``KVCache``).
 
-Used by attention (attention.py) and made by ``Transformer.new_cache``; the static decoding step
-(causette/inference/decode_step.py) reads and writes its tensors directly.
+Made by ``Transformer.new_cache``; attention (attention.py) writes and reads it, both for a
+sequence (prefill, rows in step) and for the one-token step where each row has its own
+position (``Transformer.step``).
 """
 
 from __future__ import annotations
@@ -30,13 +31,19 @@ from causette.errors import CausetteError
 # layer's update would copy the whole cache (25 MB per token for seed16m; see
 # causette/inference/compiled.py).
 #
-# All rows of a batch advance together (``pos`` is shared): prompts in one batch must have the
-# same length. Usage::
+# **A length per row.** Each row holds its own sequence: ``lengths[b]`` positions of row ``b``
+# are filled. A sequence of ``T`` tokens (``model.logits(idx, cache)``) needs every row at the
+# same length (``pos``, the shared case) and adds ``T`` to each; the one-token step
+# (``model.step(tokens, positions, cache)``) puts row ``b``'s token at ``positions[b]``, so rows of
+# different lengths decode together, and a row can start over (a new request) while the others
+# go on. ``rows(i, j)`` is a view of some rows (same memory, same lengths): a prompt is read into
+# one row that way. Usage::
 #
-#     cache = model.new_cache(batch_size=2)            # max_len = block_size
-#     logits = model.logits(prompt, cache=cache)       # prefill, prompt (2, T0)
-#     logits = model.logits(next_tokens, cache=cache)  # one step, next_tokens (2, 1)
-#     cache.reset()                                    # reuse for a new conversation
+#     cache = model.new_cache(batch_size=2)                  # max_len = block_size
+#     model.logits(prompt_a, cache=cache.rows(0, 1))         # prefill row 0, prompt (1, Ta)
+#     model.logits(prompt_b, cache=cache.rows(1, 2))         # prefill row 1, prompt (1, Tb)
+#     logits = model.step(next_tokens, None, cache)          # one token per row, at its length
+#     cache.reset()                                          # reuse for a new conversation
 #
 # **Sliding window: a ring buffer.** A model with ``sliding_window = N`` never looks further back
 # than ``N`` positions, so its cache (``window=N``, when ``N < max_len``) keeps only ``N`` slots per
@@ -71,7 +78,10 @@ class KVCache:
         self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.max_len = max_len  # positions it takes in all (with a ring, more than it stores)
-        self.pos = 0  # positions 0 .. pos-1 have been stored (with a ring, only the last N are kept)
+        # Row b holds positions 0 .. lengths[b]-1 (with a ring, only the last N are kept). A list
+        # shared with every view of some rows (``rows``); ``_first`` is this view's first row.
+        self._lengths = [0] * batch_size
+        self._first = 0
 
     @property
     def batch_size(self) -> int:
@@ -81,26 +91,64 @@ class KVCache:
     def dtype(self) -> torch.dtype:
         return self.k[0].dtype
 
+    # ------------------------------------------------------------------ lengths
+
+    @property
+    def lengths(self) -> list[int]:
+        """How many positions each row holds."""
+        return self._lengths[self._first : self._first + self.batch_size]
+
+    @property
+    def pos(self) -> int:
+        """The length shared by every row (a sequence of tokens continues from there)."""
+        lengths = self.lengths
+        if any(n != lengths[0] for n in lengths):
+            raise CausetteError(f"the rows of this KV cache have different lengths {lengths}: step them one by one")
+        return lengths[0]
+
+    @pos.setter
+    def pos(self, n: int) -> None:
+        """Set every row's length to ``n`` (what was stored beyond is forgotten)."""
+        for b in range(self.batch_size):
+            self._lengths[self._first + b] = int(n)
+
+    def set_lengths(self, lengths) -> None:
+        """Row ``b`` now holds ``lengths[b]`` positions (after a step, or to forget a row's end)."""
+        for b, n in enumerate(lengths):
+            self._lengths[self._first + b] = int(n)
+
     def reset(self) -> None:
         """Forget everything (the old values are simply overwritten later)."""
         self.pos = 0
 
     def rows(self, start: int, stop: int) -> "KVCache":
-        """A cache for rows ``start .. stop-1`` of this one, sharing its memory, empty (``pos`` 0):
-        what it stores lands in those rows here (a batching server prefills one slot this way)."""
+        """A cache for rows ``start .. stop-1`` of this one, sharing its memory and its lengths:
+        what it stores lands in those rows here (a prompt is read into one row this way)."""
         view = KVCache.__new__(KVCache)
         view.k = [t[start:stop] for t in self.k]
         view.v = [t[start:stop] for t in self.v]
-        view.max_len, view.window, view.pos = self.max_len, self.window, 0
+        view.max_len, view.window = self.max_len, self.window
+        view._lengths, view._first = self._lengths, self._first + start
         return view
+
+    def copy_prefix(self, source: int, target: int, n: int) -> None:
+        """Row ``target`` takes row ``source``'s first ``n`` positions (a prompt that another row
+        has already read is copied rather than read again). Not for a ring buffer, whose slots
+        no longer hold the first positions."""
+        if self.window is not None:
+            raise CausetteError("a sliding window's ring buffer keeps no prefix to copy")
+        for layer in (*self.k, *self.v):
+            layer[target, :, :n] = layer[source, :, :n]
+        self._lengths[self._first + target] = n
 
     def check(self, batch_size: int, seq_len: int) -> None:
         """Fail clearly before a forward pass that would not fit."""
         if batch_size != self.batch_size:
             raise CausetteError(f"KV cache was made for batch size {self.batch_size}, got {batch_size}")
-        if self.pos + seq_len > self.max_len:
+        pos = self.pos
+        if pos + seq_len > self.max_len:
             raise CausetteError(
-                f"KV cache full: {self.pos} positions used + {seq_len} new > max_len {self.max_len} "
+                f"KV cache full: {pos} positions used + {seq_len} new > max_len {self.max_len} "
                 "(crop the context or reset the cache)"
             )
 
@@ -111,9 +159,10 @@ class KVCache:
         dtype of ``k``. ``pos`` itself moves only when the model calls :meth:`advance` after the
         last layer, so every layer writes at the same place.
         """
-        end = self.pos + k.shape[2]
-        self.k[layer][:, :, self.pos : end] = k
-        self.v[layer][:, :, self.pos : end] = v
+        start = self.pos
+        end = start + k.shape[2]
+        self.k[layer][:, :, start:end] = k
+        self.v[layer][:, :, start:end] = v
         return self.k[layer][:, :, :end].to(k.dtype), self.v[layer][:, :, :end].to(v.dtype)
 
     # region doc:kv-ring
@@ -155,4 +204,5 @@ class KVCache:
     # endregion doc:kv-ring
 
     def advance(self, seq_len: int) -> None:
-        self.pos += seq_len
+        """Every row has stored ``seq_len`` more positions (after the last layer of a forward)."""
+        self.pos = self.pos + seq_len

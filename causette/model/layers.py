@@ -110,6 +110,10 @@ class LearnedPositions(nn.Module):
     def forward(self, seq_len: int, offset: int = 0) -> torch.Tensor:
         return self.wpe.weight[offset : offset + seq_len]
 
+    def at(self, positions: torch.Tensor) -> torch.Tensor:
+        """The rows of the given positions, ``(B,) → (B, n_embd)`` (the step: one per row)."""
+        return self.wpe.weight[positions]
+
 
 def sinusoidal_table(length: int, dim: int, base: float = 10000.0) -> torch.Tensor:
     """The fixed ``(length, dim)`` table of "Attention is all you need": interleaved sin/cos."""
@@ -130,6 +134,10 @@ class SinusoidalPositions(nn.Module):
 
     def forward(self, seq_len: int, offset: int = 0) -> torch.Tensor:
         return self.table[offset : offset + seq_len]
+
+    def at(self, positions: torch.Tensor) -> torch.Tensor:
+        """The rows of the given positions, ``(B,) → (B, n_embd)`` (the step: one per row)."""
+        return self.table[positions]
 
 
 def rope_tables(length: int, head_dim: int, theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,6 +173,11 @@ class Rotary(nn.Module):
 
     def forward(self, seq_len: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         return self.cos[offset : offset + seq_len], self.sin[offset : offset + seq_len]
+
+    def at(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The angles of one position per row, each ``(B, 1, 1, head_dim/2)`` (broadcast over
+        the heads and the single token of the step)."""
+        return self.cos[positions][:, None, None, :], self.sin[positions][:, None, None, :]
 
 
 # ==============================================================================

@@ -14,7 +14,10 @@ MLP half of each block. Three ways to call the model:
 * ``model.logits(idx, cache=None, last_only=False)``: the scores ``(B, T, V)`` (generation);
 * ``model.loss(idx, targets)``: what training minimises (below);
 * ``model(idx, targets=None, cache=None)`` returns ``(logits, loss)``, both of the above (the
-  form ``torch.compile`` and DistributedDataParallel wrap).
+  form ``torch.compile`` and DistributedDataParallel wrap);
+* ``model.step(tokens, positions, cache)``: one new token per row, each row of the cache at its
+  own position, the logits ``(B, V)``: generation's decoding step, for every backend (the
+  compiled ones compile this very method; causette/inference/backends/).
 
 * ``loss`` is None without ``targets``; with them, the mean cross-entropy over the target
   positions that are not ``-100`` (``IGNORE_INDEX``: SFT masks the prompt this way), **plus**, for
@@ -30,6 +33,8 @@ MLP half of each block. Three ways to call the model:
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 
 import torch
@@ -38,7 +43,7 @@ import torch.nn as nn
 from causette.errors import CausetteError
 from causette.model import chunked_loss
 from causette.model.config import ModelConfig
-from causette.model.attention import CausalSelfAttention
+from causette.model.attention import CausalSelfAttention, RowPositions
 from causette.model.kvcache import KVCache
 from causette.model.layers import (
     MLP,
@@ -109,6 +114,14 @@ class Block(nn.Module):
 
     def forward(self, x, rope=None, cache=None) -> tuple[torch.Tensor, dict | None]:
         x = x + (self.attn or self.mix)(self.norm1(x), rope, cache)
+        return self._mlp_half(x)
+
+    def step(self, x, rope, k_cache, v_cache, at) -> torch.Tensor:
+        """The one-token step (:meth:`Transformer.step`): attention's step case, then the MLP."""
+        x = x + self.attn.step(self.norm1(x), rope, k_cache, v_cache, at)
+        return self._mlp_half(x)[0]
+
+    def _mlp_half(self, x) -> tuple[torch.Tensor, dict | None]:
         if self.mlp is None:
             return x, None
         if isinstance(self.mlp, MoE):
@@ -219,6 +232,59 @@ class Transformer(nn.Module):
             cache.advance(T)
         return self.norm_f(x), moe_stats
         # endregion doc:blocks-and-final-norm
+
+    # region doc:model-step
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor | None, cache: KVCache) -> torch.Tensor:
+        """One new token per row: row ``b`` of ``cache`` reads ``tokens[b]`` at position
+        ``positions[b]`` (default: the row's length), ``(B,)`` each; returns the logits of the
+        next token ``(B, V)`` in float32. Rows may sit at different positions (continuous
+        batching); afterwards row ``b`` holds ``positions[b] + 1`` positions."""
+        if positions is None:
+            positions = torch.tensor(cache.lengths, dtype=torch.long, device=tokens.device)
+        if tokens.shape[0] != cache.batch_size or positions.shape[0] != cache.batch_size:
+            raise CausetteError(f"KV cache was made for batch size {cache.batch_size}, got {tokens.shape[0]}")
+        ends = (positions + 1).tolist()
+        ks, vs = cache.k, cache.v
+        span = max(ends)
+        if span < ks[0].shape[2]:
+            # Eagerly, only the slots up to the furthest row are read (the rest is hidden anyway):
+            # the shapes then change with the positions, which costs nothing here and saves
+            # reading empty slots (a third of a step at batch 8; bench/LOG.md). A ring buffer that
+            # has not wrapped yet holds position p in slot p too. Compilers trace step_kv.
+            ks, vs = [t[:, :, :span] for t in ks], [t[:, :, :span] for t in vs]
+        logits = self.step_kv(tokens, positions, ks, vs)
+        cache.set_lengths(ends)
+        return logits
+
+    def step_kv(self, tokens: torch.Tensor, positions: torch.Tensor, ks: list, vs: list) -> torch.Tensor:
+        """:meth:`step` on the cache's tensors (one ``(B, n_kv_head, L, head_dim)`` key and value
+        tensor per layer, written in place): tensors in, tensors out, the form a compiler traces.
+        The same arithmetic as :meth:`logits` for one token, except that attention reads all
+        ``L`` slots with a mask (``RowPositions``)."""
+        x = self.wte(tokens)[:, None, :]  # (B, 1, C)
+        if self.positions is not None:  # learned or sinusoidal: the table row of each row's position
+            x = x + self.positions.at(positions)[:, None, :]
+        rope = self.rotary.at(positions) if self.rotary is not None else None
+        at = RowPositions(positions, ks[0].shape[2], self.cfg.sliding_window)
+        for block, k_cache, v_cache in zip(self.blocks, ks, vs):
+            x = block.step(x, rope, k_cache, v_cache, at)
+        return self._head(self.norm_f(x))[:, 0].float()
+    # endregion doc:model-step
+
+    def twin(self, linear=None, sum_attention: bool = False) -> "Transformer":
+        """A copy of this model that shares every weight tensor, arranged for a compiler: each
+        plain ``nn.Linear`` replaced by ``linear(layer)`` when given (another way to compute the
+        same product), and the step's attention in its sum form when ``sum_attention``
+        (attention.py, ``attention_sums``). The arithmetic stays this model's."""
+        shared = {id(t): t for t in itertools.chain(self.parameters(), self.buffers())}
+        copy_ = copy.deepcopy(self, shared)
+        for module in list(copy_.modules()):
+            if sum_attention and isinstance(module, CausalSelfAttention):
+                module.sum_form = True
+            for name, child in list(module.named_children()):
+                if linear is not None and type(child) is nn.Linear:
+                    setattr(module, name, linear(child))
+        return copy_
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.lm_head(x)

@@ -1,12 +1,12 @@
 // One decoding step of Causette's Transformer, for one new token per row, written in C++.
 //
-// Built by causette/inference/native.py (g++ -O3 -march=native -pthread, once per machine,
+// Built by causette/inference/backends/native.py (g++ -O3 -march=native -pthread, once per machine,
 // cached on disk) and called through ctypes: no PyTorch header, no Python object, only float
-// pointers. What it computes is DecodeStep's (decode_step.py) for the dense models of both
+// pointers. What it computes is the model's own step (Transformer.step_kv) for the dense models of both
 // families: RMSNorm or LayerNorm, RoPE or a position table, grouped-query attention over the
 // cached keys 0..pos (or the last `window` ones), SwiGLU, GELU (tanh) or ReLU², optional
 // biases, QK-norm and logit soft-capping. native.py checks the model first and falls back to
-// the AOTInductor step (compiled.py) for anything else.
+// the AOTInductor step (aoti.py) for anything else.
 //
 // Why a hand-written step: at batch 1 a token is ~20 matrix-vector products that read every
 // weight once; their speed is the memory's. A dot product with one accumulator is a chain of

@@ -1,6 +1,6 @@
 """The native decoding step: one token per row in C++ (native_step.cpp), called through ctypes.
 
-Why: the AOTInductor step (compiled.py) turns each matrix-vector product into a loop with one
+Why: the AOTInductor step (aoti.py) turns each matrix-vector product into a loop with one
 accumulator per output row, a chain of dependent multiply-adds; at batch 1 it ran at ~0.5× the
 speed of llama.cpp on the same weights (bench/LOG.md, issue 17). native_step.cpp computes
 several output rows at once with independent accumulators, each load of the input shared by
@@ -12,8 +12,8 @@ How:
 * the source is compiled once per machine with the system's C++ compiler (``$CXX``, else
   ``g++``, ``c++`` or ``clang++``): ``-O3 -march=native -pthread``, ~2 s. No PyTorch header:
   the library takes float pointers, so it does not depend on the model, its shape, or the
-  torch version. It is cached as ``native-<key>.so`` beside the compiled steps (compiled.py's
-  :func:`~causette.inference.compiled.cache_dir`), the key a hash of the source, the compiler
+  torch version. It is cached as ``native-<key>.so`` beside the compiled steps
+  (:func:`~causette.inference.backends.cache_dir`), the key a hash of the source, the compiler
   command and flags, the machine and its CPU flags; written atomically, like the packages;
 * :func:`supports` says which models it runs: the dense models of both families (RMSNorm or
   LayerNorm, RoPE, learned or sinusoidal positions, SwiGLU, GELU or ReLU², biases, QK-norm,
@@ -41,6 +41,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from causette.inference.backends import Backend, cache_dir, cpu_flags
+
 SOURCE = Path(__file__).resolve().with_name("native_step.cpp")
 VERSION = 3  # causette_native_version() of the source this module speaks to
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-pthread")
@@ -67,17 +69,13 @@ def compiler() -> str | None:
 
 def cache_key(cxx: str) -> str:
     """A hash of what the library depends on: source, compiler command, flags, machine, CPU."""
-    from causette.inference.compiled import _cpu_flags
-
     h = hashlib.sha256(SOURCE.read_bytes())
-    for part in (cxx, " ".join(FLAGS), repr(ARCH_FLAGS), platform.machine(), platform.system(), _cpu_flags()):
+    for part in (cxx, " ".join(FLAGS), repr(ARCH_FLAGS), platform.machine(), platform.system(), cpu_flags()):
         h.update(b"\0" + part.encode())
     return h.hexdigest()[:32]
 
 
 def library_path(cxx: str | None = None) -> Path | None:
-    from causette.inference.compiled import cache_dir
-
     cxx = cxx or compiler()
     return None if cxx is None else cache_dir() / f"native-{cache_key(cxx)}.so"
 
@@ -185,13 +183,13 @@ def supports(model: nn.Module) -> bool:
     return True
 
 
-class NativeStep:
-    """``step(tokens, pos, ks, vs) → logits``, as :class:`~causette.inference.decode_step.DecodeStep`,
-    through native_step.cpp. ``tokens`` and ``pos`` ``(B,)`` int64; ``ks``, ``vs`` the float32
+class NativeStep(Backend):
+    """The backend: ``step(tokens, positions, cache) → logits``, as ``model.step``, through
+    native_step.cpp; also callable on the cache's tensors, ``(tokens, pos, ks, vs)``. ``tokens`` and ``pos`` ``(B,)`` int64; ``ks``, ``vs`` the float32
     caches ``(B, n_kv_head, max_len, head_dim)``, one per layer, updated in place."""
 
+    name = "native"
     compile_seconds = 0.0
-    grad_free = True  # reads and writes plain memory: no autograd mode needed around a call
 
     def __init__(self, lib: ctypes.CDLL, model: nn.Module, compile_seconds: float = 0.0):
         cfg = model.cfg
@@ -265,6 +263,12 @@ class NativeStep:
         if ks[0].shape[0] != B or pos.shape[0] != B:
             raise ValueError("tokens, pos and the caches must have one row each per batch row")
         return self._run(tokens, pos, None, None, B, ks, vs)
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
+        """Reads and writes plain memory: no autograd mode needed around the call."""
+        logits = self(tokens, positions, cache.k, cache.v)
+        cache.set_lengths((positions + 1).tolist())
+        return logits
 
     def prefill(self, idx: torch.Tensor, start: int, ks, vs) -> torch.Tensor:
         """The prompt chunk ``idx`` ``(B, T)`` at positions ``start .. start+T-1`` of cache rows
