@@ -145,120 +145,155 @@ def write_report(run: str | Path) -> Path:
 
 def _write_report(run: Path, layout: RunLayout) -> Path:
     lines = [tr(f"# Rapport du run `{run.name}`", f"# Report of run `{run.name}`"), ""]
-
-    manifest = _json(layout.corpus_manifest)
-    if manifest:
-        d = manifest["documents"]
-        drops = ", ".join(f"{tr(*DROP_REASONS.get(k, (k, k)))} {num(v, ',')}" for k, v in d["dropped"].items() if v)
-        drops = drops or tr("aucun", "none")
-        kept_chars, kept_bytes = num(manifest["characters"]["kept"], ","), num(manifest["bytes"]["kept"], ",")
-        lines += ["## Corpus", "",
-                  tr(f"{num(d['kept'], ',')} documents gardés sur {num(d['seen'], ',')} vus (écartés : {drops}) ; "
-                     f"{kept_chars} caractères, {kept_bytes} octets ; {_split_sentence(manifest['split'])}",
-                     f"{d['kept']:,} documents kept of {d['seen']:,} seen (dropped: {drops}); "
-                     f"{kept_chars} characters, {kept_bytes} bytes; {_split_sentence(manifest['split'])}"), "",
-                  tr("| genre | documents | caractères |", "| kind | documents | characters |"), "|---|---:|---:|"]
-        lines += [f"| {tr(KINDS_FR.get(k, k), k)} | {num(v['documents'], ',')} | {num(v['characters'], ',')} |"
-                  for k, v in manifest["by_kind"].items()]
-        lines.append("")
-
-    meta = _json(layout.data_meta)
-    tok = _json(layout.tokenizer_file)
-    if tok or meta:
-        lines += [tr("## Tokeniseur et données", "## Tokenizer and data"), ""]
-        if tok:
-            vocab, pattern = tok.get("vocab_size", "?"), tok.get("pattern_name", "?")
-            vocab = num(vocab, ",") if isinstance(vocab, int) else vocab
-            lines.append(tr(f"BPE octet par octet de {vocab} tokens, motif `{pattern}`.",
-                            f"Byte-level BPE of {vocab} tokens, pattern `{pattern}`."))
-        if meta:
-            for split, s in meta["splits"].items():
-                ratio = num(s["bytes"] / max(s["tokens"], 1), ".2f")
-                lines.append(tr(f"- {split} : {num(s['tokens'], ',')} tokens pour {num(s['bytes'], ',')} octets "
-                                f"({ratio} octets par token), {num(s['documents'], ',')} documents",
-                                f"- {split}: {s['tokens']:,} tokens for {s['bytes']:,} bytes "
-                                f"({ratio} bytes per token), {s['documents']} documents"))
-        lines.append("")
-
-    from causette.checkpoint.steps import find_checkpoint, list_checkpoints, read_state
-
-    ckpts = list_checkpoints(layout.checkpoints)
-    if ckpts:
-        ck = find_checkpoint(run, warn=lambda s: None)
-        state = read_state(ck)
-        cfg = state.get("config", {})
-        m = cfg.get("model", {})
-        from causette.config import from_dict
-        from causette.model.config import ModelConfig
-        from causette.model.counting import count_params
-
-        counts = count_params(from_dict(ModelConfig, m)) if m else None
-        tps, mfu = _throughput(run)
-        val = state.get("val") or {}
-        lines += [tr("## Pré-entraînement", "## Pretraining"), ""]
-        if counts:
-            total, non_emb = num(counts.total / 1e6, ".2f"), num(counts.non_embedding / 1e6, ".2f")
-            shape = f"{m['n_layer']} {tr('couches', 'layers')} × {m['n_embd']}"
-            lines.append(tr(f"Modèle : {total}\u00a0M de paramètres ({non_emb}\u00a0M hors plongements), {shape}, "
-                            f"contexte {m['block_size']}, positions {m['pos']}, {m['norm']}, MLP {m['mlp']}.",
-                            f"Model: {total}M parameters ({non_emb}M without embeddings), {shape}, "
-                            f"context {m['block_size']}, positions {m['pos']}, {m['norm']}, MLP {m['mlp']}."))
-        steps, seen = num(state["step"], ","), num(state.get("tokens_seen", 0), ",")
-        speed, mfu_ = num(tps, ",.0f"), num(mfu, ".1%")
-        lines.append(tr(f"{steps} pas, {seen} tokens vus ; débit médian {speed} tokens/s, MFU {mfu_}.",
-                        f"{steps} steps, {seen} tokens seen; median throughput {speed} tokens/s, MFU {mfu_}."))
-        if val:
-            uni = state.get("unigram_bits_per_byte")
-            loss = num(val.get("loss", float("nan")), ".3f")
-            ppl = num(val.get("perplexity", float("nan")), ".1f")
-            bpb = num(val.get("bits_per_byte", float("nan")), ".3f")
-            lines.append(tr(f"Validation : perte {loss} nats/token, perplexité {ppl}, **{bpb} bits par octet**"
-                            + (f" (modèle unigramme : {num(uni, '.3f')})." if uni else "."),
-                            f"Validation: loss {loss} nats/token, perplexity {ppl}, **{bpb} bits per byte**"
-                            + (f" (unigram model: {uni:.3f})." if uni else ".")))
-        png = plot_curves(run, layout.report_dir / "pretrain.png", tr("pré-entraînement", "pretraining"))
-        if png:
-            lines += ["", tr(f"![courbes du pré-entraînement](report/{png})", f"![pretraining curves](report/{png})")]
-        lines.append("")
-
-    sft_eval = _json(layout.sft.eval_json)
-    if sft_eval:
-        lora = sft_eval.get("lora", {}).get("r")
-        how = (f", LoRA r={lora}" if lora else tr(", tous les poids", ", all weights")) + "."
-        lines += [tr("## Affinage conversationnel (SFT)", "## Conversational fine-tuning (SFT)"), "",
-                  tr(f"{sft_eval.get('steps', '?')} pas à partir de `{sft_eval.get('base', '?')}`",
-                     f"{sft_eval.get('steps', '?')} steps from `{sft_eval.get('base', '?')}`") + how,
-                  "", *sft_table(sft_eval)]
-        png = plot_curves(layout.sft.root, layout.report_dir / "sft.png", "SFT")
-        if png:
-            lines += ["", tr(f"![courbes du SFT](report/{png})", f"![SFT curves](report/{png})")]
-        lines.append("")
-
+    lines += _corpus_section(layout)
+    lines += _tokenizer_section(layout)
+    lines += _pretraining_section(run, layout)
+    lines += _sft_section(layout)
     ev = _json(layout.eval_json)
     lines += grammar_section(layout, ev)
-    if ev:
-        lines += [tr("## Évaluation et exemples", "## Evaluation and samples"), ""]
-        for key, label in (("base", tr("modèle de base", "base model")), ("chat", tr("modèle conversationnel", "chat model"))):
-            part = ev.get(key) or {}
-            if "text" in part:
-                t = part["text"]
-                bpb, ppl = num(t["bits_per_byte"], ".3f"), num(t["perplexity"], ".1f")
-                lines.append(tr(f"- {label} sur la validation : {bpb} bits par octet, perplexité {ppl}",
-                                f"- {label} on val: {bpb} bits per byte, perplexity {ppl}"))
-        base_samples = (ev.get("base") or {}).get("samples") or []
-        if base_samples:
-            lines += ["", tr("Continuations du modèle de base :", "Continuations of the base model:"), ""]
-            lines += [f"> {s.replace(chr(10), ' ⏎ ')}" + "\n" for s in base_samples]
-        chat = (ev.get("chat") or {}).get("chat") or []
-        if chat:
-            lines += ["", tr("Réponses du modèle conversationnel :", "Answers of the chat model:"), ""]
-            lines += [f"- **{q}** — {a}" for q, a in chat]
-        lines.append("")
+    lines += _evaluation_section(ev)
 
     out = layout.report
     with atomic_write(out) as f:
         f.write("\n".join(lines).rstrip() + "\n")
     return out
+
+
+def _corpus_section(layout: RunLayout) -> list[str]:
+    """« Corpus »: the documents kept and dropped, how it was split, its kinds of text (empty
+    without a corpus manifest)."""
+    manifest = _json(layout.corpus_manifest)
+    if not manifest:
+        return []
+    d = manifest["documents"]
+    drops = ", ".join(f"{tr(*DROP_REASONS.get(k, (k, k)))} {num(v, ',')}" for k, v in d["dropped"].items() if v)
+    drops = drops or tr("aucun", "none")
+    kept_chars, kept_bytes = num(manifest["characters"]["kept"], ","), num(manifest["bytes"]["kept"], ",")
+    lines = ["## Corpus", "",
+             tr(f"{num(d['kept'], ',')} documents gardés sur {num(d['seen'], ',')} vus (écartés : {drops}) ; "
+                f"{kept_chars} caractères, {kept_bytes} octets ; {_split_sentence(manifest['split'])}",
+                f"{d['kept']:,} documents kept of {d['seen']:,} seen (dropped: {drops}); "
+                f"{kept_chars} characters, {kept_bytes} bytes; {_split_sentence(manifest['split'])}"), "",
+             tr("| genre | documents | caractères |", "| kind | documents | characters |"), "|---|---:|---:|"]
+    lines += [f"| {tr(KINDS_FR.get(k, k), k)} | {num(v['documents'], ',')} | {num(v['characters'], ',')} |"
+              for k, v in manifest["by_kind"].items()]
+    lines.append("")
+    return lines
+
+
+def _tokenizer_section(layout: RunLayout) -> list[str]:
+    """« Tokenizer and data »: the vocabulary and, for each split, tokens and bytes per token
+    (empty before the tokenizer and data stages)."""
+    meta = _json(layout.data_meta)
+    tok = _json(layout.tokenizer_file)
+    if not (tok or meta):
+        return []
+    lines = [tr("## Tokeniseur et données", "## Tokenizer and data"), ""]
+    if tok:
+        vocab, pattern = tok.get("vocab_size", "?"), tok.get("pattern_name", "?")
+        vocab = num(vocab, ",") if isinstance(vocab, int) else vocab
+        lines.append(tr(f"BPE octet par octet de {vocab} tokens, motif `{pattern}`.",
+                        f"Byte-level BPE of {vocab} tokens, pattern `{pattern}`."))
+    if meta:
+        for split, s in meta["splits"].items():
+            ratio = num(s["bytes"] / max(s["tokens"], 1), ".2f")
+            lines.append(tr(f"- {split} : {num(s['tokens'], ',')} tokens pour {num(s['bytes'], ',')} octets "
+                            f"({ratio} octets par token), {num(s['documents'], ',')} documents",
+                            f"- {split}: {s['tokens']:,} tokens for {s['bytes']:,} bytes "
+                            f"({ratio} bytes per token), {s['documents']} documents"))
+    lines.append("")
+    return lines
+
+
+def _pretraining_section(run: Path, layout: RunLayout) -> list[str]:
+    """« Pretraining »: the model, steps and speed, the validation scores of the latest checkpoint,
+    the curves (empty without checkpoints)."""
+    from causette.checkpoint.steps import find_checkpoint, list_checkpoints, read_state
+
+    ckpts = list_checkpoints(layout.checkpoints)
+    if not ckpts:
+        return []
+    ck = find_checkpoint(run, warn=lambda s: None)
+    state = read_state(ck)
+    cfg = state.get("config", {})
+    m = cfg.get("model", {})
+    from causette.config import from_dict
+    from causette.model.config import ModelConfig
+    from causette.model.counting import count_params
+
+    counts = count_params(from_dict(ModelConfig, m)) if m else None
+    tps, mfu = _throughput(run)
+    val = state.get("val") or {}
+    lines = [tr("## Pré-entraînement", "## Pretraining"), ""]
+    if counts:
+        total, non_emb = num(counts.total / 1e6, ".2f"), num(counts.non_embedding / 1e6, ".2f")
+        shape = f"{m['n_layer']} {tr('couches', 'layers')} × {m['n_embd']}"
+        lines.append(tr(f"Modèle : {total}\u00a0M de paramètres ({non_emb}\u00a0M hors plongements), {shape}, "
+                        f"contexte {m['block_size']}, positions {m['pos']}, {m['norm']}, MLP {m['mlp']}.",
+                        f"Model: {total}M parameters ({non_emb}M without embeddings), {shape}, "
+                        f"context {m['block_size']}, positions {m['pos']}, {m['norm']}, MLP {m['mlp']}."))
+    steps, seen = num(state["step"], ","), num(state.get("tokens_seen", 0), ",")
+    speed, mfu_ = num(tps, ",.0f"), num(mfu, ".1%")
+    lines.append(tr(f"{steps} pas, {seen} tokens vus ; débit médian {speed} tokens/s, MFU {mfu_}.",
+                    f"{steps} steps, {seen} tokens seen; median throughput {speed} tokens/s, MFU {mfu_}."))
+    if val:
+        uni = state.get("unigram_bits_per_byte")
+        loss = num(val.get("loss", float("nan")), ".3f")
+        ppl = num(val.get("perplexity", float("nan")), ".1f")
+        bpb = num(val.get("bits_per_byte", float("nan")), ".3f")
+        lines.append(tr(f"Validation : perte {loss} nats/token, perplexité {ppl}, **{bpb} bits par octet**"
+                        + (f" (modèle unigramme : {num(uni, '.3f')})." if uni else "."),
+                        f"Validation: loss {loss} nats/token, perplexity {ppl}, **{bpb} bits per byte**"
+                        + (f" (unigram model: {uni:.3f})." if uni else ".")))
+    png = plot_curves(run, layout.report_dir / "pretrain.png", tr("pré-entraînement", "pretraining"))
+    if png:
+        lines += ["", tr(f"![courbes du pré-entraînement](report/{png})", f"![pretraining curves](report/{png})")]
+    lines.append("")
+    return lines
+
+
+def _sft_section(layout: RunLayout) -> list[str]:
+    """« Conversational fine-tuning (SFT) »: the before/after table and the curves (empty
+    without ``sft/eval.json``)."""
+    sft_eval = _json(layout.sft.eval_json)
+    if not sft_eval:
+        return []
+    lora = sft_eval.get("lora", {}).get("r")
+    how = (f", LoRA r={lora}" if lora else tr(", tous les poids", ", all weights")) + "."
+    lines = [tr("## Affinage conversationnel (SFT)", "## Conversational fine-tuning (SFT)"), "",
+             tr(f"{sft_eval.get('steps', '?')} pas à partir de `{sft_eval.get('base', '?')}`",
+                f"{sft_eval.get('steps', '?')} steps from `{sft_eval.get('base', '?')}`") + how,
+             "", *sft_table(sft_eval)]
+    png = plot_curves(layout.sft.root, layout.report_dir / "sft.png", "SFT")
+    if png:
+        lines += ["", tr(f"![courbes du SFT](report/{png})", f"![SFT curves](report/{png})")]
+    lines.append("")
+    return lines
+
+
+def _evaluation_section(ev: dict | None) -> list[str]:
+    """« Evaluation and samples »: the eval stage's scores on val, the base model's continuations
+    and the chat model's answers (empty without ``eval.json``)."""
+    if not ev:
+        return []
+    lines = [tr("## Évaluation et exemples", "## Evaluation and samples"), ""]
+    for key, label in (("base", tr("modèle de base", "base model")), ("chat", tr("modèle conversationnel", "chat model"))):
+        part = ev.get(key) or {}
+        if "text" in part:
+            t = part["text"]
+            bpb, ppl = num(t["bits_per_byte"], ".3f"), num(t["perplexity"], ".1f")
+            lines.append(tr(f"- {label} sur la validation : {bpb} bits par octet, perplexité {ppl}",
+                            f"- {label} on val: {bpb} bits per byte, perplexity {ppl}"))
+    base_samples = (ev.get("base") or {}).get("samples") or []
+    if base_samples:
+        lines += ["", tr("Continuations du modèle de base :", "Continuations of the base model:"), ""]
+        lines += [f"> {s.replace(chr(10), ' ⏎ ')}" + "\n" for s in base_samples]
+    chat = (ev.get("chat") or {}).get("chat") or []
+    if chat:
+        lines += ["", tr("Réponses du modèle conversationnel :", "Answers of the chat model:"), ""]
+        lines += [f"- **{q}** — {a}" for q, a in chat]
+    lines.append("")
+    return lines
 
 
 def sft_table(report: dict) -> list[str]:

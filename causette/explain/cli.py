@@ -38,6 +38,27 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    ap = OneLineParser(prog="python -m causette.explain", description=tr(DESCRIPTION_FR, DESCRIPTION))
+    add_lang_argument(ap)  # before the topic too: python -m causette.explain --lang en --help
+    sub = ap.add_subparsers(dest="topic", metavar=tr("<sujet>", "<topic>"), required=True)
+    for name, (_fn, (help_fr, help_en), takes_text) in TOPICS.items():
+        help_ = tr(help_fr, help_en)
+        p = sub.add_parser(name, help=help_, description=help_, parents=[common])
+        if takes_text:
+            p.add_argument("text", nargs="?", default=DEFAULT_TEXT,
+                           help=tr("la phrase à regarder", "the sentence to look at"))
+        elif name not in ("sampling", "bleu"):  # they have their own texts; the others accept one too
+            p.add_argument("text", nargs="?", default=None,
+                           help=tr("une phrase (ce sujet n'en a pas besoin)", "a sentence (this topic needs none)"))
+    _add_model_topic_options(sub.choices)
+    _add_training_topic_options(sub.choices)
+    _add_check(sub)
+    return ap
+
+
+def _common_options() -> OneLineParser:
+    """The options every topic takes (a parent parser): which model, which block and head, how many rows, a picture."""
     common = OneLineParser(add_help=False)
     common.add_argument("--checkpoint", help=tr("un run, un dossier checkpoints ou d'un pas (défaut : un modèle de "
                                                 "démo aléatoire)",
@@ -63,47 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
                                 "also write the topic's picture to this PNG file (topics: "
                                 + ", ".join(sorted(PICTURES)) + ")"))
     add_lang_argument(common)
+    return common
 
-    ap = OneLineParser(prog="python -m causette.explain", description=tr(DESCRIPTION_FR, DESCRIPTION))
-    add_lang_argument(ap)  # before the topic too: python -m causette.explain --lang en --help
-    sub = ap.add_subparsers(dest="topic", metavar=tr("<sujet>", "<topic>"), required=True)
-    for name, (_fn, (help_fr, help_en), takes_text) in TOPICS.items():
-        help_ = tr(help_fr, help_en)
-        p = sub.add_parser(name, help=help_, description=help_, parents=[common])
-        if takes_text:
-            p.add_argument("text", nargs="?", default=DEFAULT_TEXT,
-                           help=tr("la phrase à regarder", "the sentence to look at"))
-        elif name not in ("sampling", "bleu"):  # they have their own texts; the others accept one too
-            p.add_argument("text", nargs="?", default=None,
-                           help=tr("une phrase (ce sujet n'en a pas besoin)", "a sentence (this topic needs none)"))
-    sub.choices["positions"].add_argument("--dim", type=even_dim, default=8, help=tr("taille des vecteurs (paire, défaut 8)",
-                                                                                "vector size (even, default 8)"))
-    sch = sub.choices["schedule"]
-    sub.choices["progression"].add_argument(
-        "--runs", default="runs", metavar=tr("DOSSIER", "FOLDER"),
-        help=tr("où chercher vos runs des cinq étapes (défaut : runs)", "where to look for your runs of the five steps (default: runs)"))
-    sch.add_argument("--steps", type=COUNT, default=1200, help=tr("nombre total de pas (défaut 1200, comme "
-                                                                "configs/demo.yaml)",
-                                                                "total steps (default 1200, as configs/demo.yaml)"))
-    sch.add_argument("--warmup", type=NATURAL, default=60, help=tr("pas de préchauffage (défaut 60)",
-                                                               "warmup steps (default 60)"))
-    sub.choices["mask"].add_argument("--window", type=COUNT, default=None,
-                                     help=tr("taille de la fenêtre glissante montrée à côté (défaut : celle du "
-                                             "modèle, sinon 3)",
-                                             "size of the sliding window shown next to it (default: the model's, "
-                                             "else 3)"))
-    sub.choices["cache"].add_argument("--prefill", type=COUNT, default=None,
-                                      help=tr("combien de tokens forment le prompt (défaut : la moitié)",
-                                              "how many tokens make the prompt (default: half)"))
-    crv = sub.choices["curves"]
-    crv.add_argument("--examples", action="store_true",
-                     help=tr("au lieu d'un run : trois petits entraînements réels (sain, taux trop haut, "
-                             "surapprentissage), environ 20 s sur 2 cœurs",
-                             "instead of a run: three small real trainings (healthy, too high a learning rate, "
-                             "overfitting), about 20 s on 2 cores"))
-    crv.add_argument("--example-steps", type=number_in(Range(min=60)), default=300,
-                     help=tr("pas de chaque exemple (défaut 300)", "steps of each example (default 300)"))
-    smp = sub.choices["sampling"]
+
+def _add_model_topic_options(topics: dict[str, argparse.ArgumentParser]) -> None:
+    """The own options of the topics about the model and its generation: positions, mask, cache, sampling."""
+    topics["positions"].add_argument("--dim", type=even_dim, default=8,
+                                     help=tr("taille des vecteurs (paire, défaut 8)", "vector size (even, default 8)"))
+    topics["mask"].add_argument("--window", type=COUNT, default=None,
+                                help=tr("taille de la fenêtre glissante montrée à côté (défaut : celle du "
+                                        "modèle, sinon 3)",
+                                        "size of the sliding window shown next to it (default: the model's, "
+                                        "else 3)"))
+    topics["cache"].add_argument("--prefill", type=COUNT, default=None,
+                                 help=tr("combien de tokens forment le prompt (défaut : la moitié)",
+                                         "how many tokens make the prompt (default: half)"))
+    smp = topics["sampling"]
     smp.add_argument("text", nargs="?", default="Il était une fois",
                      help=tr("le texte dont on tire le token suivant", "text whose next token is sampled"))
     smp.add_argument("--logits", type=number_in(Range(), float), nargs="+", help=tr("des logits jouets au lieu de ceux d'un modèle",
@@ -112,9 +108,35 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--top-k", type=number_in(Range(min=0, note="0 = off")), default=0)
     smp.add_argument("--top-p", type=number_in(Range(0, 1, min_open=True, note="1 = off"), float), default=1.0)
     smp.add_argument("--min-p", type=PROBABILITY, default=0.0)
-    bl = sub.choices["bleu"]
+
+
+def _add_training_topic_options(topics: dict[str, argparse.ArgumentParser]) -> None:
+    """The own options of the topics about training and evaluation: schedule, curves, progression, bleu."""
+    sch = topics["schedule"]
+    sch.add_argument("--steps", type=COUNT, default=1200, help=tr("nombre total de pas (défaut 1200, comme "
+                                                                "configs/demo.yaml)",
+                                                                "total steps (default 1200, as configs/demo.yaml)"))
+    sch.add_argument("--warmup", type=NATURAL, default=60, help=tr("pas de préchauffage (défaut 60)",
+                                                               "warmup steps (default 60)"))
+    crv = topics["curves"]
+    crv.add_argument("--examples", action="store_true",
+                     help=tr("au lieu d'un run : trois petits entraînements réels (sain, taux trop haut, "
+                             "surapprentissage), environ 20 s sur 2 cœurs",
+                             "instead of a run: three small real trainings (healthy, too high a learning rate, "
+                             "overfitting), about 20 s on 2 cores"))
+    crv.add_argument("--example-steps", type=number_in(Range(min=60)), default=300,
+                     help=tr("pas de chaque exemple (défaut 300)", "steps of each example (default 300)"))
+    topics["progression"].add_argument(
+        "--runs", default="runs", metavar=tr("DOSSIER", "FOLDER"),
+        help=tr("où chercher vos runs des cinq étapes (défaut : runs)",
+                "where to look for your runs of the five steps (default: runs)"))
+    bl = topics["bleu"]
     bl.add_argument("hypothesis", help=tr("la réponse du modèle", "the model's answer"))
     bl.add_argument("reference", help=tr("la réponse attendue", "the expected answer"))
+
+
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    """``check``: not a topic but the checker of the exercises of docs/exercices.md."""
     from causette.explain.exercises import EXERCISES
 
     help_ = tr("vérifier votre solution d'un exercice de docs/exercices.md : « juste » ou la première différence",
@@ -125,7 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("file", metavar=tr("FICHIER.py", "FILE.py"),
                      help=tr("votre fichier, qui définit la fonction de l'exercice",
                              "your file, which defines the exercise's function"))
-    return ap
 
 
 NEEDS_NO_MODEL = {"positions", "schedule", "muon", "bleu", "curves", "progression"}

@@ -89,6 +89,21 @@ def convert_tokenizer(path: Path, roles: dict[str, str | None]) -> ConvertedToke
     """Read the Hugging Face ``tokenizer.json`` at ``path``; ``roles``: their bos/eos/pad token
     strings (from tokenizer_config.json), any of them None."""
     data = _read(path)
+    model = _bpe_model(data, path)
+    pattern = _pattern(data.get("pre_tokenizer"), path)
+    to_byte = {c: b for b, c in byte_to_unicode().items()}
+    added = {t["id"]: t["content"] for t in data.get("added_tokens") or []}
+    vocab = _byte_vocab(model, added, to_byte, path)
+    built = _Rebuilt(vocab)
+    _replay_merges(built, model.get("merges") or [], to_byte, path)
+    notes = _build_leftovers(built)
+    special_tokens, eos_source = _add_specials(built.source, added, roles, notes)
+    tok = BPETokenizer(built.merges, pattern, special_tokens, metadata={"imported_from": str(path)})
+    return ConvertedTokenizer(tok, built.source, notes, eos_source)
+
+
+def _bpe_model(data: dict, path: Path) -> dict:
+    """The ``model`` part of a ``tokenizer.json``, once it is known to be a byte-level BPE."""
     model = data.get("model") or {}
     if model.get("type") != "BPE":
         raise CausetteError(
@@ -100,21 +115,24 @@ def convert_tokenizer(path: Path, roles: dict[str, str | None]) -> ConvertedToke
             f"{path}: a tokenizer with a normalizer or byte fallback (SentencePiece style); "
             "Causette imports byte-level BPE only"
         )
-    pattern = _pattern(data.get("pre_tokenizer"), path)
-    to_byte = {c: b for b, c in byte_to_unicode().items()}
+    return model
 
-    def as_bytes(text: str) -> bytes | None:
-        try:
-            return bytes(to_byte[c] for c in text)
-        except KeyError:
-            return None
 
-    added = {t["id"]: t["content"] for t in data.get("added_tokens") or []}
-    vocab: dict[bytes, int] = {}  # their ordinary tokens, as bytes
+def _as_bytes(text: str, to_byte: dict[str, int]) -> bytes | None:
+    """A token of the byte-level alphabet (GPT-2's printable stand-ins) as its bytes; None if it is not one."""
+    try:
+        return bytes(to_byte[c] for c in text)
+    except KeyError:
+        return None
+
+
+def _byte_vocab(model: dict, added: dict[int, str], to_byte: dict[str, int], path: Path) -> dict[bytes, int]:
+    """Their ordinary tokens (the added ones left out), as bytes → their id; all 256 bytes must be there."""
+    vocab: dict[bytes, int] = {}
     for text, i in (model.get("vocab") or {}).items():
         if i in added:
             continue
-        b = as_bytes(text)
+        b = _as_bytes(text, to_byte)
         if b is None:
             raise CausetteError(
                 f"{path}: token {text!r} is not in the byte-level alphabet: not a byte-level BPE"
@@ -125,19 +143,30 @@ def convert_tokenizer(path: Path, roles: dict[str, str | None]) -> ConvertedToke
         raise CausetteError(
             f"{path}: the vocabulary lacks {len(missing)} of the 256 byte tokens (e.g. byte {missing[0]})"
         )
+    return vocab
 
-    ours: dict[bytes, int] = {bytes([b]): b for b in range(256)}
-    source: list[int | None] = [vocab[bytes([b])] for b in range(256)]
-    merges: list[tuple[int, int]] = []
 
-    def add(left: bytes, right: bytes) -> None:
-        merges.append((ours[left], ours[right]))
-        ours[left + right] = len(source)
-        source.append(vocab[left + right])
+class _Rebuilt:
+    """Our vocabulary as it is rebuilt from theirs: the 256 bytes first, then one id per merge."""
 
-    for m in model.get("merges") or []:
+    def __init__(self, vocab: dict[bytes, int]):
+        self.vocab = vocab  # theirs: bytes → their id
+        self.ours: dict[bytes, int] = {bytes([b]): b for b in range(256)}  # built so far: bytes → our id
+        self.source: list[int | None] = [vocab[bytes([b])] for b in range(256)]  # our id → their id
+        self.merges: list[tuple[int, int]] = []
+
+    def add(self, left: bytes, right: bytes) -> None:
+        self.merges.append((self.ours[left], self.ours[right]))
+        self.ours[left + right] = len(self.source)
+        self.source.append(self.vocab[left + right])
+
+
+def _replay_merges(built: _Rebuilt, merges: list, to_byte: dict[str, int], path: Path) -> None:
+    """Their merges, in order, each building one of their tokens that is not built yet."""
+    ours, vocab = built.ours, built.vocab
+    for m in merges:
         left, right = m.split(" ", 1) if isinstance(m, str) else m
-        lb, rb = as_bytes(left), as_bytes(right)
+        lb, rb = _as_bytes(left, to_byte), _as_bytes(right, to_byte)
         if lb is None or rb is None:
             raise CausetteError(
                 f"{path}: merge {m!r} is not in the byte-level alphabet: not a byte-level BPE"
@@ -145,7 +174,13 @@ def convert_tokenizer(path: Path, roles: dict[str, str | None]) -> ConvertedToke
         # A merge whose parts are not built yet is an alternative split of a token (our own
         # export lists those): the token comes from its first buildable merge, or below.
         if lb in ours and rb in ours and lb + rb in vocab and lb + rb not in ours:
-            add(lb, rb)
+            built.add(lb, rb)
+
+
+def _build_leftovers(built: _Rebuilt) -> list[str]:
+    """Their tokens that no merge built: each one that splits into two built tokens is added after
+    them (shortest first, until no more can be); the notes say how many could not be built."""
+    ours, vocab = built.ours, built.vocab
     notes = []
     leftovers = sorted((b for b in vocab if b not in ours), key=lambda b: (len(b), vocab[b]))
     progress = True
@@ -156,14 +191,21 @@ def convert_tokenizer(path: Path, roles: dict[str, str | None]) -> ConvertedToke
             if cut is None:
                 rest.append(b)
             else:
-                add(b[:cut], b[cut:])
+                built.add(b[:cut], b[cut:])
                 progress = True
         leftovers = rest
     if leftovers:
         notes.append(
             f"{len(leftovers)} token(s) that no merge can build were dropped (never produced by encoding)"
         )
+    return notes
 
+
+def _add_specials(
+    source: list[int | None], added: dict[int, str], roles: dict[str, str | None], notes: list[str]
+) -> tuple[dict[str, int], int | None]:
+    """Our special tokens appended after the merges (``source`` grows, ``notes`` says which are
+    new); returns them (name → our id) and their eos id."""
     specials, eos_source = _map_specials(added, roles)
     special_tokens = {}
     for name, their_id in specials:
@@ -174,8 +216,7 @@ def convert_tokenizer(path: Path, roles: dict[str, str | None]) -> ConvertedToke
         notes.append(
             f"new special token(s) {', '.join(new)} (embeddings initialised; fine-tune to teach them)"
         )
-    tok = BPETokenizer(merges, pattern, special_tokens, metadata={"imported_from": str(path)})
-    return ConvertedTokenizer(tok, source, notes, eos_source)
+    return special_tokens, eos_source
 
 
 def _map_specials(

@@ -28,7 +28,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
@@ -98,6 +98,29 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
     app.state.reader = reader
     app.add_middleware(LocalOnly, host=host, allow_hosts=tuple(allow_hosts))
     page = resources.files("causette.inference").joinpath("web/index.html").read_text(encoding="utf-8")
+    _add_error_handlers(app)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index():
+        return HTMLResponse(page)
+
+    def model_card() -> dict:
+        request_defaults = {"temperature": defaults.temperature, "top_p": defaults.top_p,
+                            "top_k": defaults.top_k, "max_tokens": min(defaults.max_new_tokens, reader.max_tokens)}
+        return {
+            "id": model_name, "object": "model", "created": created, "owned_by": "causette",
+            "causette": {"stage": loaded.stage, "mode": mode, "context": engine.block_size,
+                         "max_tokens": reader.max_tokens, "defaults": request_defaults},
+        }
+
+    _add_model_routes(app, model_name, model_card)
+    _add_completion_routes(app, reader, state, model_name)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error is an OpenAI-shaped JSON body: ours (:class:`ApiError`), the framework's (an
+    unknown route: 404) and any other exception (500)."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):
@@ -114,18 +137,10 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
         error = ApiError(500, f"internal error: {e}", type="server_error")
         return JSONResponse(error.body(), status_code=500)
 
-    @app.get("/", response_class=HTMLResponse)
-    async def index():
-        return HTMLResponse(page)
 
-    def model_card() -> dict:
-        request_defaults = {"temperature": defaults.temperature, "top_p": defaults.top_p,
-                            "top_k": defaults.top_k, "max_tokens": min(defaults.max_new_tokens, reader.max_tokens)}
-        return {
-            "id": model_name, "object": "model", "created": created, "owned_by": "causette",
-            "causette": {"stage": loaded.stage, "mode": mode, "context": engine.block_size,
-                         "max_tokens": reader.max_tokens, "defaults": request_defaults},
-        }
+def _add_model_routes(app: FastAPI, model_name: str, model_card: Callable[[], dict]) -> None:
+    """``GET /v1/models`` and ``GET /v1/models/{name}``: the one model served, as ``model_card``
+    describes it."""
 
     @app.get("/v1/models")
     async def models():
@@ -137,6 +152,12 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
             raise ApiError(404, f"no model {name!r}; this server serves {model_name!r}",
                            type="not_found_error", param="model", code="model_not_found")
         return model_card()
+
+
+def _add_completion_routes(app: FastAPI, reader: RequestReader, state: dict[str, Worker],
+                           model_name: str) -> None:
+    """``POST /v1/chat/completions`` and ``POST /v1/completions``: a request read and checked, its
+    job given to the worker (``state["worker"]`` while the app runs); the reply whole or streamed."""
 
     async def complete(request: Request, chat: bool):
         body = await reader.json_body(request)
@@ -151,47 +172,12 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
                 "created": int(time.time()), "model": model_name}
 
         if not body.get("stream"):
-            text = "".join([d async for d in _run_job(state["worker"], job, request)])
-            result = job.result
-            if result is None:  # the client left
-                return JSONResponse({}, status_code=499)
-            reason = FINISH.get(result.finish_reason, "stop")
-            choice = ({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": reason,
-                       "logprobs": None} if chat else
-                      {"index": 0, "text": text, "finish_reason": reason, "logprobs": None})
-            return {**head, "choices": [choice], "usage": _usage(prompt, result)}
+            return await _whole_reply(state["worker"], job, request, head, prompt, chat)
 
         state["worker"].submit(job)  # a full queue gives a 503 now, before the stream starts
         head["object"] = "chat.completion.chunk" if chat else "text_completion"
-
-        def chunk(delta: str | None, reason: str | None = None) -> dict:
-            if chat:
-                piece = {"delta": {} if delta is None else {"content": delta}}
-            else:
-                piece = {"text": delta or ""}
-            return {**head, "choices": [{"index": 0, **piece, "finish_reason": reason, "logprobs": None}]}
-
-        async def events() -> AsyncIterator[str]:
-            if chat:
-                first = chunk("")
-                first["choices"][0]["delta"] = {"role": "assistant", "content": ""}
-                yield _sse(first)
-            try:
-                async for delta in _events_of(job, request):
-                    yield _sse(chunk(delta))
-            except Exception as e:  # noqa: BLE001 - the status is sent already: report in the stream
-                err = e if isinstance(e, ApiError) else ApiError(500, f"internal error: {e}", "server_error")
-                yield _sse(err.body())
-                return
-            result = job.result
-            if result is None:  # the client left
-                return
-            yield _sse(chunk(None, FINISH.get(result.finish_reason, "stop")))
-            if stream_opts.get("include_usage"):
-                yield _sse({**head, "choices": [], "usage": _usage(prompt, result)})
-            yield _sse("[DONE]")
-
-        return StreamingResponse(events(), media_type="text/event-stream",
+        events = _stream_events(job, request, head, prompt, chat, stream_opts.get("include_usage"))
+        return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/v1/chat/completions")
@@ -202,7 +188,51 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
     async def completions(request: Request):
         return await complete(request, chat=False)
 
-    return app
+
+async def _whole_reply(worker: Worker, job: Job, request: Request, head: dict, prompt: list[int], chat: bool):
+    """The reply in one JSON body, once the job is done (499 when the client left first)."""
+    text = "".join([d async for d in _run_job(worker, job, request)])
+    result = job.result
+    if result is None:  # the client left
+        return JSONResponse({}, status_code=499)
+    reason = FINISH.get(result.finish_reason, "stop")
+    choice = ({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": reason,
+               "logprobs": None} if chat else
+              {"index": 0, "text": text, "finish_reason": reason, "logprobs": None})
+    return {**head, "choices": [choice], "usage": _usage(prompt, result)}
+
+
+def _chunk(head: dict, chat: bool, delta: str | None, reason: str | None = None) -> dict:
+    """One streamed piece of the reply: new text (``delta``), or its end (``reason``)."""
+    if chat:
+        piece = {"delta": {} if delta is None else {"content": delta}}
+    else:
+        piece = {"text": delta or ""}
+    return {**head, "choices": [{"index": 0, **piece, "finish_reason": reason, "logprobs": None}]}
+
+
+async def _stream_events(job: Job, request: Request, head: dict, prompt: list[int], chat: bool,
+                         include_usage) -> AsyncIterator[str]:
+    """The Server-Sent Events of a streamed reply: its pieces as they come, the finish reason, the
+    usage if asked, ``[DONE]``. An error once the stream has started is an event (the status is sent)."""
+    if chat:
+        first = _chunk(head, chat, "")
+        first["choices"][0]["delta"] = {"role": "assistant", "content": ""}
+        yield _sse(first)
+    try:
+        async for delta in _events_of(job, request):
+            yield _sse(_chunk(head, chat, delta))
+    except Exception as e:  # noqa: BLE001 - the status is sent already: report in the stream
+        err = e if isinstance(e, ApiError) else ApiError(500, f"internal error: {e}", "server_error")
+        yield _sse(err.body())
+        return
+    result = job.result
+    if result is None:  # the client left
+        return
+    yield _sse(_chunk(head, chat, None, FINISH.get(result.finish_reason, "stop")))
+    if include_usage:
+        yield _sse({**head, "choices": [], "usage": _usage(prompt, result)})
+    yield _sse("[DONE]")
 
 
 # ============================================================================== running it

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -55,26 +56,12 @@ def _finetune(cfg: Config, base, data, resume: bool, device_name, progress: bool
     sc = cfg.sft
     tc = sc.train
     out = RunLayout(cfg.run.path).sft.root
-    base_dir = ckpt.find_checkpoint(base or sc.base or cfg.run.path, warn=lambda s: echo(f"warning: {s}"))
-    if (base_dir / ADAPTER_JSON).is_file():
-        raise CausetteError(f"{base_dir}: a LoRA checkpoint cannot be a base; merge it first (`causette sft merge`)")
-    tok_file = base_dir / ckpt.TOKENIZER_FILE
-    if not tok_file.is_file():
-        raise CausetteError(f"{base_dir}: no {ckpt.TOKENIZER_FILE} in the base checkpoint")
+    base_dir, tok_file = _base_checkpoint(base or sc.base or cfg.run.path, echo)
     tokenizer = load_tokenizer(tok_file)
     paths = data or sc.data or [str(DEMO_SFT)]
     conversations = load_conversations(paths)
     train_convs, val_convs = split_conversations(conversations, sc.val_fraction, tc.seed)
-
-    existing = ckpt.list_checkpoints(out / ckpt.CHECKPOINTS)
-    if existing and not resume:
-        raise CausetteError(f"{out / ckpt.CHECKPOINTS}: SFT already has checkpoints; "
-                            "continue with --resume or use another --name")
-    if resume and existing and (existing[-1] / ADAPTER_JSON).is_file():
-        _, saved_base = adapter_base(existing[-1])
-        if saved_base.resolve() != base_dir.resolve():
-            raise CausetteError(f"{existing[-1]}: this adapter was trained on {saved_base}, not on {base_dir}: "
-                                f"resume with --base {saved_base}")
+    existing = _earlier_checkpoints(out, base_dir, resume)
 
     device = pick_device(device_name or tc.device)
     dtype = resolve_dtype(tc.precision, device)
@@ -82,34 +69,17 @@ def _finetune(cfg: Config, base, data, resume: bool, device_name, progress: bool
     block = model.cfg.block_size
     batches = SFTBatches(tokenizer, train_convs, block, seed=tc.seed)
     val_batches = eval_batches(tokenizer, val_convs, block, tc.batch_size)
-    cut = f", {batches.truncated} cut to the context of {block}" if batches.truncated else ""
-    cut += f", {batches.dropped} dropped (no answer left within the context)" if batches.dropped else ""
-    echo(f"sft: {len(batches)} conversations to train ({batches.trained_tokens:,} trained tokens), "
-         f"{len(val_convs)} held out{cut}; base {base_dir}")
+    echo(_data_line(batches, len(val_convs), block, base_dir))
     model = model.to(device)
     before = evaluate_sft(model, tokenizer, val_batches, val_convs, sc, device) if val_convs else {}
 
     torch.manual_seed(tc.seed)  # LoRA's random A and dropout masks: the same run gives the same adapter
     save_weights = load_weights = None
     if sc.lora.enabled:
-        wrapped = apply_lora(model, sc.lora)
-        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        n_all = sum(p.numel() for p in model.parameters())
-        echo(f"lora: r={sc.lora.r}, alpha={sc.lora.alpha:g} on {len(wrapped)} layers: "
-             f"{n_train:,} trainable parameters ({100 * n_train / n_all:.2f}% of {n_all:,})")
-        save_weights, load_weights = adapter_saver(sc.lora, base_dir), adapter_loader
-
-    def eval_fn(m: torch.nn.Module) -> dict:
-        return sft_loss(m, val_batches, device) if val_batches else {}
-
-    trainer = Trainer(
-        model, tc, out, lambda s, mi, r, w: batches.batch(s, tc.batch_size, mi, tc.grad_accum, r, w),
-        Runtime(device, dtype), hooks=Hooks(eval_fn=eval_fn),
-        files=CheckpointFiles({"stage": "sft", "tokenizer_hash": tokenizer.hash, "base": str(base_dir),
-                               "config": to_dict(cfg)}, tok_file, save_weights, load_weights),
-        speed=Throughput(tokens_per_step=int(tc.batch_size * tc.grad_accum * batches.mean_length)),
-        progress=progress, echo=echo,
-    )
+        save_weights, load_weights = _add_lora(model, sc.lora, base_dir, echo)
+    files = CheckpointFiles({"stage": "sft", "tokenizer_hash": tokenizer.hash, "base": str(base_dir),
+                             "config": to_dict(cfg)}, tok_file, save_weights, load_weights)
+    trainer = _sft_trainer(model, tc, out, batches, val_batches, Runtime(device, dtype), files, progress, echo)
     if resume and existing:
         echo(f"resuming from {trainer.resume(out)} (step {trainer.step})")
     t0 = time.time()
@@ -121,8 +91,81 @@ def _finetune(cfg: Config, base, data, resume: bool, device_name, progress: bool
     report = {"before": before, "after": after, "steps": result.steps, "seconds": time.time() - t0,
               "base": str(base_dir), "checkpoint": str(result.checkpoint), "lora": to_dict(sc.lora),
               "data": [str(p) for p in paths], "train_conversations": len(batches), "val_conversations": len(val_convs)}
+    _save_report(out, report, echo)
+    echo(f"sft: {result.steps} steps in {time.time() - t0:.0f}s → {result.checkpoint}")
+    return result, report
+
+
+# ----------------------------------------------------------------------------- its parts
+
+
+def _base_checkpoint(where: str, echo: Callable[[str], None]) -> tuple[Path, Path]:
+    """The checkpoint to fine-tune (``where``: a run, checkpoints or step folder) and its tokenizer
+    file; a LoRA checkpoint cannot be a base."""
+    base_dir = ckpt.find_checkpoint(where, warn=lambda s: echo(f"warning: {s}"))
+    if (base_dir / ADAPTER_JSON).is_file():
+        raise CausetteError(f"{base_dir}: a LoRA checkpoint cannot be a base; merge it first (`causette sft merge`)")
+    tok_file = base_dir / ckpt.TOKENIZER_FILE
+    if not tok_file.is_file():
+        raise CausetteError(f"{base_dir}: no {ckpt.TOKENIZER_FILE} in the base checkpoint")
+    return base_dir, tok_file
+
+
+def _earlier_checkpoints(out: Path, base_dir: Path, resume: bool) -> list[Path]:
+    """The SFT checkpoints already in ``out``: refused without ``resume``, and an adapter resumes
+    only on the base it was trained on."""
+    existing = ckpt.list_checkpoints(out / ckpt.CHECKPOINTS)
+    if existing and not resume:
+        raise CausetteError(f"{out / ckpt.CHECKPOINTS}: SFT already has checkpoints; "
+                            "continue with --resume or use another --name")
+    if resume and existing and (existing[-1] / ADAPTER_JSON).is_file():
+        _, saved_base = adapter_base(existing[-1])
+        if saved_base.resolve() != base_dir.resolve():
+            raise CausetteError(f"{existing[-1]}: this adapter was trained on {saved_base}, not on {base_dir}: "
+                                f"resume with --base {saved_base}")
+    return existing
+
+
+def _data_line(batches: SFTBatches, n_val: int, block: int, base_dir: Path) -> str:
+    """What will be trained: conversations, trained tokens, held out, cut or dropped ones, the base."""
+    cut = f", {batches.truncated} cut to the context of {block}" if batches.truncated else ""
+    cut += f", {batches.dropped} dropped (no answer left within the context)" if batches.dropped else ""
+    return (f"sft: {len(batches)} conversations to train ({batches.trained_tokens:,} trained tokens), "
+            f"{n_val} held out{cut}; base {base_dir}")
+
+
+def _add_lora(model: torch.nn.Module, lora, base_dir: Path,
+              echo: Callable[[str], None]) -> tuple[Callable, Callable]:
+    """Freeze ``model`` and wrap its layers with LoRA adapters (``lora``: the ``sft.lora``
+    settings); returns how a checkpoint saves and loads the adapter only."""
+    wrapped = apply_lora(model, lora)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_all = sum(p.numel() for p in model.parameters())
+    echo(f"lora: r={lora.r}, alpha={lora.alpha:g} on {len(wrapped)} layers: "
+         f"{n_train:,} trainable parameters ({100 * n_train / n_all:.2f}% of {n_all:,})")
+    return adapter_saver(lora, base_dir), adapter_loader
+
+
+def _sft_trainer(model: torch.nn.Module, tc, out: Path, batches: SFTBatches, val_batches, runtime: Runtime,
+                 files: CheckpointFiles, progress: bool, echo: Callable[[str], None]) -> Trainer:
+    """The shared training loop on the conversations (``tc``: the ``sft.train`` settings), its
+    evaluation the held-out SFT loss."""
+    device = runtime.device
+
+    def eval_fn(m: torch.nn.Module) -> dict:
+        return sft_loss(m, val_batches, device) if val_batches else {}
+
+    return Trainer(
+        model, tc, out, lambda s, mi, r, w: batches.batch(s, tc.batch_size, mi, tc.grad_accum, r, w),
+        runtime, hooks=Hooks(eval_fn=eval_fn),
+        files=files,
+        speed=Throughput(tokens_per_step=int(tc.batch_size * tc.grad_accum * batches.mean_length)),
+        progress=progress, echo=echo,
+    )
+
+
+def _save_report(out: Path, report: dict, echo: Callable[[str], None]) -> None:
+    """``sft/eval.json``, and its before/after table on the terminal."""
     write_json(RunLayout(out).eval_json, report)
     for line in eval_table(report):
         echo(line)
-    echo(f"sft: {result.steps} steps in {time.time() - t0:.0f}s → {result.checkpoint}")
-    return result, report

@@ -185,8 +185,9 @@ def build_trainer(cfg: Config, run: RunLayout, meta: dict, tok, model_cfg, devic
     tc, epoch_note = cap_epochs(tc, int(meta["splits"]["train"]["tokens"]), tokens_per_step)
     state_extra = {"stage": "pretrain", "tokenizer_hash": tok.hash, "config": to_dict(cfg),
                    "data": {"tokens": meta["splits"], "dtype": meta["dtype"]}}
+    runtime = Runtime(device, dtype, use_compile, info)
     trainer = Trainer(
-        model, tc, run.root, batch_fn, Runtime(device, dtype, use_compile, info),
+        model, tc, run.root, batch_fn, runtime,
         hooks=Hooks(eval_fn=eval_fn if val_rows is not None else None, sample_fn=sample_fn),
         files=CheckpointFiles(state_extra, run.tokenizer_file),
         speed=Throughput(tokens_per_step, flops_per_token(model_cfg), peak, remeasure_peak=not tc.peak_flops),
@@ -196,26 +197,8 @@ def build_trainer(cfg: Config, run: RunLayout, meta: dict, tok, model_cfg, devic
     intro: list[str] = []
     uni = math.nan
     if info.is_main:
-        counts = count_params(model_cfg)
-        n_train = int(meta["splits"]["train"]["tokens"])
-        epochs = tc.max_steps * tokens_per_step / max(n_train, 1)
-        intro.append(
-            f"model: {counts.total / 1e6:.2f}M parameters ({counts.non_embedding / 1e6:.2f}M non-embedding), "
-            f"{model_cfg.n_layer} layers × {model_cfg.n_embd}, context {model_cfg.block_size}, vocab {model_cfg.vocab_size}"
-        )
-        intro.append(
-            f"run: {device.type} {str(dtype).removeprefix('torch.')}{' + compile' if use_compile else ''}"
-            f"{f', {info.world} processes' if info.enabled else ''}{threads_note(device)}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
-            f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak / 1e9:,.0f} GFLOP/s measured"
-        )
-        if epoch_note:
-            intro.append(epoch_note)
-        if tc.max_minutes > 0:
-            intro.append(
-                f"time budget: {tc.max_minutes:g} min"
-                + (" (resumes included): the LR schedule follows the clock, to end on time at min_lr"
-                   if tc.fit_schedule_to_time else ", then training stops (train.fit_schedule_to_time=false)")
-            )
+        intro = intro_lines(tc, model_cfg, runtime, tokens_per_step, peak, int(meta["splits"]["train"]["tokens"]),
+                            epoch_note)
         if val_rows is not None:
             uni = unigram_bits_per_byte(windows.tokens, np.asarray(val_rows).reshape(-1), byte_lengths)
             intro.append(f"baseline: a unigram model (token frequencies only) scores {uni:.3f} bits/byte on val")
@@ -223,6 +206,34 @@ def build_trainer(cfg: Config, run: RunLayout, meta: dict, tok, model_cfg, devic
             intro.append("no validation (train.eval_tokens=0): no val loss will be measured")
     trainer.state_extra["unigram_bits_per_byte"] = uni
     return Setup(trainer, info, intro)
+
+
+def intro_lines(tc, model_cfg, runtime: Runtime, tokens_per_step: int, peak: float, n_train: int,
+                epoch_note: str | None) -> list[str]:
+    """The lines that open ``causette train``: the model, the machine and the steps, the epochs,
+    the time budget (``tc``: the train settings, capped to the epochs; ``n_train``: train tokens)."""
+    device, dtype, use_compile, info = runtime.device, runtime.dtype, runtime.compile, runtime.dist
+    intro: list[str] = []
+    counts = count_params(model_cfg)
+    epochs = tc.max_steps * tokens_per_step / max(n_train, 1)
+    intro.append(
+        f"model: {counts.total / 1e6:.2f}M parameters ({counts.non_embedding / 1e6:.2f}M non-embedding), "
+        f"{model_cfg.n_layer} layers × {model_cfg.n_embd}, context {model_cfg.block_size}, vocab {model_cfg.vocab_size}"
+    )
+    intro.append(
+        f"run: {device.type} {str(dtype).removeprefix('torch.')}{' + compile' if use_compile else ''}"
+        f"{f', {info.world} processes' if info.enabled else ''}{threads_note(device)}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
+        f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak / 1e9:,.0f} GFLOP/s measured"
+    )
+    if epoch_note:
+        intro.append(epoch_note)
+    if tc.max_minutes > 0:
+        intro.append(
+            f"time budget: {tc.max_minutes:g} min"
+            + (" (resumes included): the LR schedule follows the clock, to end on time at min_lr"
+               if tc.fit_schedule_to_time else ", then training stops (train.fit_schedule_to_time=false)")
+        )
+    return intro
 
 
 def summary_line(result: TrainResult, seconds: float, unigram: float) -> str:

@@ -246,30 +246,12 @@ class Trainer:
         logger = RunLogger(self.run_dir, tensorboard=cfg.tensorboard, enabled=self.dist.is_main)
         t_start = clock()
         budget_s = cfg.max_minutes * 60 if cfg.max_minutes > 0 else 0.0
-        # Under a time budget, the schedule follows the clock (schedule.TimeBudget); without
-        # train.fit_schedule_to_time, the step schedule runs and the budget only cuts it.
-        self.budget = budget = (
-            TimeBudget(
-                budget_s,
-                t_start,
-                spent=self.budget_spent,
-                schedule=cfg.schedule,
-                decay_frac=cfg.decay_frac,
-                min_scale=cfg.min_lr / cfg.lr,
-                warmup_steps=cfg.warmup_steps,
-                max_steps=cfg.max_steps,
-                eval_in_steps=self._eval_in_steps(),
-                recent=self.recent_step_seconds,
-            )
-            if budget_s and cfg.fit_schedule_to_time
-            else None
-        )
+        self.budget = budget = self._time_budget(budget_s, t_start)
         deadline = t_start - self.budget_spent + budget_s if budget_s else math.inf
         bar_total = budget.steps_left(self.step, t_start) + self.step if budget is not None else cfg.max_steps
         bar = tqdm(total=bar_total, initial=self.step, desc="train", unit=" step", disable=not self.progress, dynamic_ncols=True)
         result = TrainResult(steps=self.step, tokens=self.tokens_seen, seconds=0.0, last_loss=math.nan, budget_seconds=budget_s)
-        window_tokens, window_start = 0, clock()
-        last_val: dict = {}
+        loop = _Loop(logger, bar, result, budget, budget_s, window_start=clock())
         finished = self.step >= cfg.max_steps or (budget is not None and budget.spent(t_start) >= budget_s)
         if finished and budget is not None and self.step < cfg.max_steps:
             self.echo(f"time budget of {cfg.max_minutes:g} min already spent: nothing to train (raise train.max_minutes to go on)")
@@ -277,49 +259,10 @@ class Trainer:
         try:
             with StopRequest() as stop:
                 while not finished:
-                    t0 = clock()
-                    is_last = self.step + 1 >= cfg.max_steps
-                    scale = None
-                    if budget is not None:
-                        scale, planned_last = budget.plan(self.step, t0)
-                        # every rank takes the same learning rate and stops at the same step
-                        scale, planned_last = all_mean_many([scale, float(planned_last)], self.dist, self.device)
-                        is_last = is_last or planned_last > 0
-                    snapshot = self._snapshot() if self._is_log_step(self.step + 1, is_last) else None
-                    loss, grad_norm, stats = self.train_step(scale)
-                    for callback in self.after_step:
-                        callback(self)
-                    window_tokens += self.tokens_per_step
-                    result.last_loss = loss
-                    if self._is_log_step(self.step, is_last):
-                        tps = window_tokens / max(clock() - window_start, 1e-9)
-                        budget_used = budget.spent(clock()) / budget_s if budget is not None else None
-                        logged_loss = self._log_step(logger, loss, grad_norm, stats, tps, snapshot, budget_used)
-                        bar.set_postfix(loss=f"{logged_loss:.3f}", tok_s=f"{tps:,.0f}", refresh=False)
-                        window_tokens, window_start = 0, clock()
-                    if cfg.histogram_every and self.step % cfg.histogram_every == 0:
-                        logger.histograms(self.step, self.raw_model)
-                    dt = clock() - t0
-                    if budget is not None:
-                        budget.record_step(dt)
-                        if self.step % 10 == 0:
-                            bar.total = self.step + (0 if is_last else budget.steps_left(self.step, clock()))
-                    bar.update(1)
-
+                    is_last = self._step_and_log(loop)
                     if stop.reason is None and budget is None and clock() > deadline:
                         stop.reason = "time limit"
-                    saved = False
-                    if self.eval_fn is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or is_last or stop.reason):
-                        t_eval = clock()
-                        last_val = self._evaluate(logger)
-                        if budget is not None:
-                            budget.record_eval(clock() - t_eval)
-                        if last_val.get("loss", math.inf) < self.best_val:
-                            self.best_val = last_val["loss"]
-                            result.checkpoint = self._timed_save(is_best=True, val=last_val) or result.checkpoint
-                            saved = True
-                    if not saved and (self.step % cfg.ckpt_every == 0 or is_last or stop.reason):
-                        result.checkpoint = self._timed_save(val=last_val) or result.checkpoint
+                    self._evaluate_and_save(loop, is_last, stop)
                     if stop.reason:
                         result.stopped = stop.reason
                         break
@@ -330,8 +273,80 @@ class Trainer:
         result.steps, result.tokens = self.step, self.tokens_seen
         result.seconds = clock() - t_start
         result.budget_used = budget.spent(clock()) if budget is not None else self.budget_spent + result.seconds
-        result.val, result.best_val_loss = last_val, self.best_val
+        result.val, result.best_val_loss = loop.last_val, self.best_val
         return result
+
+    def _time_budget(self, budget_s: float, t_start: float) -> TimeBudget | None:
+        """Under a time budget, the schedule follows the clock (schedule.TimeBudget); without
+        train.fit_schedule_to_time, the step schedule runs and the budget only cuts it (None)."""
+        cfg = self.cfg
+        if not (budget_s and cfg.fit_schedule_to_time):
+            return None
+        return TimeBudget(
+            budget_s,
+            t_start,
+            spent=self.budget_spent,
+            schedule=cfg.schedule,
+            decay_frac=cfg.decay_frac,
+            min_scale=cfg.min_lr / cfg.lr,
+            warmup_steps=cfg.warmup_steps,
+            max_steps=cfg.max_steps,
+            eval_in_steps=self._eval_in_steps(),
+            recent=self.recent_step_seconds,
+        )
+
+    def _step_and_log(self, loop: _Loop) -> bool:
+        """One training step and what follows it at once: its learning rate planned (under a time
+        budget), the after-step callbacks, the metrics line, histograms, the budget's timing and the
+        progress bar. Returns whether it was the last step."""
+        cfg, clock, budget = self.cfg, self.clock, loop.budget
+        t0 = clock()
+        is_last = self.step + 1 >= cfg.max_steps
+        scale = None
+        if budget is not None:
+            scale, planned_last = budget.plan(self.step, t0)
+            # every rank takes the same learning rate and stops at the same step
+            scale, planned_last = all_mean_many([scale, float(planned_last)], self.dist, self.device)
+            is_last = is_last or planned_last > 0
+        snapshot = self._snapshot() if self._is_log_step(self.step + 1, is_last) else None
+        loss, grad_norm, stats = self.train_step(scale)
+        for callback in self.after_step:
+            callback(self)
+        loop.window_tokens += self.tokens_per_step
+        loop.result.last_loss = loss
+        if self._is_log_step(self.step, is_last):
+            tps = loop.window_tokens / max(clock() - loop.window_start, 1e-9)
+            budget_used = budget.spent(clock()) / loop.budget_s if budget is not None else None
+            logged_loss = self._log_step(loop.logger, loss, grad_norm, stats, tps, snapshot, budget_used)
+            loop.bar.set_postfix(loss=f"{logged_loss:.3f}", tok_s=f"{tps:,.0f}", refresh=False)
+            loop.window_tokens, loop.window_start = 0, clock()
+        if cfg.histogram_every and self.step % cfg.histogram_every == 0:
+            loop.logger.histograms(self.step, self.raw_model)
+        dt = clock() - t0
+        if budget is not None:
+            budget.record_step(dt)
+            if self.step % 10 == 0:
+                loop.bar.total = self.step + (0 if is_last else budget.steps_left(self.step, clock()))
+        loop.bar.update(1)
+        return is_last
+
+    def _evaluate_and_save(self, loop: _Loop, is_last: bool, stop: StopRequest) -> None:
+        """After a step: evaluate every ``eval_every`` steps, at the last and when asked to stop
+        (a new best val loss is saved as the best checkpoint); otherwise save every ``ckpt_every``
+        steps, at the last and when asked to stop."""
+        cfg, result = self.cfg, loop.result
+        saved = False
+        if self.eval_fn is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or is_last or stop.reason):
+            t_eval = self.clock()
+            loop.last_val = self._evaluate(loop.logger)
+            if loop.budget is not None:
+                loop.budget.record_eval(self.clock() - t_eval)
+            if loop.last_val.get("loss", math.inf) < self.best_val:
+                self.best_val = loop.last_val["loss"]
+                result.checkpoint = self._timed_save(is_best=True, val=loop.last_val) or result.checkpoint
+                saved = True
+        if not saved and (self.step % cfg.ckpt_every == 0 or is_last or stop.reason):
+            result.checkpoint = self._timed_save(val=loop.last_val) or result.checkpoint
 
     def _log_step(self, logger: RunLogger, loss: float, grad_norm: float, stats: dict, tokens_per_s: float,
                   snapshot, budget_used: float | None) -> float:
@@ -409,3 +424,14 @@ class _MultiOptimizer:
 
     def state_dict(self) -> list[dict]:
         return [o.state_dict() for o in self.optimizers]
+
+
+class _Loop:
+    """What :meth:`Trainer.fit` carries from one step to the next."""
+
+    def __init__(self, logger: RunLogger, bar: tqdm, result: TrainResult, budget: TimeBudget | None,
+                 budget_s: float, window_start: float):
+        self.logger, self.bar, self.result = logger, bar, result
+        self.budget, self.budget_s = budget, budget_s  # the budget the schedule follows, if any; its seconds
+        self.window_tokens, self.window_start = 0, window_start  # tokens since the last logged step, and since when
+        self.last_val: dict = {}  # the latest evaluation's metrics
