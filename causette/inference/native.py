@@ -150,11 +150,12 @@ def _plain(layer: nn.Module) -> bool:
 def supports(model: nn.Module) -> bool:
     """Whether native_step.cpp computes this model's step exactly (see the module docstring)."""
     from causette.model import Transformer
+    from causette.model.families import NATIVE_STEP
     from causette.model.layers import MLP, LayerNorm, LearnedPositions, RMSNorm, Rotary, SinusoidalPositions
+    from causette.model.tensors import native_reads_all
 
-    if not isinstance(model, Transformer) or model.cfg.n_experts:
-        return False
-    if not getattr(model, "supports_cache", True):  # a model without attention (main's progression)
+    # the switches it computes (no MoE, no progression model...), a slot for every tensor
+    if not isinstance(model, Transformer) or not NATIVE_STEP.allows(model.cfg) or not native_reads_all(model):
         return False
     cfg = model.cfg
     tensors = list(model.parameters()) + list(model.buffers())
@@ -163,7 +164,7 @@ def supports(model: nn.Module) -> bool:
     norm = RMSNorm if cfg.norm == "rmsnorm" else LayerNorm
     if type(model.norm_f) is not norm or not _plain(model.lm_head) or type(model.wte) is not nn.Embedding:
         return False
-    if model.lm_head.bias is not None or cfg.mlp not in ("swiglu", "gelu", "relu2"):
+    if model.lm_head.bias is not None:
         return False
     if cfg.pos == "rope":
         if type(model.rotary) is not Rotary or model.positions is not None:
@@ -209,6 +210,8 @@ class NativeStep:
         ]
         self._ints = (ctypes.c_int64 * len(ints))(*ints)
         self._floats = (ctypes.c_float * 2)(cfg.norm_eps, cfg.logit_softcap or 0.0)
+        from causette.model.tensors import native_weights
+
         keep: list[torch.Tensor] = []  # the tensors whose pointers the library gets
 
         def ptr(t: torch.Tensor | None) -> int | None:
@@ -220,22 +223,8 @@ class NativeStep:
             keep.append(t)
             return t.data_ptr()
 
-        if cfg.pos == "rope":
-            pos_a, pos_b = model.rotary.cos, model.rotary.sin
-        else:
-            table = model.positions.wpe.weight if hasattr(model.positions, "wpe") else model.positions.table
-            pos_a, pos_b = table, None
-        weights = [ptr(model.wte.weight), ptr(pos_a), ptr(pos_b), ptr(model.norm_f.weight),
-                   ptr(getattr(model.norm_f, "bias", None)), ptr(model.lm_head.weight)]
-        for block in model.blocks:
-            a, m = block.attn, block.mlp
-            weights += [
-                ptr(block.norm1.weight), ptr(getattr(block.norm1, "bias", None)), ptr(a.qkv.weight), ptr(a.qkv.bias),
-                ptr(a.q_norm.weight if a.q_norm is not None else None),
-                ptr(a.k_norm.weight if a.k_norm is not None else None),
-                ptr(a.proj.weight), ptr(a.proj.bias), ptr(block.norm2.weight), ptr(getattr(block.norm2, "bias", None)),
-                ptr(m.up.weight), ptr(m.up.bias), ptr(m.down.weight), ptr(m.down.bias),
-            ]
+        # native_step.cpp's pointer slots, in its order: causette/model/tensors.py's table
+        weights = [ptr(t) for t in native_weights(model)]
         self._weights = (ctypes.c_void_p * len(weights))(*weights)
         self._keep = keep
         self._caches: tuple | None = None  # (ks, vs, first pointer, pointer arrays)
