@@ -2,17 +2,12 @@
 
 GGUF is llama.cpp's single-file format: a header of typed key/value metadata (architecture,
 sizes, tokenizer), then named tensors. We write the layout of llama.cpp's ``llama``
-architecture with the ``gguf`` package (llama.cpp's own Python writer):
-
-    token_embd.weight                       the embedding (also the output layer when tied:
-                                            ``output.weight`` is then omitted, llama.cpp reuses it)
-    blk.N.attn_norm.weight                  norm1
-    blk.N.attn_q / attn_k / attn_v.weight   our ``attn.qkv`` split in three (q, k rows permuted)
-    blk.N.attn_output.weight                attn.proj
-    blk.N.ffn_norm.weight                   norm2
-    blk.N.ffn_gate / ffn_up.weight          our ``mlp.up`` split in two (gate first)
-    blk.N.ffn_down.weight                   mlp.down
-    output_norm.weight, output.weight       norm_f, lm_head (untied models only)
+architecture with the ``gguf`` package (llama.cpp's own Python writer). The tensors and their
+names are the ``gguf`` column of causette/model/tensors.py, in its order: our ``attn.qkv`` split
+into ``attn_q``, ``attn_k``, ``attn_v`` (q and k rows permuted, below), our ``mlp.up`` into
+``ffn_gate`` and ``ffn_up``; ``output.weight`` only for an untied model (llama.cpp reuses
+``token_embd.weight`` otherwise). The models it takes: the Llama family of
+causette/model/families.py.
 
 **Why q and k are permuted.** RoPE rotates pairs of features of each head. We (like Hugging Face)
 pair feature ``i`` with ``i + d/2`` ("rotate half"); llama.cpp's ``llama`` architecture pairs
@@ -21,7 +16,8 @@ two models are identical once, inside every head of q and k, row ``i`` moves to 
 row ``i + d/2`` to ``2i + 1``: viewing a head's ``d`` rows as ``(2, d/2)`` (half, i) and
 transposing to ``(d/2, 2)`` puts them in that order. Dot products ``q·k`` are unchanged because
 both sides move alike, so attention scores, and therefore the logits, are the same.
-:func:`to_interleaved` does this; :func:`from_interleaved` undoes it (the tests use it).
+:func:`~causette.model.tensors.to_interleaved` does this; ``from_interleaved`` undoes it (the
+tests use it).
 
 Tokenizer: ``tokenizer.ggml.model = "gpt2"`` (byte-level BPE), the tokens as the byte-level
 strings of our Hugging Face export, its merges and token types: the named specials are
@@ -51,51 +47,20 @@ import torch
 from causette.errors import CausetteError
 from causette.export.hf import special_ids
 from causette.export.source import check_llama, open_checkpoint, resolve_dtype
+from causette.model import tensors
+from causette.model.families import LLAMA
+from causette.model.tensors import from_interleaved, to_interleaved  # noqa: F401 (tests import them here)
 
-ARCH = "llama"
+ARCH = LLAMA.name  # llama.cpp's architecture: the Llama family's tensors and names
 # Our pattern name -> the llama.cpp pre-tokenizer that cuts text exactly as it does.
 PRE_TOKENIZERS = {"gpt4": "llama-bpe", "gpt2": "gpt-2"}
 FALLBACK_PRE = "llama-bpe"  # for any other pattern: GPT-4's regex, the closest to ours
 TOKEN_NORMAL, TOKEN_CONTROL, TOKEN_UNUSED = 1, 3, 5  # gguf.TokenType
 
 
-def to_interleaved(w: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Rows of q or k from our "rotate half" layout to llama.cpp's adjacent pairs (see above)."""
-    rows = w.shape[0]
-    d = rows // n_heads
-    return w.reshape(n_heads, 2, d // 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
-
-
-def from_interleaved(w: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """The inverse of :func:`to_interleaved`."""
-    d = w.shape[0] // n_heads
-    return w.reshape(n_heads, d // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
-
-
 def gguf_tensors(model) -> dict[str, torch.Tensor]:
     """llama.cpp's tensors for our model (float32, q/k permuted), in file order."""
-    cfg = model.cfg
-    q_rows, kv_rows, h = cfg.n_head * cfg.head_dim, cfg.kv_heads * cfg.head_dim, cfg.hidden_size
-    out = {"token_embd.weight": model.wte.weight}
-    for i, block in enumerate(model.blocks):
-        p = f"blk.{i}."
-        q, k, v = block.attn.qkv.weight.split([q_rows, kv_rows, kv_rows])
-        gate, up = block.mlp.up.weight.split([h, h])
-        out |= {
-            p + "attn_norm.weight": block.norm1.weight,
-            p + "attn_q.weight": to_interleaved(q, cfg.n_head),
-            p + "attn_k.weight": to_interleaved(k, cfg.kv_heads),
-            p + "attn_v.weight": v,
-            p + "attn_output.weight": block.attn.proj.weight,
-            p + "ffn_norm.weight": block.norm2.weight,
-            p + "ffn_gate.weight": gate,
-            p + "ffn_up.weight": up,
-            p + "ffn_down.weight": block.mlp.down.weight,
-        }
-    out["output_norm.weight"] = model.norm_f.weight
-    if not cfg.tie_embeddings:
-        out["output.weight"] = model.lm_head.weight
-    return {k: v.detach().float().contiguous() for k, v in out.items()}
+    return {k: v.float().contiguous() for k, v in tensors.to_format(model, "gguf").items()}
 
 
 def gguf_tokenizer(tok) -> dict:

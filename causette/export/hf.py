@@ -10,8 +10,9 @@ The family is chosen from the switches: a Llama-family model (rope, rmsnorm, swi
 becomes ``LlamaForCausalLM``, or ``MistralForCausalLM`` (the same plus ``sliding_window``) when
 ``sliding_window`` is set; a GPT-2-family one (learned positions, layernorm, gelu, biases,
 tied embeddings) ``GPT2LMHeadModel``; anything else is refused with the list of switches that
-neither architecture can express. The weight mapping lives in causette/model/hf_reference.py,
-which the model tests already check against transformers.
+neither architecture can express (causette/model/families.py). The weight mapping lives in
+causette/model/hf_reference.py (from the table of causette/model/tensors.py), which the model
+tests already check against transformers.
 
 Start of sequence: ``tokenizer(text)`` starts with ``<|bos|>`` (``add_bos_token``, a post-processor
 in tokenizer.json), as ``causette generate`` does; the chat template writes ``bos_token`` itself,
@@ -30,15 +31,9 @@ import torch
 from safetensors.torch import save_file
 
 from causette.errors import CausetteError
-from causette.export.source import (
-    gpt2_blockers,
-    llama_blockers,
-    mistral_blockers,
-    open_checkpoint,
-    prepare_out_dir,
-    resolve_dtype,
-)
-from causette.model import hf_reference
+from causette.export.source import open_checkpoint, prepare_out_dir, resolve_dtype
+from causette.model import hf_reference, tensors
+from causette.model.families import FAMILIES, GPT2, LLAMA
 from causette.utils.io import write_json
 
 CHAT_STAGE = "sft"
@@ -53,18 +48,16 @@ def special_ids(tokenizer, stage: str) -> dict[str, int | list[int]]:
 
 
 def hf_architecture(cfg) -> str:
-    """``"llama"``, ``"mistral"`` (Llama with ``sliding_window``) or ``"gpt2"``; a
-    :class:`CausetteError` listing the blocking switches otherwise."""
-    llama, gpt2 = llama_blockers(cfg), gpt2_blockers(cfg)
-    if not llama:
-        return "llama"
-    if not mistral_blockers(cfg):
-        return "mistral"
-    if not gpt2:
-        return "gpt2"
+    """``"llama"``, ``"mistral"`` (Llama with ``sliding_window``) or ``"gpt2"``: the first family
+    of causette/model/families.py that can express ``cfg``; a :class:`CausetteError` listing the
+    blocking switches otherwise."""
+    for family in FAMILIES:
+        if family.allows(cfg):
+            return family.name
+    llama, gpt2 = "; ".join(LLAMA.blockers(cfg)), "; ".join(GPT2.blockers(cfg))
     raise CausetteError(
         "this model is neither a Llama- nor a GPT-2-family model, so transformers cannot load it. "
-        f"For LlamaForCausalLM, change: {'; '.join(llama)}. For GPT2LMHeadModel, change: {'; '.join(gpt2)}"
+        f"For {LLAMA.hf_class}, change: {llama}. For {GPT2.hf_class}, change: {gpt2}"
     )
 
 
@@ -104,13 +97,10 @@ def hf_config(cfg, arch: str, ids: dict, dtype: torch.dtype) -> dict:
 def hf_state_dict(model, arch: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """transformers' tensors, contiguous, in ``dtype``; a tied ``lm_head.weight`` is left out
     (transformers re-ties it from the embedding, as its own ``save_pretrained`` does)."""
-    if arch in ("llama", "mistral"):  # same weight names
-        state = hf_reference.llama_state_dict(model)
-    else:
-        state = hf_reference.gpt2_state_dict(model)
-    if model.cfg.tie_embeddings:
-        state.pop("lm_head.weight")
-    return {k: v.to(dtype).contiguous() for k, v in state.items()}
+    fmt = "hf_llama" if arch in ("llama", "mistral") else "hf_gpt2"  # Mistral has Llama's names
+    state = tensors.to_format(model, fmt, tied=False)
+    # copies: safetensors refuses tensors that share memory (q, k and v are views of one matrix)
+    return {k: v.to(dtype, copy=True).contiguous() for k, v in state.items()}
 
 
 def tokenizer_config(tokenizer, ids: dict, block_size: int) -> dict:

@@ -29,7 +29,9 @@ from causette.checkpoint.weights import save_model
 from causette.errors import CausetteError
 from causette.export.hf_tokenizer import convert_tokenizer
 from causette.export.source import prepare_out_dir
+from causette.model import tensors
 from causette.model.config import ModelConfig
+from causette.model.families import LLAMA
 from causette.model.transformer import Transformer
 from causette.tokenizer.io import save_tokenizer
 from causette.utils.io import read_json, write_json
@@ -60,10 +62,10 @@ def _json(path: Path, required: bool = True) -> dict:
 def model_config(hf: dict, vocab_size: int, path: Path, block_size: int | None = None) -> ModelConfig:
     """Our :class:`ModelConfig` for a Hugging Face Llama ``config.json``; refuses what we lack."""
     archs = hf.get("architectures") or []
-    if hf.get("model_type") != "llama" and "LlamaForCausalLM" not in archs:
+    if hf.get("model_type") != LLAMA.name and LLAMA.hf_class not in archs:
         raise CausetteError(
             f"{path}: model_type {hf.get('model_type')!r} ({', '.join(archs) or 'no architecture'}); "
-            "Causette imports Llama-family models (LlamaForCausalLM) only"
+            f"Causette imports Llama-family models ({LLAMA.hf_class}) only"
         )
     rope = hf.get("rope_parameters") or {}
     scaling = hf.get("rope_scaling")
@@ -91,13 +93,10 @@ def model_config(hf: dict, vocab_size: int, path: Path, block_size: int | None =
         n_head=n_head,
         n_kv_head=hf.get("num_key_value_heads") or n_head,
         n_embd=n_embd,
-        pos="rope",
         rope_theta=float(theta),
-        norm="rmsnorm",
         norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
-        mlp="swiglu",
         mlp_hidden=hf["intermediate_size"],
-        bias=False,
+        **LLAMA.pinned(),  # pos=rope, norm=rmsnorm, mlp=swiglu, no bias, ...: what Llama is
         tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
         init_std=float(hf.get("initializer_range", 0.02)),
     )
@@ -127,7 +126,8 @@ def read_weights(directory: Path) -> dict[str, torch.Tensor]:
 def our_state(
     hf: dict[str, torch.Tensor], cfg: ModelConfig, rows: list[int | None], path: Path
 ) -> dict[str, torch.Tensor]:
-    """Our state dict from transformers' tensors; embedding rows renumbered by ``rows``."""
+    """Our state dict from transformers' tensors (causette/model/tensors.py's ``hf_llama``
+    names, read backwards); embedding rows renumbered by ``rows``."""
 
     def get(name: str) -> torch.Tensor:
         if name not in hf:
@@ -143,30 +143,10 @@ def our_state(
         out = [matrix[r] if r is not None else fill for r in rows]
         return torch.stack(out)
 
-    state = {
-        "wte.weight": renumber(get("model.embed_tokens.weight")),
-        "norm_f.weight": get("model.norm.weight"),
-    }
-    if not cfg.tie_embeddings:
-        state["lm_head.weight"] = renumber(get("lm_head.weight"))
-    for i in range(cfg.n_layer):
-        p = f"model.layers.{i}."
-        state |= {
-            f"blocks.{i}.norm1.weight": get(p + "input_layernorm.weight"),
-            f"blocks.{i}.attn.qkv.weight": torch.cat(
-                [
-                    get(p + "self_attn.q_proj.weight"),
-                    get(p + "self_attn.k_proj.weight"),
-                    get(p + "self_attn.v_proj.weight"),
-                ]
-            ),
-            f"blocks.{i}.attn.proj.weight": get(p + "self_attn.o_proj.weight"),
-            f"blocks.{i}.norm2.weight": get(p + "post_attention_layernorm.weight"),
-            f"blocks.{i}.mlp.up.weight": torch.cat(
-                [get(p + "mlp.gate_proj.weight"), get(p + "mlp.up_proj.weight")]
-            ),
-            f"blocks.{i}.mlp.down.weight": get(p + "mlp.down_proj.weight"),
-        }
+    state = tensors.from_format(cfg, "hf_llama", get)
+    for role in ("token_embd.weight", "output.weight"):  # the two matrices with a row per token
+        if tensors.state_path(role) in state:
+            state[tensors.state_path(role)] = renumber(state[tensors.state_path(role)])
     return state
 
 
@@ -207,14 +187,14 @@ def import_hf(
         rows[end_id] = converted.eos_source  # a new <|im_end|> starts as a copy of their eos row
     cfg = model_config(hf_cfg, tok.vocab_size, hf_dir / "config.json", block_size)
     weights = read_weights(hf_dir)
-    if cfg.tie_embeddings is False and "lm_head.weight" not in weights:
+    if cfg.tie_embeddings is False and tensors.format_name("hf_llama", "output.weight") not in weights:
         cfg.tie_embeddings = True  # some files leave the tied matrix out even when the flag is absent
     state = our_state(weights, cfg, rows, hf_dir)
-    dtype = state["wte.weight"].dtype
+    dtype = state[tensors.state_path("token_embd.weight")].dtype
     if dtype not in (torch.float32, torch.bfloat16, torch.float16):
         raise CausetteError(f"{hf_dir}: weights of dtype {dtype} (expected float32, bfloat16 or float16)")
     model = Transformer(cfg).to(dtype)
-    expected = set(model.state_dict()) - ({"lm_head.weight"} if cfg.tie_embeddings else set())
+    expected = set(model.state_dict()) - ({tensors.state_path("output.weight")} if cfg.tie_embeddings else set())
     if set(state) != expected:
         raise CausetteError(f"{hf_dir}: unexpected tensor layout ({sorted(set(state) ^ expected)[:4]})")
     model.load_state_dict(state, strict=False)

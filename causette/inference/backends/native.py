@@ -42,6 +42,9 @@ import torch
 import torch.nn as nn
 
 from causette.inference.backends import Backend, cache_dir, cpu_flags
+from causette.model import Transformer
+from causette.model.families import NATIVE_STEP
+from causette.model.tensors import native_reads_all, native_weights
 
 SOURCE = Path(__file__).resolve().with_name("native_step.cpp")
 VERSION = 3  # causette_native_version() of the source this module speaks to
@@ -141,46 +144,15 @@ def load_library(notify: Callable[[str], None] | None = None, compile: bool = Tr
 # ---------------------------------------------------------------------------------- the model
 
 
-def _plain(layer: nn.Module) -> bool:
-    return type(layer) is nn.Linear
-
-
 def supports(model: nn.Module) -> bool:
-    """Whether native_step.cpp computes this model's step exactly (see the module docstring)."""
-    from causette.model import Transformer
-    from causette.model.layers import MLP, LayerNorm, LearnedPositions, RMSNorm, Rotary, SinusoidalPositions
-
-    if not isinstance(model, Transformer) or model.cfg.n_experts:
+    """Whether native_step.cpp computes this model's step exactly: a configuration the C++ step
+    covers (``NATIVE_STEP`` in causette/model/families.py), a slot of its pointer list for every
+    tensor of the model (causette/model/tensors.py: an int8 or LoRA layer, a bias it does not
+    read, has tensors without one), all of them float32 on the CPU."""
+    if not isinstance(model, Transformer) or not NATIVE_STEP.allows(model.cfg) or not native_reads_all(model):
         return False
-    if not getattr(model, "supports_cache", True):  # a model without attention (main's progression)
-        return False
-    cfg = model.cfg
     tensors = list(model.parameters()) + list(model.buffers())
-    if any(t.device.type != "cpu" or (t.is_floating_point() and t.dtype != torch.float32) for t in tensors):
-        return False
-    norm = RMSNorm if cfg.norm == "rmsnorm" else LayerNorm
-    if type(model.norm_f) is not norm or not _plain(model.lm_head) or type(model.wte) is not nn.Embedding:
-        return False
-    if model.lm_head.bias is not None or cfg.mlp not in ("swiglu", "gelu", "relu2"):
-        return False
-    if cfg.pos == "rope":
-        if type(model.rotary) is not Rotary or model.positions is not None:
-            return False
-    elif type(model.positions) not in (LearnedPositions, SinusoidalPositions) or model.rotary is not None:
-        return False
-    for block in model.blocks:
-        attn, mlp = block.attn, block.mlp
-        if type(block.norm1) is not norm or type(block.norm2) is not norm or type(mlp) is not MLP:
-            return False
-        if not all(_plain(m) for m in (attn.qkv, attn.proj, mlp.up, mlp.down)):
-            return False
-        if (attn.q_norm is None) != (not cfg.qk_norm):
-            return False
-        if attn.q_norm is not None and not (type(attn.q_norm) is RMSNorm and type(attn.k_norm) is RMSNorm):
-            return False
-        if attn.window != cfg.sliding_window:
-            return False
-    return True
+    return all(t.device.type == "cpu" and (not t.is_floating_point() or t.dtype == torch.float32) for t in tensors)
 
 
 class NativeStep(Backend):
@@ -207,6 +179,7 @@ class NativeStep(Backend):
         ]
         self._ints = (ctypes.c_int64 * len(ints))(*ints)
         self._floats = (ctypes.c_float * 2)(cfg.norm_eps, cfg.logit_softcap or 0.0)
+
         keep: list[torch.Tensor] = []  # the tensors whose pointers the library gets
 
         def ptr(t: torch.Tensor | None) -> int | None:
@@ -218,22 +191,8 @@ class NativeStep(Backend):
             keep.append(t)
             return t.data_ptr()
 
-        if cfg.pos == "rope":
-            pos_a, pos_b = model.rotary.cos, model.rotary.sin
-        else:
-            table = model.positions.wpe.weight if hasattr(model.positions, "wpe") else model.positions.table
-            pos_a, pos_b = table, None
-        weights = [ptr(model.wte.weight), ptr(pos_a), ptr(pos_b), ptr(model.norm_f.weight),
-                   ptr(getattr(model.norm_f, "bias", None)), ptr(model.lm_head.weight)]
-        for block in model.blocks:
-            a, m = block.attn, block.mlp
-            weights += [
-                ptr(block.norm1.weight), ptr(getattr(block.norm1, "bias", None)), ptr(a.qkv.weight), ptr(a.qkv.bias),
-                ptr(a.q_norm.weight if a.q_norm is not None else None),
-                ptr(a.k_norm.weight if a.k_norm is not None else None),
-                ptr(a.proj.weight), ptr(a.proj.bias), ptr(block.norm2.weight), ptr(getattr(block.norm2, "bias", None)),
-                ptr(m.up.weight), ptr(m.up.bias), ptr(m.down.weight), ptr(m.down.bias),
-            ]
+        # native_step.cpp's pointer slots, in its order: causette/model/tensors.py's table
+        weights = [ptr(t) for t in native_weights(model)]
         self._weights = (ctypes.c_void_p * len(weights))(*weights)
         self._keep = keep
         self._caches: tuple | None = None  # (ks, vs, first pointer, pointer arrays)
