@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -65,8 +67,6 @@ def _export_gguf(args: argparse.Namespace) -> int:
 
 
 def _export_ollama(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from causette.export.ollama import export_ollama
 
     out = export_ollama(args.checkpoint, args.out, dtype=args.dtype, force=args.force, warn=_warn)
@@ -77,8 +77,6 @@ def _export_ollama(args: argparse.Namespace) -> int:
 
 
 def _warn(line: str) -> None:
-    import sys
-
     print(f"warning: {line}", file=sys.stderr)
 
 

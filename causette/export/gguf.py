@@ -39,17 +39,25 @@ renders with its Jinja engine or recognises as its built-in ``chatml``. The end 
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
+import gguf
 import torch
 
+from causette.data.chat_template import LEGACY, chat_format, jinja_template
 from causette.errors import CausetteError
 from causette.export.hf import special_ids
 from causette.export.source import check_llama, open_checkpoint, resolve_dtype
 from causette.model import tensors
 from causette.model.families import LLAMA
 from causette.model.tensors import from_interleaved, to_interleaved  # noqa: F401 (tests import them here)
+from causette.tokenizer.bpe import BPETokenizer
+from causette.tokenizer.io import to_hf_dict
+from causette.tokenizer.pattern import GPT4_PATTERN, pattern_name
+from causette.tokenizer.special import reserved_name
+from causette.utils.paths import DEMO_CORPUS
 
 ARCH = LLAMA.name  # llama.cpp's architecture: the Llama family's tensors and names
 # Our pattern name -> the llama.cpp pre-tokenizer that cuts text exactly as it does.
@@ -65,10 +73,6 @@ def gguf_tensors(model) -> dict[str, torch.Tensor]:
 
 def gguf_tokenizer(tok) -> dict:
     """Tokens, types and merges as llama.cpp's byte-level BPE reads them."""
-    from causette.tokenizer.io import to_hf_dict
-    from causette.tokenizer.pattern import pattern_name
-    from causette.tokenizer.special import reserved_name
-
     hf = to_hf_dict(tok)
     tokens = [""] * tok.vocab_size
     for text, i in hf["model"]["vocab"].items():
@@ -92,14 +96,7 @@ def pre_tokenizer_mismatch(tok, lines: list[str] | None = None) -> float:
     llama.cpp pre-tokenises with GPT-4's regex (``llama-bpe``) whatever our pattern is: the
     same tokenizer with that pattern gives its ids, so no llama.cpp is needed to count.
     """
-    from causette.tokenizer.bpe import BPETokenizer
-    from causette.tokenizer.pattern import GPT4_PATTERN
-
     if lines is None:
-        import gzip
-
-        from causette.utils.paths import DEMO_CORPUS
-
         with gzip.open(DEMO_CORPUS, "rt", encoding="utf-8") as f:
             lines = [line for line in f.read().splitlines() if line.strip()]
     theirs = BPETokenizer(tok.merges, GPT4_PATTERN, dict(tok.special_tokens))
@@ -109,8 +106,6 @@ def pre_tokenizer_mismatch(tok, lines: list[str] | None = None) -> float:
 
 def pattern_warning(tok) -> str | None:
     """One line when llama.cpp cannot reproduce this tokenizer's pre-tokenisation, else None."""
-    from causette.tokenizer.pattern import pattern_name
-
     name = pattern_name(tok.pattern)
     if name in PRE_TOKENIZERS:
         return None
@@ -131,10 +126,6 @@ def export_gguf(
     ``warn(line)`` receives the warnings, if any: a pattern llama.cpp cannot reproduce
     (:func:`pattern_warning`), a chat model of Causette's older chat format.
     """
-    import gguf
-
-    from causette.data.chat_template import jinja_template
-
     loaded = open_checkpoint(source)
     model, tok, cfg = loaded.model, loaded.tokenizer, loaded.model.cfg
     check_llama(cfg, "llama.cpp's llama architecture")
@@ -147,7 +138,6 @@ def export_gguf(
     out.parent.mkdir(parents=True, exist_ok=True)
     ids = special_ids(tok, loaded.stage)
     vocab = gguf_tokenizer(tok)
-    from causette.data.chat_template import LEGACY, chat_format
 
     warnings = [pattern_warning(tok)]
     if loaded.stage == "sft" and chat_format(tok) == LEGACY:

@@ -30,10 +30,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from causette.data.chat_template import jinja_template
 from causette.errors import CausetteError
 from causette.export.source import open_checkpoint, prepare_out_dir, resolve_dtype
 from causette.model import hf_reference, tensors
 from causette.model.families import FAMILIES, GPT2, LLAMA
+from causette.tokenizer.io import to_hf_dict
 from causette.utils.io import write_json
 
 CHAT_STAGE = "sft"
@@ -104,8 +106,6 @@ def hf_state_dict(model, arch: str, dtype: torch.dtype) -> dict[str, torch.Tenso
 
 
 def tokenizer_config(tokenizer, ids: dict, block_size: int) -> dict:
-    from causette.data.chat_template import jinja_template
-
     name = tokenizer.special_names
     return {
         "tokenizer_class": "PreTrainedTokenizerFast",
@@ -122,8 +122,6 @@ def tokenizer_config(tokenizer, ids: dict, block_size: int) -> dict:
 
 def export_hf(source: str | Path, out: str | Path, dtype: str = "float32", force: bool = False) -> Path:
     """Write the Hugging Face folder ``out`` for the checkpoint ``source``; return ``out``."""
-    from causette.tokenizer.io import to_hf_dict
-
     loaded = open_checkpoint(source)
     model, tok, cfg = loaded.model, loaded.tokenizer, loaded.model.cfg
     arch = hf_architecture(cfg)  # before touching OUT: a refused export writes nothing

@@ -26,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from causette.checkpoint.weights import save_model
+from causette.data.chat_template import CHAT_TEMPLATE_JINJA
 from causette.errors import CausetteError
 from causette.export.hf_tokenizer import convert_tokenizer
 from causette.export.source import prepare_out_dir
@@ -34,6 +35,7 @@ from causette.model.config import ModelConfig
 from causette.model.families import LLAMA
 from causette.model.transformer import Transformer
 from causette.tokenizer.io import save_tokenizer
+from causette.tokenizer.special import DEFAULT_SPECIALS
 from causette.utils.io import read_json, write_json
 
 # A few sentences to check that the converted tokenizer cuts text as the original does.
@@ -158,9 +160,6 @@ def import_hf(
     block_size: int | None = None,
 ) -> ImportResult:
     """Convert the Hugging Face folder ``hf_dir`` into the checkpoint folder ``out``."""
-    from causette.data.chat_template import CHAT_TEMPLATE_JINJA
-    from causette.tokenizer.special import DEFAULT_SPECIALS
-
     hf_dir = Path(hf_dir)
     if not hf_dir.is_dir():
         raise CausetteError(f"{hf_dir}: not a directory (give the folder of a downloaded Hugging Face model)")

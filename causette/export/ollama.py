@@ -24,9 +24,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from causette.data.chat_template import chat_format
 from causette.export.gguf import export_gguf
 from causette.export.source import open_checkpoint, prepare_out_dir
 from causette.inference.config import CHAT_DEFAULTS, GENERATE_DEFAULTS
+from causette.tokenizer.special import reserved_name
+from causette.utils.io import atomic_write
 
 TEMPLATES = {
     "chatml": (
@@ -67,10 +70,6 @@ def export_ollama(
     source: str | Path, out: str | Path, dtype: str = "float32", force: bool = False, warn=None
 ) -> Path:
     """Write ``out/model.gguf`` and ``out/Modelfile`` for the checkpoint ``source``; return ``out``."""
-    from causette.data.chat_template import chat_format
-    from causette.tokenizer.special import reserved_name
-    from causette.utils.io import atomic_write
-
     loaded = open_checkpoint(source)
     tok = loaded.tokenizer
     fmt = chat_format(tok) if loaded.stage == "sft" else "raw"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from causette.checkpoint.load import load_checkpoint
 from causette.errors import CausetteError
 from causette.model.config import ModelConfig
 from causette.model.families import GPT2, LLAMA
@@ -17,8 +18,6 @@ def open_checkpoint(path: str | Path):
 
     LoRA checkpoints come back with their adapter merged: exports are always plain models.
     """
-    from causette.checkpoint.load import load_checkpoint
-
     loaded = load_checkpoint(path, device="cpu", precision="fp32")
     if loaded.tokenizer.kind != "bpe":
         raise CausetteError(

@@ -28,6 +28,7 @@ from causette.errors import CausetteError
 from causette.inference.config import SEED_LIMIT
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
+from causette.utils.io import write_json
 from causette.utils.lang import tr
 from causette.utils.text import valid_unicode
 
@@ -341,8 +342,6 @@ class Repl:
         self.say(self.session.params.describe())
 
     def save(self, arg: str) -> None:
-        from causette.utils.io import write_json
-
         path = Path(arg or f"chat-{_dt.datetime.now():%Y%m%d-%H%M%S}.json").expanduser()
         try:
             write_json(path, self.session.to_json())

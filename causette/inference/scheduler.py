@@ -202,7 +202,7 @@ class Scheduler:
         request.row = self._new_row(request)
         seen = None
         if params.repetition_penalty != 1.0:
-            seen = torch.zeros(1, self.vocab_size, dtype=torch.bool)
+            seen = torch.zeros(1, self.vocab_size, dtype=torch.bool, device=self.runner.device)
             seen[0, prompt] = True
         busy = _Busy(request, make_generators([request.row.seed])[0], seen, len(prompt), 0)
         reused = self._reuse_into(i, prompt)

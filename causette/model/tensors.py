@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from causette.model.config import ModelConfig
+from causette.model.transformer import Transformer
 
 FORMATS = {
     "hf_llama": "transformers' LlamaForCausalLM / MistralForCausalLM",
@@ -227,8 +228,6 @@ def model_tensors(model: nn.Module) -> list[ModelTensor]:
 def config_tensors(cfg: ModelConfig) -> list[ModelTensor]:
     """:func:`model_tensors` of the model ``cfg`` describes, on the ``meta`` device: the names
     and shapes, without memory or computation."""
-    from causette.model.transformer import Transformer
-
     with torch.device("meta"):
         return model_tensors(Transformer(cfg))
 
