@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from causette.checkpoint.files import state_path
 from causette.errors import CausetteError
 from causette.eval.metrics import evaluate_windows, token_byte_lengths
 from causette.utils.paths import RunLayout
@@ -102,7 +103,7 @@ def run_normalize_config(ckpt: Path, run: Path | None):
     except (CausetteError, AttributeError):
         settings = None
     if isinstance(settings, dict):
-        return from_dict(NormalizeConfig, settings, where=str(ckpt / "state.json")), str(ckpt / "state.json")
+        return from_dict(NormalizeConfig, settings, where=str(state_path(ckpt))), str(state_path(ckpt))
     return NormalizeConfig(), DEFAULT_SETTINGS
 
 

@@ -13,8 +13,10 @@ import functools
 import json
 from pathlib import Path
 
+from causette.checkpoint.files import LATEST
 from causette.explain.common import Setup, num, table, topic, tr
 from causette.explain.pictures import _figure, _save, picture
+from causette.utils.paths import RunLayout
 
 # (preset, what the step adds, in French and English)
 STEPS = (
@@ -100,7 +102,7 @@ CONTEXT_BUCKETS = ((1, 1), (2, 8), (9, 32), (33, 256))
 
 def loss_by_position(run: Path, max_tokens: int = 65_536) -> list[float] | None:
     """See :func:`_loss_by_position`; computed once per run folder and checkpoint in a process."""
-    latest = run / "checkpoints" / "latest"
+    latest = RunLayout(run).checkpoints / LATEST
     stamp = latest.stat().st_mtime_ns if latest.exists() else None
     return _cached_loss_by_position(str(run), stamp, max_tokens)
 
@@ -124,13 +126,13 @@ def _loss_by_position(run: Path, max_tokens: int) -> list[float] | None:
     from causette.data.loader import eval_windows
 
     try:
-        meta = json.loads((run / "data" / "meta.json").read_text(encoding="utf-8"))
+        meta = json.loads(RunLayout(run).data_meta.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not (run / "checkpoints").is_dir():
+    if not RunLayout(run).checkpoints.is_dir():
         return None
     model = load_checkpoint(run, device="cpu", precision="fp32").model.eval()
-    rows = eval_windows(run / "data" / "val.bin", meta["dtype"], model.cfg.block_size, max_tokens)
+    rows = eval_windows(RunLayout(run).data / "val.bin", meta["dtype"], model.cfg.block_size, max_tokens)
     total = torch.zeros(rows.shape[1] - 1)
     with torch.no_grad():
         for chunk in rows.split(16):  # 16 windows at a time: their logits stay under 70 MB

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from causette.checkpoint import steps as ckpt
+from causette.checkpoint.files import config_path, state_path
 from causette.checkpoint.weights import read_config
 from causette.config import Config, to_dict
 from causette.data.loader import TokenWindows, eval_windows
@@ -111,18 +112,18 @@ def check_inputs(cfg: Config, run: RunLayout, resume: bool, echo: Callable[[str]
 
     if resume:
         found = ckpt.find_checkpoint(run.root, warn=lambda s: echo(f"warning: {s}"))
-        saved_cfg, _ = read_config(found / "config.json")
+        saved_cfg, _ = read_config(config_path(found))
         if saved_cfg.vocab_size != meta["vocab_size"]:
             raise CausetteError(
-                f"{found / 'config.json'}: checkpoint vocab_size {saved_cfg.vocab_size} differs from the data's "
+                f"{config_path(found)}: checkpoint vocab_size {saved_cfg.vocab_size} differs from the data's "
                 f"{meta['vocab_size']} ({run.data_meta})"
             )
         state = ckpt.read_state(found)
         if state.get("tokenizer_hash") not in (None, tok.hash):
-            raise CausetteError(f"{found / 'state.json'}: checkpoint was trained with another tokenizer (hash differs)")
+            raise CausetteError(f"{state_path(found)}: checkpoint was trained with another tokenizer (hash differs)")
         if dataclasses.asdict(saved_cfg) != dataclasses.asdict(model_cfg):
             diff = [k for k, v in dataclasses.asdict(saved_cfg).items() if dataclasses.asdict(model_cfg)[k] != v]
-            raise CausetteError(f"{found / 'config.json'}: the model config differs from this run's ({', '.join(diff)})")
+            raise CausetteError(f"{config_path(found)}: the model config differs from this run's ({', '.join(diff)})")
     elif ckpt.list_checkpoints(run.checkpoints):
         raise CausetteError(
             f"{run.checkpoints}: this run already has checkpoints; continue it with --resume, "

@@ -33,6 +33,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from causette.checkpoint import steps as ckpt
+from causette.checkpoint.files import weights_path
 from causette.checkpoint.weights import load_weights as load_weights_file
 from causette.checkpoint.weights import recorded_sha256
 from causette.errors import CausetteError
@@ -70,7 +71,7 @@ class Trainer:
         # How weights go into and out of a checkpoint directory (LoRA saves its adapter only).
         self.save_weights_fn = files.save_weights
         self.load_weights_fn = files.load_weights or (
-            lambda m, d: load_weights_file(m, d / "model.safetensors", sha256=recorded_sha256(d)))
+            lambda m, d: load_weights_file(m, weights_path(d), sha256=recorded_sha256(d)))
         self.run_dir = Path(run_dir)
         self.ckpt_root = RunLayout(self.run_dir).checkpoints
         self.batch_fn = batch_fn
