@@ -35,6 +35,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("sft", ["causette.sft", "causette.sft.*"]),
     ("eval", ["causette.eval", "causette.eval.*"]),
     ("export", ["causette.export", "causette.export.*"]),
+    # one stage of a run (causette run chains them; explain curves runs its examples with them)
+    ("stages", ["causette.stages"]),
     ("explain", ["causette.explain", "causette.explain.*"]),
     ("cli-args", ["causette.cli_args"]),
     ("commands", ["causette.*.cli", "causette.*.cli_*", "causette.pipeline", "causette.run_state"]),

@@ -188,7 +188,7 @@ def grammar_table(runs: list[tuple[str, Path]]) -> list[str]:
 def _grammar(run: Path) -> dict | None:
     """The base model's grammar in ``run/eval.json`` (overall and per phenomenon), or None."""
     try:
-        data = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+        data = json.loads(RunLayout(run).eval_json.read_text(encoding="utf-8"))
         g = data["base"]["grammar"]
         return g if g["overall"].get("total") else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -198,7 +198,7 @@ def _grammar(run: Path) -> dict | None:
 def _bits_per_byte(run: Path) -> float | None:
     """The base model's bits per byte on the val split in ``run/eval.json`` (causette eval)."""
     try:
-        data = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+        data = json.loads(RunLayout(run).eval_json.read_text(encoding="utf-8"))
         return float(data["base"]["text"]["bits_per_byte"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
