@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 
 from causette.checkpoint.files import (
     ADAPTER_FILE,
@@ -126,8 +127,6 @@ def check_complete(ckpt: Path) -> str | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         return f"unreadable state or config ({e})"
     try:
-        from safetensors import safe_open
-
         with safe_open(str(weights), framework="pt") as f:
             f.keys()
     except Exception as e:  # safetensors raises several types for a truncated file

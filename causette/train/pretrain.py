@@ -32,6 +32,7 @@ from causette.data.prepare import read_meta
 from causette.errors import CausetteError
 from causette.eval.metrics import evaluate_windows, token_byte_lengths, unigram_bits_per_byte
 from causette.eval.sentence_scores import GrammarProbe
+from causette.inference.engine import sample_texts
 from causette.model.counting import count_params, flops_per_token
 from causette.model.transformer import Transformer
 from causette.tokenizer.io import load_tokenizer
@@ -175,8 +176,6 @@ def build_trainer(cfg: Config, run: RunLayout, meta: dict, tok, model_cfg, devic
 
     sample_fn = None
     if tc.sample_tokens > 0 and tc.prompts:
-        from causette.inference.engine import sample_texts
-
         def sample_fn(m: torch.nn.Module) -> list[str]:
             with autocast():
                 return sample_texts(m, tok, tc.prompts, max_new_tokens=tc.sample_tokens, seed=tc.seed)

@@ -30,6 +30,7 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from causette.checkpoint import steps as ckpt
@@ -92,8 +93,6 @@ class Trainer:
         if compile:
             self.model = torch.compile(self.model)
         if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
             ids = [device.index] if device.type == "cuda" else None
             self.model = DDP(self.model, device_ids=ids)
         self.step = 0
