@@ -46,8 +46,9 @@ from causette.config_files import (
 from causette.corpus.config import CorpusConfig
 from causette.errors import ConfigError
 from causette.model.config import ModelConfig
+from causette.sft.config import SFTConfig
 from causette.tokenizer.config import TokenizerConfig
-from causette.train.config import SFTConfig, TrainConfig
+from causette.train.config import TrainConfig
 from causette.utils.ranges import Range, show_number
 from causette.utils.text import printable_path
 

@@ -35,12 +35,10 @@ from causette.cli_args import add_config_args, config_from_args
 from causette.config import Config
 from causette.errors import CausetteError
 from causette.run_state import RunRecord, borrow, chain_key, output_digest, stage_parts
+from causette.stages import STAGES, run_stage
 from causette.utils.artefact import ensure_run_folder
-from causette.utils.io import write_json
 from causette.utils.lock import run_lock
 from causette.utils.paths import RunLayout
-
-STAGES = ("corpus", "tokenizer", "prepare", "train", "sft", "eval", "report")
 
 
 def register(sub) -> None:
@@ -82,10 +80,6 @@ def _cli(args) -> int:
     run_pipeline(cfg, progress=not args.no_progress, device=args.device, fit=fit, until=args.until)
     return 0
 
-
-# The eval stage scores this many pairs of the built-in grammar suite (the same share of each
-# phenomenon, ~10 s for the demo model); `causette eval --suite grammaire` scores all of them.
-EVAL_GRAMMAR_PAIRS = 3300
 
 # `causette run SOURCES`: at most this many passes over the train tokens (train.max_epochs).
 OWN_TEXT_MAX_EPOCHS = 2
@@ -247,7 +241,7 @@ def _run_stages(cfg: Config, layout: RunLayout, progress: bool, echo, device, fi
         t = time.time()
         if trained is not None:
             record.start(stage, key)
-        _run_stage(stage, cfg, layout, progress, echo, device, resume=resume)
+        run_stage(stage, cfg, layout, progress, echo, device, resume=resume)
         timings[stage] = time.time() - t
         digest = output_digest(layout, stage)
         record.finish(stage, key, digest, timings[stage])
@@ -265,51 +259,3 @@ def _run_stages(cfg: Config, layout: RunLayout, progress: bool, echo, device, fi
         echo(f"(pretraining saw at most {cfg.train.max_epochs:g} epochs of the text: train.max_epochs; "
              f"more text, not more epochs, is what makes a model better)")
     return {"seconds": total, "timings": timings}
-
-
-def _run_stage(stage: str, cfg: Config, run: RunLayout, progress: bool, echo, device, resume: bool) -> None:
-    if stage == "corpus":
-        from causette.corpus.build import build_corpus
-
-        result = build_corpus(cfg.corpus, run.corpus, progress=progress)
-        for line in result.summary_lines[-3:]:
-            echo(line)
-    elif stage == "tokenizer":
-        from causette.corpus.store import iter_texts
-        from causette.tokenizer.train import train_tokenizer
-
-        tok = train_tokenizer(cfg.tokenizer, iter_texts(run.corpus, "train"), out_dir=run.tokenizer, progress=progress)
-        echo(f"tokenizer: {tok.vocab_size:,} tokens → {run.tokenizer}")
-    elif stage == "prepare":
-        from causette.data.prepare import prepare
-
-        prepare(run.corpus, run.tokenizer, run.data, progress=progress, echo=echo)
-    elif stage == "train":
-        from causette.train.pretrain import train
-
-        result = train(cfg, resume=resume, device_name=device, progress=progress, echo=echo)
-        if result.stopped == "interrupted":
-            raise KeyboardInterrupt
-    elif stage == "sft":
-        from causette.sft.finetune import finetune
-
-        result, _ = finetune(cfg, resume=resume, device_name=device, progress=progress, echo=echo)
-        if result.stopped == "interrupted":
-            raise KeyboardInterrupt
-    elif stage == "eval":
-        from causette.eval.evaluate import run_eval
-
-        grammar = {"suites": ["grammaire"], "grammar_limit": EVAL_GRAMMAR_PAIRS, "with_val": True}
-        base = run_eval(run.root, device=device or "auto", **grammar)
-        chat = run_eval(run.sft.root, device=device or "auto", **grammar) if run.sft.checkpoints.is_dir() else {}
-        write_json(run.eval_json, {"base": base, "chat": chat})
-        t, g = base.get("text"), (base.get("grammar") or {}).get("overall") or {}
-        if t:
-            echo(f"eval: base model {t['bits_per_byte']:.3f} bits/byte on the val split"
-                 + (f", {g['accuracy']:.1%} of {g['total']:,} French minimal pairs" if g.get("total") else ""))
-    elif stage == "report":
-        from causette.eval.report import write_report
-
-        write_report(run.root)
-    else:  # pragma: no cover - STAGES and this function are edited together
-        raise CausetteError(f"unknown stage {stage}")

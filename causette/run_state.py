@@ -24,6 +24,7 @@ import json
 import time
 from pathlib import Path
 
+from causette.checkpoint.files import ADAPTER_FILE, CONFIG_FILE, MODEL_FILE, STATE_FILE
 from causette.config import Config, to_dict
 from causette.utils.io import sha256_file, write_json
 from causette.utils.paths import DEMO_CORPUS, DEMO_SFT, RunLayout
@@ -104,8 +105,9 @@ def output_digest(run: RunLayout, stage: str) -> str | None:
 def _checkpoint_fingerprint(root: Path) -> list | None:
     """The newest checkpoint's name, config and state, and its weights' SHA-256 (the one recorded
     at save time, which loading verifies; computed for older checkpoints without it)."""
-    from causette.checkpoint.steps import ADAPTER_FILE, STATE_FILE, list_checkpoints
-    from causette.checkpoint.weights import CONFIG_FILE, MODEL_FILE, recorded_sha256
+    # deferred: they import torch, and `causette run --help` reads this module without it
+    from causette.checkpoint.steps import list_checkpoints
+    from causette.checkpoint.weights import recorded_sha256
 
     found = list_checkpoints(root)
     if not found:

@@ -145,3 +145,32 @@ def test_validation_errors_name_the_key_once(override, message):
     with pytest.raises(ConfigError) as e:
         load_config("demo", [override])
     assert message in str(e.value) and "sft.sft." not in str(e.value) and "lora.lora." not in str(e.value)
+
+
+def test_sft_section_loads_from_yaml_into_the_sft_settings(tmp_path):
+    """The ``sft:`` keys (settings of causette/sft/config.py) read as they always have: its own keys,
+    its LoRA, and ``sft.train`` with fine-tuning defaults under the keys of ``train:``."""
+    from causette.config import to_dict
+    from causette.sft.config import SFTConfig, SFTTrainConfig
+    from causette.train.config import TrainConfig
+
+    p = write(tmp_path, "c.yaml", "train: {lr: 0.002}\nsft:\n  data: [a.jsonl]\n  base: runs/x\n  val_fraction: 0.2\n"
+              "  eval_answers: 4\n  eval_max_new_tokens: 16\n  lora: {r: 8, alpha: 16}\n"
+              "  train: {lr: 0.0001, max_steps: 40, batch_size: 2}\n")
+    cfg = load_config(p, ["sft.train.warmup_steps=3"])
+    assert type(cfg.sft) is SFTConfig and type(cfg.sft.train) is SFTTrainConfig and isinstance(cfg.sft.train, TrainConfig)
+    s = cfg.sft
+    assert (s.data, s.base, s.val_fraction, s.eval_answers, s.eval_max_new_tokens) == (["a.jsonl"], "runs/x", 0.2, 4, 16)
+    assert (s.lora.r, s.lora.alpha) == (8, 16)
+    assert (s.train.lr, s.train.max_steps, s.train.batch_size, s.train.warmup_steps) == (1e-4, 40, 2, 3)
+    assert s.train.weight_decay == 0.0 and s.train.compile is False and cfg.train.lr == 0.002  # sft's own defaults
+    # the keys of the section: SFT's own, then every setting of the training loop under sft.train
+    d = to_dict(load_config().sft)
+    assert list(d) == ["data", "base", "val_fraction", "lora", "train", "eval_answers", "eval_max_new_tokens"]
+    assert list(d["train"]) == list(to_dict(TrainConfig()))
+    assert {k: d["train"][k] for k in ("batch_size", "max_steps", "lr", "min_lr", "warmup_steps", "eval_every",
+                                        "eval_tokens", "ckpt_every", "sample_tokens", "grammar_pairs", "prompts")} == {
+        "batch_size": 8, "max_steps": 300, "lr": 3e-4, "min_lr": 3e-5, "warmup_steps": 20, "eval_every": 50,
+        "eval_tokens": 0, "ckpt_every": 100, "sample_tokens": 0, "grammar_pairs": 0, "prompts": []}
+    with pytest.raises(ConfigError, match="did you mean 'sft.train.max_steps'"):
+        load_config(None, ["sft.train.max_step=3"])

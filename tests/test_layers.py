@@ -20,7 +20,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "causette"
 # matches it, trying the patterns in PRECEDENCE order (the command-line modules that live inside
 # each stage's package, and the settings dataclasses, before the stage packages themselves).
 LAYERS: list[tuple[str, list[str]]] = [
-    ("base", ["causette", "causette.errors", "causette.utils", "causette.utils.*"]),
+    # the names of a checkpoint's files (importing nothing): the run layout and artefact checks read them
+    ("base", ["causette", "causette.errors", "causette.utils", "causette.utils.*", "causette.checkpoint.files"]),
     # the settings dataclasses of each stage, their loader, and the constants they validate against
     ("settings", ["causette.config", "causette.config_files", "causette.*.config", "causette.tokenizer.special", "causette.tokenizer.pattern"]),
     ("text", ["causette.corpus", "causette.corpus.*", "causette.tokenizer", "causette.tokenizer.*"]),
@@ -34,6 +35,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("sft", ["causette.sft", "causette.sft.*"]),
     ("eval", ["causette.eval", "causette.eval.*"]),
     ("export", ["causette.export", "causette.export.*"]),
+    # one stage of a run (causette run chains them; explain curves runs its examples with them)
+    ("stages", ["causette.stages"]),
     ("explain", ["causette.explain", "causette.explain.*"]),
     ("cli-args", ["causette.cli_args"]),
     ("commands", ["causette.*.cli", "causette.*.cli_*", "causette.pipeline", "causette.run_state"]),

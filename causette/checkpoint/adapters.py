@@ -24,24 +24,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from causette.checkpoint import steps as ckpt
-from causette.checkpoint.weights import (
-    CONFIG_FILE,
-    FORMAT,
-    FORMAT_VERSION,
-    MODEL_FILE,
-    load_model,
-    save_model,
-)
+from causette.checkpoint.files import ADAPTER_FILE, ADAPTER_JSON, CONFIG_FILE, MODEL_FILE
+from causette.checkpoint.weights import FORMAT, FORMAT_VERSION, load_model, save_model
 from causette.config import to_dict
 from causette.errors import CausetteError
 from causette.model.config import LoRAConfig
 from causette.model.lora import adapter_state, apply_lora, load_adapter_state, merge_lora
 from causette.model.transformer import Transformer
 from causette.utils.io import atomic_dir, sha256_file, write_json
-
-ADAPTER_FILE = ckpt.ADAPTER_FILE
-ADAPTER_JSON = "adapter.json"
-
 
 
 def adapter_saver(lora: LoRAConfig, base_dir: Path):
@@ -54,12 +44,12 @@ def adapter_saver(lora: LoRAConfig, base_dir: Path):
     def save(model: torch.nn.Module, directory: Path) -> None:
         write_json(directory / CONFIG_FILE, {"format": FORMAT, "version": FORMAT_VERSION, "dtype": "float32",
                                              "model": dataclasses.asdict(model.cfg)})
-        save_file(adapter_state(model), str(directory / ckpt.ADAPTER_FILE))
+        save_file(adapter_state(model), str(directory / ADAPTER_FILE))
         # ``directory`` is a temporary sibling of the final step directory: same relative path.
         base = base_dir.resolve()
         write_json(directory / ADAPTER_JSON, {"lora": to_dict(lora), "base": str(base),
                                               "base_relative": os.path.relpath(base, directory.resolve()),
-                                              "adapter_sha256": sha256_file(directory / ckpt.ADAPTER_FILE)})
+                                              "adapter_sha256": sha256_file(directory / ADAPTER_FILE)})
 
     return save
 
@@ -67,7 +57,7 @@ def adapter_saver(lora: LoRAConfig, base_dir: Path):
 def adapter_loader(model: torch.nn.Module, directory: Path) -> None:
     """Load ``directory``'s adapter into ``model``: checked against the SHA-256 recorded at save time
     (``adapter.json``) and for non-finite values first."""
-    path = directory / ckpt.ADAPTER_FILE
+    path = directory / ADAPTER_FILE
     try:
         recorded = json.loads((directory / ADAPTER_JSON).read_text(encoding="utf-8")).get("adapter_sha256")
     except (OSError, ValueError, AttributeError):

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import torch
 
+from causette.checkpoint.adapters import load_adapted
+from causette.checkpoint.files import ADAPTER_JSON, STATE_FILE, TOKENIZER_FILE
+from causette.checkpoint.steps import find_checkpoint
+from causette.checkpoint.weights import load_model
 from causette.errors import CausetteError
+from causette.model.quantize import QUANTIZE_MODES, quantize_model
+from causette.tokenizer.io import load_tokenizer
+from causette.utils.device import pick_device, resolve_dtype
 
 CHAT_STAGE = "sft"
 
@@ -68,12 +75,6 @@ def load_checkpoint(
     ``quantize``: ``none`` or ``int8`` (CPU only: weight-only int8 linear layers, faster at
     batch 1, logits within a few tenths of a percent; see quantize.py).
     """
-    from causette.checkpoint.steps import STATE_FILE, TOKENIZER_FILE, find_checkpoint
-    from causette.checkpoint.weights import load_model
-    from causette.model.quantize import QUANTIZE_MODES, quantize_model
-    from causette.tokenizer.io import load_tokenizer
-    from causette.utils.device import pick_device, resolve_dtype
-
     ckpt = find_checkpoint(path)
     tok_file = Path(tokenizer_path) if tokenizer_path is not None else ckpt / TOKENIZER_FILE
     if tokenizer_path is None and not tok_file.is_file():
@@ -83,9 +84,7 @@ def load_checkpoint(
     tokenizer = load_tokenizer(tok_file)
     dev = pick_device(device)
     dtype = default_dtype(dev) if precision == "auto" else resolve_dtype(precision, dev)
-    if (ckpt / "adapter.json").is_file():  # a LoRA checkpoint (causette sft): its base + the adapter, merged
-        from causette.checkpoint.adapters import load_adapted
-
+    if (ckpt / ADAPTER_JSON).is_file():  # a LoRA checkpoint (causette sft): its base + the adapter, merged
         model = load_adapted(ckpt, device=dev, dtype=dtype, expected_vocab=tokenizer.vocab_size)
     else:
         model = load_model(ckpt, expected_vocab=tokenizer.vocab_size, device=dev, dtype=dtype)

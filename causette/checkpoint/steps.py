@@ -27,21 +27,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 
-from causette.checkpoint.weights import CONFIG_FILE, MODEL_FILE, recorded_sha256, save_model
+from causette.checkpoint.files import (
+    ADAPTER_FILE,
+    BEST,
+    CHECKPOINTS,
+    CONFIG_FILE,
+    LATEST,
+    MODEL_FILE,
+    OPTIMIZER_FILE,
+    STATE_FILE,
+    STEP_PREFIX,
+    TOKENIZER_FILE,
+    step_name,
+)
+from causette.checkpoint.weights import recorded_sha256, save_model
 from causette.errors import CausetteError
 from causette.utils.io import atomic_dir, atomic_write, sha256_file, tree_size, write_json
 
-CHECKPOINTS = "checkpoints"
-STATE_FILE = "state.json"
-OPTIMIZER_FILE = "optimizer.pt"
-TOKENIZER_FILE = "tokenizer.json"
-ADAPTER_FILE = "adapter.safetensors"  # LoRA checkpoints hold an adapter instead of the weights
 _REQUIRED = (CONFIG_FILE, STATE_FILE)
-
-
-def step_name(step: int) -> str:
-    return f"step_{step:07d}"
 
 
 def save_checkpoint(
@@ -71,9 +76,9 @@ def save_checkpoint(
         if tokenizer_file is not None:
             shutil.copyfile(tokenizer_file, tmp / TOKENIZER_FILE)
         write_json(tmp / STATE_FILE, {**state, "step": step, "rng": _rng_state()})
-    _write_pointer(root / "latest", final.name)
+    _write_pointer(root / LATEST, final.name)
     if is_best:
-        _write_pointer(root / "best", final.name)
+        _write_pointer(root / BEST, final.name)
     prune(root, keep_last)
     return final
 
@@ -95,14 +100,14 @@ def list_checkpoints(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and (p / STATE_FILE).is_file())
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX) and (p / STATE_FILE).is_file())
 
 
 def prune(root: Path, keep_last: int) -> None:
     """Delete all but the ``keep_last`` newest checkpoints, never the best one."""
     if keep_last <= 0:
         return
-    best = _read_pointer(root / "best")
+    best = _read_pointer(root / BEST)
     for old in list_checkpoints(root)[:-keep_last]:
         if old.name != best:
             shutil.rmtree(old, ignore_errors=True)
@@ -122,8 +127,6 @@ def check_complete(ckpt: Path) -> str | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         return f"unreadable state or config ({e})"
     try:
-        from safetensors import safe_open
-
         with safe_open(str(weights), framework="pt") as f:
             f.keys()
     except Exception as e:  # safetensors raises several types for a truncated file

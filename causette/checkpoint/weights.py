@@ -33,14 +33,13 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from causette.checkpoint.files import CONFIG_FILE, MODEL_FILE
 from causette.config import from_dict
 from causette.errors import CausetteError
 from causette.model.config import ModelConfig
 from causette.model.transformer import Transformer
 from causette.utils.io import read_json, sha256_file, write_json
 
-MODEL_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 FORMAT = "causette-model"
 FORMAT_VERSION = 1
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from causette.corpus.store import iter_documents, read_manifest
 from causette.errors import CausetteError
+from causette.tokenizer.io import FILENAME as TOKENIZER_FILENAME
 from causette.tokenizer.io import load_tokenizer
 from causette.utils.io import atomic_dir, sha256_file
 from causette.utils.workers import OrderedPool, WorkerDied
@@ -102,7 +103,7 @@ def prepare(
     tok = load_tokenizer(tokenizer_path)
     tokenizer_file = Path(tokenizer_path)
     if tokenizer_file.is_dir():
-        tokenizer_file = tokenizer_file / "tokenizer.json"
+        tokenizer_file = tokenizer_file / TOKENIZER_FILENAME
     dtype = token_dtype(tok.vocab_size)
     workers = workers or min(os.cpu_count() or 1, 8)
     stats = {s: SplitStats() for s in SPLITS}

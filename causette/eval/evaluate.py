@@ -25,8 +25,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from causette.checkpoint.files import state_path
+from causette.checkpoint.load import load_checkpoint
+from causette.checkpoint.steps import read_state
+from causette.config import from_dict
+from causette.corpus.config import NormalizeConfig, SourceConfig
+from causette.corpus.document import Report
+from causette.corpus.normalize import normalize
+from causette.corpus.sources import read_source
+from causette.corpus.store import iter_texts, read_manifest
 from causette.errors import CausetteError
 from causette.eval.metrics import evaluate_windows, token_byte_lengths
+from causette.eval.minimal_pairs import fixed_subset, read_pair_files
+from causette.inference.engine import sample_texts
+from causette.sft.data import eval_batches, load_conversations
+from causette.sft.metrics import answer_scores, greedy_answers, sft_loss
 from causette.utils.paths import RunLayout
 
 DEFAULT_SETTINGS = "the default corpus settings"  # where run_normalize_config found nothing better
@@ -40,8 +53,6 @@ def _read_texts(paths: list[str | Path], normalize_cfg=None) -> tuple[list[str],
     readers and cleaned with ``normalize_cfg`` (a :class:`NormalizeConfig`); with None, each
     file's bytes are decoded as UTF-8 and scored as they are (``--raw``).
     """
-    from causette.corpus.store import iter_texts
-
     texts: list[str] = []
     kinds: set[str] = set()
     input_bytes = 0
@@ -63,11 +74,6 @@ def _read_texts(paths: list[str | Path], normalize_cfg=None) -> tuple[list[str],
             input_bytes += len(texts[-1].encode("utf-8"))
             kinds.add("raw")
         else:
-            from causette.corpus.config import SourceConfig
-            from causette.corpus.document import Report
-            from causette.corpus.normalize import normalize
-            from causette.corpus.sources import read_source
-
             for doc in read_source(SourceConfig(path=str(p)), Report(strict=True)):
                 input_bytes += len(doc.text.encode("utf-8"))
                 texts.append(normalize(doc.text, normalize_cfg, doc.kind))
@@ -86,23 +92,17 @@ def run_normalize_config(ckpt: Path, run: Path | None):
     The run's corpus manifest first (what the data was built with), else the config saved in
     the checkpoint's ``state.json``, else the defaults.
     """
-    from causette.config import from_dict
-    from causette.corpus.config import NormalizeConfig
-    from causette.corpus.store import read_manifest
-
     if run is not None and RunLayout(run).corpus_manifest.is_file():
         layout = RunLayout(run)
         settings = read_manifest(layout.corpus).get("config", {}).get("normalize")
         if isinstance(settings, dict):
             return from_dict(NormalizeConfig, settings, where=str(layout.corpus_manifest)), str(layout.corpus)
     try:
-        from causette.checkpoint.steps import read_state
-
         settings = read_state(ckpt).get("config", {}).get("corpus", {}).get("normalize")
     except (CausetteError, AttributeError):
         settings = None
     if isinstance(settings, dict):
-        return from_dict(NormalizeConfig, settings, where=str(ckpt / "state.json")), str(ckpt / "state.json")
+        return from_dict(NormalizeConfig, settings, where=str(state_path(ckpt))), str(state_path(ckpt))
     return NormalizeConfig(), DEFAULT_SETTINGS
 
 
@@ -126,15 +126,11 @@ def evaluate_text(model, tokenizer, texts: list[str], max_tokens: int = 131072, 
 
 
 def samples(model, tokenizer, prompts: list[str], max_new_tokens: int = 60, seed: int = 0) -> list[str]:
-    from causette.inference.engine import sample_texts
-
     return sample_texts(model, tokenizer, prompts, max_new_tokens=max_new_tokens, seed=seed)
 
 
 def chat_samples(model, tokenizer, questions: list[str], max_new_tokens: int = 60) -> list[tuple[str, str]]:
     """Greedy answers of a chat model to single questions (for reports)."""
-    from causette.sft.metrics import greedy_answers
-
     answers = greedy_answers(model, tokenizer, [[{"role": "user", "content": q}] for q in questions], max_new_tokens)
     return list(zip(questions, answers))
 
@@ -151,25 +147,20 @@ def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[st
     ``grammar_limit``: score a fixed subset of about that many pairs (the same share of each
     phenomenon) instead of all of them.
     """
-    from causette.checkpoint.load import load_checkpoint
-
     grammar_sources = grammar_pairs = None
     if pairs or suites:  # read and checked before the model is loaded: a bad line fails at once
-        from causette.eval.grammar import pair_sources
-        from causette.eval.minimal_pairs import read_pair_files
+        from causette.eval.grammar import pair_sources  # deferred: eval/grammar.py imports this module
 
         grammar_sources = pair_sources(pairs, suites)
         grammar_pairs = read_pair_files(grammar_sources)
         if grammar_limit:
-            from causette.eval.minimal_pairs import fixed_subset
-
             grammar_pairs = fixed_subset(grammar_pairs, grammar_limit)
     loaded = load_checkpoint(checkpoint, device=device, precision="fp32")
     model, tok = loaded.model, loaded.tokenizer
     out: dict = {"checkpoint": str(loaded.path), "stage": loaded.stage}
     run = _run_dir_of(loaded.path)
     if grammar_sources:
-        from causette.eval.grammar import evaluate_grammar
+        from causette.eval.grammar import evaluate_grammar  # deferred: a cycle (see above)
 
         norm, norm_from = run_normalize_config(loaded.path, run)
         out["grammar"] = evaluate_grammar(model, tok, grammar_sources, norm, norm_from, run, pairs=grammar_pairs)
@@ -186,9 +177,6 @@ def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[st
             info["normalize_from"] = norm_from
         out["text"] = {"sources": [str(s) for s in sources], **info, **evaluate_text(model, tok, texts, max_tokens)}
     if sft:
-        from causette.sft.data import eval_batches, load_conversations
-        from causette.sft.metrics import answer_scores, sft_loss
-
         convs = load_conversations(sft)
         batches = eval_batches(tok, convs, model.cfg.block_size, 8)
         out["sft"] = {**sft_loss(model, batches, next(model.parameters()).device),
@@ -203,8 +191,6 @@ def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[st
 def _has_val(corpus: Path) -> bool:
     if not (corpus / "manifest.json").is_file():
         return False
-    from causette.corpus.store import read_manifest
-
     return bool(read_manifest(corpus).get("split", {}).get("val"))
 
 
@@ -233,7 +219,7 @@ def format_eval(result: dict) -> list[str]:
                      f"BLEU {s.get('bleu', float('nan')):.1f}, chrF {s.get('chrf', float('nan')):.1f} "
                      f"on {s.get('answers', 0)} answers")
     if "grammar" in result:
-        from causette.eval.grammar import format_grammar
+        from causette.eval.grammar import format_grammar  # deferred: a cycle (see above)
 
         lines += format_grammar(result["grammar"])
     for q, a in result.get("chat", []):

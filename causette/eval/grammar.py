@@ -19,9 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from causette.corpus.store import iter_texts
+from causette.data.loader import open_tokens
+from causette.data.prepare import read_meta
 from causette.errors import CausetteError
 from causette.eval.evaluate import DEFAULT_SETTINGS
 from causette.eval.minimal_pairs import display_order, phenomenon_label, read_pair_files, summarize
+from causette.eval.overlap import sentences_in_texts
 from causette.eval.sentence_scores import encode_pairs, score_encoded, unigram_scores
 from causette.utils.lang import num, tr
 from causette.utils.paths import GRAMMAR_SUITE, RunLayout
@@ -53,8 +57,6 @@ def training_overlap(run: Path | None, texts: list[str], good, bad) -> dict | No
     layout = RunLayout(run)
     if not layout.corpus_manifest.is_file() or not (layout.corpus / "docs.jsonl.gz").is_file():
         return None
-    from causette.corpus.store import iter_texts
-    from causette.eval.overlap import sentences_in_texts
 
     found = sentences_in_texts(texts, iter_texts(layout.corpus, "train"))
     hit = [t in found for t in texts]
@@ -98,9 +100,6 @@ def train_token_counts(run: Path | None, vocab_size: int):
         return None
     layout = RunLayout(run)
     try:
-        from causette.data.loader import open_tokens
-        from causette.data.prepare import read_meta
-
         meta = read_meta(layout.data)
         if int(meta["vocab_size"]) != vocab_size:
             return None

@@ -70,7 +70,7 @@ def plot_grammar(run: Path, out: Path) -> str | None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    from causette.eval.report import short_count
+    from causette.eval.report import short_count  # deferred: eval/report.py imports this module
 
     def x(r: dict) -> float:
         return tokens_at.get(r["step"], r["step"])

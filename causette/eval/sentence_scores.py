@@ -26,8 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from causette.corpus.normalize import normalize
 from causette.errors import CausetteError
-from causette.eval.minimal_pairs import MinimalPair, group_counts
+from causette.eval.minimal_pairs import MinimalPair, fixed_subset, group_counts, read_pairs
+from causette.utils.paths import GRAMMAR_SUITE
 
 IGNORE = -100
 DEFAULT_BATCH_TOKENS = 2048  # padded tokens a batch: 512-2048 are the fastest on 2 cores for the demo model (bench/LOG.md)
@@ -118,8 +120,6 @@ def encode_pairs(tokenizer, pairs: list[MinimalPair], block_size: int, normalize
 
     A sentence left empty by the cleaning is refused with its pair's ``file:line``.
     """
-    from causette.corpus.normalize import normalize
-
     index: dict[str, int] = {}
     sentences: list[list[int]] = []
     texts: list[str] = []
@@ -233,9 +233,6 @@ class GrammarProbe:
     """
 
     def __init__(self, tokenizer, block_size: int, n_pairs: int, normalize_cfg=None, path=None):
-        from causette.eval.minimal_pairs import fixed_subset, read_pairs
-        from causette.utils.paths import GRAMMAR_SUITE
-
         self.pairs = fixed_subset(read_pairs(path or GRAMMAR_SUITE), n_pairs)
         self.encoded = encode_pairs(tokenizer, self.pairs, block_size, normalize_cfg)
         self.bos_id = tokenizer.bos_id

@@ -12,13 +12,12 @@ import torch
 
 from causette.errors import CausetteError
 from causette.explain.common import Setup, capture, encode, label, matrix, num, table, topic, tr
+from causette.model.layers import apply_rope
 
 
 def heads_qkv(attn, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Queries, keys and values of one layer, ``(1, H, T, head_dim)`` each: split into heads, RoPE
     applied, each key/value head repeated for the query heads that share it."""
-    from causette.model.layers import apply_rope
-
     H, K, hd = attn.n_head, attn.n_kv_head, attn.head_dim
     T = x.shape[1]
     q, k, v = attn.qkv(x).split([H * hd, K * hd, K * hd], dim=-1)

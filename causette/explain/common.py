@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
+from causette.checkpoint.load import load_checkpoint
+from causette.config import load_config
 from causette.errors import CausetteError
+from causette.model.transformer import Transformer
+from causette.tokenizer.config import TokenizerConfig
+from causette.tokenizer.io import load_tokenizer
+from causette.tokenizer.stats import show_token
+from causette.tokenizer.train import train_tokenizer
 from causette.utils.lang import localize, num, tr  # noqa: F401  (the topics import them from here)
 from causette.utils.paths import DEMO_CORPUS
 
@@ -39,16 +46,11 @@ def demo_text(chars: int = DEMO_CHARS) -> str:
 @functools.lru_cache(maxsize=2)
 def demo_tokenizer(vocab_size: int = DEMO_VOCAB):
     """A small French BPE learned from the start of the demo corpus, in memory (~0.5 s)."""
-    from causette.tokenizer.config import TokenizerConfig
-    from causette.tokenizer.train import train_tokenizer
-
     return train_tokenizer(TokenizerConfig(vocab_size=vocab_size, workers=1), [demo_text()])
 
 
 def load_tokenizer_for(args):
     if getattr(args, "tokenizer", None):
-        from causette.tokenizer.io import load_tokenizer
-
         return load_tokenizer(args.tokenizer), tr(f"tokeniseur {args.tokenizer}", f"tokenizer {args.tokenizer}")
     return demo_tokenizer(), tr(
         f"BPE de {num(DEMO_VOCAB, ',')} tokens appris sur {num(DEMO_CHARS, ',')} caractères de {DEMO_TEXT.name}",
@@ -58,12 +60,7 @@ def load_tokenizer_for(args):
 
 def build(args, config: str = "model/demo") -> Setup:
     """The model and tokenizer a topic works on: a checkpoint, or a seeded random demo model."""
-    from causette.config import load_config
-    from causette.model.transformer import Transformer
-
     if args.checkpoint:
-        from causette.checkpoint.load import load_checkpoint
-
         if args.set or args.config or args.tokenizer:
             raise CausetteError(tr("--set, --config et --tokenizer décrivent le modèle aléatoire : pas avec --checkpoint",
                                    "--set, --config and --tokenizer describe the random model: not with --checkpoint"))
@@ -98,8 +95,6 @@ def visible(s: str) -> str:
 
 
 def label(tok, token_id: int) -> str:
-    from causette.tokenizer.stats import show_token
-
     return visible(show_token(tok, token_id))
 
 

@@ -17,11 +17,22 @@ since one batch is noisy), the best validation step, and a diagnosis in one line
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from causette.config import load_config
+from causette.corpus.config import SourceConfig
 from causette.errors import CausetteError
-from causette.explain.common import num, table, topic, tr
+from causette.explain.common import demo_text, num, table, topic, tr
+from causette.stages import run_stage
+from causette.tokenizer.config import TokenizerConfig
+from causette.tokenizer.train import train_tokenizer
+from causette.train.run_log import read_metrics
+from causette.utils.paths import RunLayout
 
 PLATEAU = 0.01  # nats: a last evaluation better than the previous by less than this: flat
 OVERFIT_RISE = 0.005  # nats above the best validation loss: more than evaluation noise
@@ -79,34 +90,28 @@ class Curves:
 
 def read_curves(path: str | Path | None) -> Curves:
     """The losses of a run folder (``runs/demo``, ``runs/demo/sft``) or of a checkpoint inside one."""
-    from causette.utils.paths import RunLayout
-
     if not path:
         raise CausetteError(tr("curves lit un run : donnez --checkpoint runs/demo (ou runs/demo/sft), ou --examples",
                                "curves reads a run: give --checkpoint runs/demo (or runs/demo/sft), or --examples"))
     path = Path(path)
-    root = path if (path / "metrics.jsonl").is_file() else None
-    if root is None:
-        found = RunLayout.find(path)
-        root = found.root if found is not None else path
-        if path.parts[-1:] != ("sft",) and "sft" in path.parts and (root / "sft" / "metrics.jsonl").is_file():
-            root = root / "sft"  # a checkpoint of the SFT sub-run
-    metrics = root / "metrics.jsonl"
-    if not metrics.is_file():
+    run = RunLayout(path)
+    if not run.metrics.is_file():
+        run = RunLayout.find(path) or run
+        if path.parts[-1:] != ("sft",) and "sft" in path.parts and run.sft.metrics.is_file():
+            run = run.sft  # a checkpoint of the SFT sub-run
+    if not run.metrics.is_file():
         raise CausetteError(tr(f"{path} : pas de metrics.jsonl (un dossier de run, après causette train ou sft)",
                                f"{path}: no metrics.jsonl (a run folder, after causette train or sft)"))
-    from causette.train.run_log import read_metrics  # imports torch: only when a run is read
-
     train, val = [], []
-    for row in read_metrics(root):  # damaged lines skipped with a warning
+    for row in read_metrics(run.root):  # damaged lines skipped with a warning
         if row["kind"] == "train" and row.get("train/loss") is not None:
             train.append((row["step"], float(row["train/loss"])))
         elif row["kind"] == "val" and row.get("val/loss") is not None:
             val.append((row["step"], float(row["val/loss"])))
     if not train or not val:
-        raise CausetteError(tr(f"{metrics} : il faut des pertes d'entraînement et de validation",
-                               f"{metrics}: training and validation losses are needed"))
-    return Curves(root, train, val)
+        raise CausetteError(tr(f"{run.metrics} : il faut des pertes d'entraînement et de validation",
+                               f"{run.metrics}: training and validation losses are needed"))
+    return Curves(run.root, train, val)
 
 
 @topic("curves", ("lire les courbes d'un run : entraînement contre validation, le surapprentissage",
@@ -134,8 +139,8 @@ def explain_curves(s=None, text: str = "", args=None) -> str:
 
 # ------------------------------------------------------------------------------------- --examples
 #
-# Three real, tiny trainings on the start of the demo corpus (causette.train.pretrain.train, the
-# code of `causette train`), to see the three shapes a learner must recognise. Same tokenizer,
+# Three real, tiny trainings on the start of the demo corpus (the stages of `causette run`,
+# causette/stages.py), to see the three shapes a learner must recognise. Same tokenizer,
 # same model (2 layers × 32, ~30 k parameters), same seed; only the named setting differs.
 
 EXAMPLE_TEXT_CHARS = 60_000  # characters of the demo corpus: ~20 k tokens with a 320-token BPE
@@ -172,25 +177,17 @@ def examples() -> list[Example]:
 
 
 def train_examples(root: str | Path, steps: int = 300, echo=lambda s: None) -> list[Example]:
-    """Train the three example runs under ``root`` (``steps`` each) and read their curves."""
-    import contextlib
-    import io
-    import shutil
+    """Train the three example runs under ``root`` (``steps`` each) and read their curves.
 
-    from causette.config import load_config
-    from causette.corpus.build import build_corpus
-    from causette.corpus.config import SourceConfig
-    from causette.data.prepare import prepare
-    from causette.explain.common import demo_text
-    from causette.tokenizer.config import TokenizerConfig
-    from causette.tokenizer.train import train_tokenizer
-    from causette.train.pretrain import train
-
+    Each is a run folder made by the stages of ``causette run`` (causette/stages.py): its corpus
+    (its own text), then the token data and the training; the tokenizer is trained once, on the
+    healthy run's text, and shared, so that only the named setting differs."""
     if steps < 60:
         raise CausetteError(tr("--example-steps : au moins 60", "--example-steps: at least 60"))
     root = Path(root)
     text = demo_text(EXAMPLE_TEXT_CHARS)
-    train_tokenizer(TokenizerConfig(vocab_size=320, workers=1), [text], out_dir=root / "tokenizer")
+    shared_tokenizer = root / "tokenizer"
+    train_tokenizer(TokenizerConfig(vocab_size=320, workers=1), [text], out_dir=shared_tokenizer)
     every = steps // 6
     settings = {
         "sain": (text, 0.1, [f"train.lr={EXAMPLE_LR}", f"train.min_lr={EXAMPLE_LR / 10}"]),
@@ -214,22 +211,25 @@ def train_examples(root: str | Path, steps: int = 300, echo=lambda s: None) -> l
             "train.eval_tokens=2048", "train.log_every=5", f"train.ckpt_every={steps}", "train.keep_last=1",
             "train.sample_tokens=0", "train.tensorboard=false", "train.peak_flops=1e12", *extra])
         cfg.corpus.sources = [SourceConfig(path=str(src))]
-        run = cfg.run.path
-        build_corpus(cfg.corpus, run / "corpus", progress=False, echo=lambda s: None)
-        shutil.copytree(root / "tokenizer", run / "tokenizer")
-        prepare(run / "corpus", run / "tokenizer", run / "data", workers=1, progress=False, echo=lambda s: None)
+        run = RunLayout(cfg.run.path)
+        with contextlib.redirect_stderr(io.StringIO()):  # the corpus's warnings (a small text)
+            run_stage("corpus", cfg, run, progress=False, echo=_silent, device=None, resume=False)
+        shutil.copytree(shared_tokenizer, run.tokenizer)
+        run_stage("prepare", cfg, run, progress=False, echo=_silent, device=None, resume=False)
         echo(tr(f"entraînement de l'exemple {ex.name} ({steps} pas)…", f"training example {ex.name} ({steps} steps)…"))
         with contextlib.redirect_stdout(io.StringIO()):  # the trainer's own lines (tqdm.write)
-            train(cfg, progress=False, echo=lambda s: None)
-        ex.curves = read_curves(run)
+            run_stage("train", cfg, run, progress=False, echo=_silent, device=None, resume=False)
+        ex.curves = read_curves(run.root)
         ex.curves.run = Path(ex.name)  # the temporary folder is gone once drawn: name the run only
     return out
 
 
+def _silent(line: str) -> None:
+    pass
+
+
 def example_curves(args) -> list[Example]:
     """The three example runs of ``--examples``, trained once per command (text and picture share them)."""
-    import tempfile
-
     found = getattr(args, "trained_examples", None)
     if found is None:
         with tempfile.TemporaryDirectory(prefix="causette-curves-") as tmp:

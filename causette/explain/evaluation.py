@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from causette.eval.metrics import bits_per_byte, token_byte_lengths, unigram_bits_per_byte
 from causette.explain.common import Setup, demo_text, encode, label, num, table, topic, tr
 
 
@@ -14,8 +15,6 @@ from causette.explain.common import Setup, demo_text, encode, label, num, table,
        trained=("une perte bien sous ln V et des bits par octet sous ceux du modèle unigramme",
                 "a loss far below ln V and bits per byte below the unigram model's"))
 def explain_loss(s: Setup, text: str, args=None) -> str:
-    from causette.eval.metrics import bits_per_byte, token_byte_lengths, unigram_bits_per_byte
-
     tok = s.tok
     ids = encode(tok, text)
     with torch.no_grad():

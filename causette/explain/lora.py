@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 from causette.explain.common import Setup, encode, num, topic, tr
+from causette.model.config import LoRAConfig
+from causette.model.lora import LoRALinear, apply_lora, merge_lora
 
 
 @topic("lora", ("LoRA sur le modèle de démo : paramètres entraînables, un adaptateur neuf, la fusion",
@@ -13,9 +15,6 @@ from causette.explain.common import Setup, encode, num, topic, tr
                 "du sens",
                 "the same counts (LoRA depends on the shapes of the matrices only), but base logits that make sense"))
 def explain_lora(s: Setup, text: str = "", args=None) -> str:
-    from causette.model.config import LoRAConfig
-    from causette.model.lora import LoRALinear, apply_lora, merge_lora
-
     model = s.model
     ids = torch.tensor([encode(s.tok, text or "Qui a écrit Phèdre ?")])  # the logits compared below are on this
     with torch.no_grad():

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from causette.explain.common import Setup, encode, localize, num, table, topic, tr
+from causette.model.counting import mlp_params
+from causette.model.layers import LayerNorm, RMSNorm
 
 
 @topic("mlp", ("activations (GELU, SiLU, ReLU²), LayerNorm contre RMSNorm, le flux résiduel",
@@ -13,9 +15,6 @@ from causette.explain.common import Setup, encode, localize, num, table, topic, 
        trained=("un flux résiduel qui grandit de bloc en bloc, alors que norm(x) reste de taille 1",
                 "a residual stream that grows from block to block, while norm(x) stays of size 1"))
 def explain_mlp(s: Setup, text: str, args=None) -> str:
-    from causette.model.counting import mlp_params
-    from causette.model.layers import LayerNorm, RMSNorm
-
     xs = torch.tensor([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
     acts = {
         "relu": F.relu(xs),

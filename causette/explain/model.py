@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from causette.explain.common import Setup, encode, label, num, table, topic, tr
+from causette.model.counting import count_params, flops_per_token
 
 
 @topic("model", ("les formes à travers le réseau, les paramètres par partie, les FLOPs, les paris sur le token suivant",
@@ -12,8 +13,6 @@ from causette.explain.common import Setup, encode, label, num, table, topic, tr
        trained=("des paris sur le token suivant qui ont du sens, avec des probabilités bien plus hautes que 1/V",
                 "next-token guesses that make sense, with probabilities far above 1/V"))
 def explain_model(s: Setup, text: str, args=None) -> str:
-    from causette.model.counting import count_params, flops_per_token
-
     model, cfg = s.model, s.model.cfg
     ids = encode(s.tok, text)
     watched = [("wte", model.wte)]

@@ -7,6 +7,7 @@ import torch
 from causette.errors import CausetteError
 from causette.explain.attention import layer_head
 from causette.explain.common import Setup, capture, encode, label, num, table, topic, tr
+from causette.model.counting import count_params
 
 
 @topic("moe", ("le routeur : vers quels experts va chaque token, la charge, les pertes auxiliaires",
@@ -16,8 +17,6 @@ from causette.explain.common import Setup, capture, encode, label, num, table, t
                 "a router with clear-cut choices (probabilities far from 1/n_experts) and a load kept even by the "
                 "auxiliary loss (a MoE run is needed)"))
 def explain_moe(s: Setup, text: str, args=None) -> str:
-    from causette.model.counting import count_params
-
     model, cfg = s.model, s.model.cfg
     if not cfg.n_experts:
         raise CausetteError(tr("ce modèle n'a pas d'experts (n_experts = 0) : prenez model/moe (le défaut) ou un "

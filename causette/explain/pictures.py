@@ -21,12 +21,21 @@ default, ``--lang en``).
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from causette.explain.common import encode, label
+from causette.errors import CausetteError
+from causette.explain.attention import attention_by_hand, require_attention
+from causette.explain.cache import cache_steps, measured_mask, prefill_of, window_of
+from causette.explain.common import capture, encode, label, visible
+from causette.explain.curves import example_curves, read_curves
+from causette.model.moe import MoE
+from causette.tokenizer.pattern import split_chunks
+from causette.train.schedule import lr_at
+from causette.utils.io import atomic_write
 from causette.utils.lang import num, tr
 
 PICTURES: dict[str, Callable] = {}
@@ -53,8 +62,6 @@ def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6.4, 4.8)
 def _save(plt, fig, path: str | Path, bottom: float = 0.0, top: float = 1.0) -> Path:
     """Write ``fig`` as PNG; ``bottom``, ``top``: the share of the height kept free below and above
     the axes (a ``suptitle`` needs some room above)."""
-    from causette.utils.io import atomic_write
-
     path = Path(path)
     fig.tight_layout(rect=(0, bottom, 1, top))
     with atomic_write(path, "wb") as f:  # never a half-written image
@@ -68,9 +75,6 @@ def _save(plt, fig, path: str | Path, bottom: float = 0.0, top: float = 1.0) -> 
 
 @picture("attention")
 def attention_picture(s, text: str, args, path) -> Path:
-    from causette.explain.attention import attention_by_hand, require_attention
-    from causette.explain.common import capture
-
     ids = encode(s.tok, text)
     labels = [label(s.tok, i) for i in ids]
     cfg = s.model.cfg
@@ -119,8 +123,6 @@ def positions_picture(s, text: str, args, path) -> Path:
 
 @picture("schedule")
 def schedule_picture(s, text: str, args, path) -> Path:
-    from causette.train.schedule import lr_at
-
     total = getattr(args, "steps", 1200)
     warmup = getattr(args, "warmup", 60)
     kw = dict(lr=2e-3, min_lr=2e-4, warmup_steps=warmup, total_steps=total)
@@ -144,8 +146,6 @@ def schedule_picture(s, text: str, args, path) -> Path:
 
 @picture("moe")
 def moe_picture(s, text: str, args, path) -> Path:
-    from causette.model.moe import MoE
-
     ids = encode(s.tok, text)
     loads = []
     handles = [m.register_forward_hook(lambda mod, a, out: loads.append(out[1]["load"].float()))
@@ -203,11 +203,8 @@ def _draw_curves(ax, c, legend_size: int = 8) -> str:
 
 @picture("curves")
 def curves_picture(s, text: str, args, path) -> Path:
-    import textwrap
-
     if getattr(args, "examples", False):
         return curves_examples_picture(args, path)
-    from causette.explain.curves import read_curves
 
     c = read_curves(getattr(args, "checkpoint", None))
     _kind, fr, en = c.diagnosis()
@@ -222,10 +219,6 @@ def curves_picture(s, text: str, args, path) -> Path:
 
 def curves_examples_picture(args, path) -> Path:
     """``curves --examples``: the three example runs side by side, each with its diagnosis."""
-    import textwrap
-
-    from causette.explain.curves import example_curves
-
     runs = example_curves(args)
     plt, fig, axes = _figure(1, len(runs), (5.2 * len(runs), 4.8))
     for ax, ex in zip(axes[0], runs):
@@ -245,14 +238,9 @@ def curves_examples_picture(args, path) -> Path:
 def tokens_picture(s, text: str, args, path) -> Path:
     """The merge tree of the text's longest chunk: bytes at the bottom, each merge one level up
     (the lowest rank first, as the encoder does), the tokens it ends with at the top."""
-    from causette.explain.common import visible
-    from causette.tokenizer.pattern import split_chunks
-
     tok = s.tok
     chunks = split_chunks(text, tok.pattern) if tok.kind == "bpe" else []
     if not chunks:
-        from causette.errors import CausetteError
-
         raise CausetteError(tr("l'arbre des fusions demande un tokeniseur BPE et un texte non vide",
                                "the merge tree needs a BPE tokenizer and a non-empty text"))
     chunk = max(chunks, key=lambda c: len(c.encode("utf-8"))).encode("utf-8")
@@ -325,8 +313,6 @@ def _rect(x, y, color, text: str = ""):
 
 @picture("mask")
 def mask_picture(s, text: str, args, path) -> Path:
-    from causette.explain.cache import measured_mask, window_of
-
     ids = encode(s.tok, text)
     labels = [label(s.tok, i) for i in ids]
     window = window_of(s, args)
@@ -347,8 +333,6 @@ def mask_picture(s, text: str, args, path) -> Path:
 
 @picture("cache")
 def cache_picture(s, text: str, args, path) -> Path:
-    from causette.explain.cache import cache_steps, prefill_of
-
     ids = encode(s.tok, text)
     T = len(ids)
     n = prefill_of(args, T)

@@ -7,13 +7,12 @@ import math
 import torch
 
 from causette.explain.common import Setup, num, table, topic, tr
+from causette.model.layers import apply_rope, rope_tables, sinusoidal_table
 
 
 @topic("positions", ("table sinusoïdale, fréquences et rotation de RoPE, positions relatives",
                      "sinusoidal table, RoPE frequencies and rotation, relative positions"), text=False)
 def explain_positions(s: Setup | None = None, text: str = "", args=None) -> str:
-    from causette.model.layers import apply_rope, rope_tables, sinusoidal_table
-
     dim = getattr(args, "dim", 8) if args is not None else 8
     pe = sinusoidal_table(64, dim)
     out = [tr(f"table sinusoïdale (d = {dim}) : pe[p, 2i] = sin(p·ω_i), pe[p, 2i+1] = cos(p·ω_i), ω_i = 10000^(-2i/d)",

@@ -11,10 +11,22 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+
+from causette.checkpoint.files import LATEST
+from causette.checkpoint.load import load_checkpoint
+from causette.config import load_config
+from causette.data.loader import eval_windows
+from causette.errors import CausetteError
 from causette.explain.common import Setup, num, table, topic, tr
 from causette.explain.pictures import _figure, _save, picture
+from causette.model.counting import count_params
+from causette.train.run_log import read_metrics
+from causette.utils.paths import RunLayout
 
 # (preset, what the step adds, in French and English)
 STEPS = (
@@ -35,9 +47,6 @@ TOLERANCE = 0.05  # what a fresh clone should reproduce (same steps, same seed; 
                        "from a bigram to a Transformer: the five steps, their parameters, their bits per byte"),
        text=False)
 def explain_progression(s: Setup | None = None, text: str = "", args=None) -> str:
-    from causette.config import load_config
-    from causette.model.counting import count_params
-
     runs = Path(getattr(args, "runs", None) or "runs")
     rows, first = [], None
     for i, ((preset, fr, en), measured) in enumerate(zip(STEPS, MEASURED), start=1):
@@ -79,16 +88,12 @@ def explain_progression(s: Setup | None = None, text: str = "", args=None) -> st
 
 def step_runs(args=None) -> list[tuple[str, Path]]:
     """``(preset name, run folder)`` of the five steps, where ``explain progression`` looks."""
-    from causette.config import load_config
-
     runs = Path(getattr(args, "runs", None) or "runs")
     return [(preset.split("/")[1], runs / load_config(preset).run.name) for preset, _fr, _en in STEPS]
 
 
 def val_curve(run: Path) -> list[tuple[int, float]]:
     """``(step, val bits per byte)`` of a run's training log (``metrics.jsonl``); empty if none."""
-    from causette.train.run_log import read_metrics
-
     return [(row["step"], float(row["val/bits_per_byte"])) for row in read_metrics(run)
             if row["kind"] == "val" and row.get("val/bits_per_byte") is not None]
 
@@ -100,7 +105,7 @@ CONTEXT_BUCKETS = ((1, 1), (2, 8), (9, 32), (33, 256))
 
 def loss_by_position(run: Path, max_tokens: int = 65_536) -> list[float] | None:
     """See :func:`_loss_by_position`; computed once per run folder and checkpoint in a process."""
-    latest = run / "checkpoints" / "latest"
+    latest = RunLayout(run).checkpoints / LATEST
     stamp = latest.stat().st_mtime_ns if latest.exists() else None
     return _cached_loss_by_position(str(run), stamp, max_tokens)
 
@@ -115,22 +120,14 @@ def _loss_by_position(run: Path, max_tokens: int) -> list[float] | None:
     run's val split: entry ``t`` is the cost of predicting token ``t+1`` having read ``t+1``
     tokens. None when the run has no checkpoint or data. (Bits per byte here is each position's
     loss in bits divided by the val split's mean bytes per token.)"""
-    import math
-
-    import torch
-    import torch.nn.functional as F
-
-    from causette.checkpoint.load import load_checkpoint
-    from causette.data.loader import eval_windows
-
     try:
-        meta = json.loads((run / "data" / "meta.json").read_text(encoding="utf-8"))
+        meta = json.loads(RunLayout(run).data_meta.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not (run / "checkpoints").is_dir():
+    if not RunLayout(run).checkpoints.is_dir():
         return None
     model = load_checkpoint(run, device="cpu", precision="fp32").model.eval()
-    rows = eval_windows(run / "data" / "val.bin", meta["dtype"], model.cfg.block_size, max_tokens)
+    rows = eval_windows(RunLayout(run).data / "val.bin", meta["dtype"], model.cfg.block_size, max_tokens)
     total = torch.zeros(rows.shape[1] - 1)
     with torch.no_grad():
         for chunk in rows.split(16):  # 16 windows at a time: their logits stay under 70 MB
@@ -186,7 +183,7 @@ def grammar_table(runs: list[tuple[str, Path]]) -> list[str]:
 def _grammar(run: Path) -> dict | None:
     """The base model's grammar in ``run/eval.json`` (overall and per phenomenon), or None."""
     try:
-        data = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+        data = json.loads(RunLayout(run).eval_json.read_text(encoding="utf-8"))
         g = data["base"]["grammar"]
         return g if g["overall"].get("total") else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -196,7 +193,7 @@ def _grammar(run: Path) -> dict | None:
 def _bits_per_byte(run: Path) -> float | None:
     """The base model's bits per byte on the val split in ``run/eval.json`` (causette eval)."""
     try:
-        data = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+        data = json.loads(RunLayout(run).eval_json.read_text(encoding="utf-8"))
         return float(data["base"]["text"]["bits_per_byte"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -214,10 +211,6 @@ def _verdict(mine: float, measured: float | None) -> str:
 
 @picture("progression")
 def progression_picture(s, text: str, args, path) -> Path:
-    import math
-
-    from causette.errors import CausetteError
-
     curves = [(name, run, val_curve(run)) for name, run in step_runs(args)]
     curves = [c for c in curves if c[2]]
     if not curves:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from causette.explain.common import Setup, encode, label, num, table, topic, tr, visible
+from causette.inference.sampling import apply_temperature, min_p_filter, top_k_filter, top_p_filter
 
 
 @topic("sampling", ("température, top-k, top-p, min-p appliqués aux logits du token suivant",
@@ -12,8 +13,6 @@ from causette.explain.common import Setup, encode, label, num, table, topic, tr,
        trained=("quelques candidats qui se détachent nettement, au lieu d'une distribution presque plate",
                 "a few candidates that stand out clearly, instead of a nearly flat distribution"))
 def explain_sampling(s: Setup | None, text: str = "", args=None) -> str:
-    from causette.inference.sampling import apply_temperature, min_p_filter, top_k_filter, top_p_filter
-
     temperature = getattr(args, "temperature", 0.8)
     top_k, top_p, min_p = getattr(args, "top_k", 0), getattr(args, "top_p", 1.0), getattr(args, "min_p", 0.0)
     given = getattr(args, "logits", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from causette.explain.common import Setup, label, num, table, topic, tr, visible
+from causette.tokenizer.pattern import split_chunks
 
 
 def bpe_steps(tok, chunk: bytes) -> list[str]:
@@ -30,8 +31,6 @@ def bpe_steps(tok, chunk: bytes) -> list[str]:
                 "tout son corpus)",
                 "similar cuts, into fewer tokens (a run's tokenizer learns more merges, on its whole corpus)"))
 def explain_tokens(s: Setup, text: str, args=None) -> str:
-    from causette.tokenizer.pattern import split_chunks
-
     tok = s.tok
     n_bytes = len(text.encode("utf-8"))
     out = [tr(f"texte : {len(text)} caractères, {n_bytes} octets UTF-8", f"text: {len(text)} characters, {n_bytes} UTF-8 bytes")]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import torch
 
 from causette.explain.common import Setup, localize, num, table, topic, tr
+from causette.train.schedule import lr_at
 
 
 @topic("schedule", ("taux d'apprentissage : préchauffage puis décroissance cosinus ou WSD, pas à pas",
                     "learning-rate warmup then cosine or WSD decay, step by step"), text=False)
 def explain_schedule(s: Setup | None = None, text: str = "", args=None) -> str:
-    from causette.train.schedule import lr_at
-
     total = getattr(args, "steps", 1200) if args is not None else 1200
     warmup = getattr(args, "warmup", 60) if args is not None else 60
     lr, min_lr = 2e-3, 2e-4

@@ -25,6 +25,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from causette.checkpoint.files import state_path
 from causette.checkpoint.weights import save_model
 from causette.data.chat_template import CHAT_TEMPLATE_JINJA
 from causette.errors import CausetteError
@@ -214,7 +215,7 @@ def import_hf(
     save_model(model, out)
     save_tokenizer(tok, out)
     write_json(
-        out / "state.json",
+        state_path(out),
         {
             "stage": stage,
             "step": 0,

@@ -14,7 +14,10 @@ import json
 import sys
 from pathlib import Path
 
+from causette.checkpoint.files import CONFIG_FILE, TOKENIZER_FILE
 from causette.cli_args import add_config_args, config_from_args
+from causette.errors import CausetteError
+from causette.utils.paths import DEMO_SFT, RunLayout
 from causette.utils.ranges import Range, number_in
 from causette.utils.text import printable_path
 
@@ -102,20 +105,18 @@ def run_merge(args: argparse.Namespace) -> int:
 def resolve_tokenizer(path: str | Path) -> tuple[Path, int | None]:
     """``tokenizer.json`` named by ``path`` (the file, its folder, a checkpoint or a run), and the
     context length when ``path`` is a checkpoint (its ``config.json``)."""
-    from causette.errors import CausetteError
-
     path = Path(path)
-    for candidate in (path, path / "tokenizer.json", path / "tokenizer" / "tokenizer.json"):
+    for candidate in (path, path / TOKENIZER_FILE, RunLayout(path).tokenizer_file):
         if candidate.is_file():
             block = None
-            config = candidate.parent / "config.json"
+            config = candidate.parent / CONFIG_FILE
             if config.is_file():
                 try:
                     block = int(json.loads(config.read_text(encoding="utf-8"))["model"]["block_size"])
                 except (OSError, ValueError, KeyError, TypeError):
                     block = None
             return candidate, block
-    raise CausetteError(f"{path}: no tokenizer.json there (give a tokenizer file, its folder, a checkpoint or a run)")
+    raise CausetteError(f"{path}: no {TOKENIZER_FILE} there (give a tokenizer file, its folder, a checkpoint or a run)")
 
 
 def format_stats(stats: dict) -> list[str]:
@@ -157,11 +158,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from causette.errors import CausetteError
     from causette.sft.convert import NON_COMMERCIAL, SHARED_SFT, convert, shared_inputs
     from causette.sft.data import check_file
     from causette.sft.demo import write_demo
-    from causette.utils.paths import DEMO_SFT
 
     if args.demo:
         if args.inputs:
@@ -215,7 +214,6 @@ def highlight(tokenizer, messages: list[dict], color: bool) -> tuple[str, int, i
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from causette.errors import CausetteError
     from causette.sft.data import check_file
     from causette.tokenizer.io import load_tokenizer
 

@@ -12,6 +12,8 @@ import math
 import torch
 
 from causette.data.chat_template import render_chat
+from causette.inference.engine import Engine
+from causette.inference.sampling import SamplingParams
 from causette.model.layers import lm_loss
 
 
@@ -37,9 +39,6 @@ def greedy_answers(model, tokenizer, conversations: list[list[dict]], max_new_to
     A conversation longer than the context keeps its end (the question, and the
     ``<|im_start|>assistant\\n`` that asks for the reply); replies stop at any special token.
     """
-    from causette.inference.engine import Engine
-    from causette.inference.sampling import SamplingParams
-
     was = model.training
     model.eval()
     engine = Engine(model, tokenizer)

@@ -1,11 +1,11 @@
-"""Settings of pretraining (``train:`` section of a config file); SFT reuses most of them."""
+"""Settings of pretraining (``train:`` section of a config file); SFT's (causette/sft/config.py)
+start from them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Optional
 
-from causette.model.config import LoRAConfig
 from causette.utils.ranges import SEED, Range, check_fields
 
 DEFAULT_PROMPTS = [
@@ -101,46 +101,3 @@ class TrainConfig:
         check_fields(self)
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr ({self.min_lr:g}) must be <= lr ({self.lr:g}): the schedule decays from lr to min_lr")
-
-
-@dataclass
-class SFTTrainConfig(TrainConfig):
-    """The training loop's settings with defaults for fine-tuning: fewer steps, a gentler lr."""
-
-    compile: Optional[bool] = False  # batches change length (padding to the longest): no compile
-    batch_size: int = 8
-    max_steps: int = 300
-    lr: float = 3e-4
-    min_lr: float = 3e-5
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    eval_every: int = 50
-    eval_tokens: int = 0  # unused: SFT evaluates on the held-out conversations
-    ckpt_every: int = 100
-    sample_tokens: int = 0
-    grammar_pairs: int = 0  # unused: the grammar of the chat model is measured by the eval stage
-    prompts: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SFTConfig:
-    """``causette sft``: a pretrained checkpoint + instruction data → runs/<name>/sft/checkpoints."""
-
-    # JSONL files of conversations (``messages`` or Alpaca records); empty: the demo set in data/.
-    data: list[str] = field(default_factory=list)
-    # Checkpoint (or run directory) to start from; empty: this run's latest pretraining checkpoint.
-    base: str = ""
-    val_fraction: float = 0.1  # held-out conversations for the SFT loss and BLEU/chrF
-    lora: LoRAConfig = field(default_factory=LoRAConfig)
-    train: SFTTrainConfig = field(default_factory=SFTTrainConfig)
-    eval_answers: int = 32  # held-out conversations answered for BLEU/chrF (0 = none)
-    eval_max_new_tokens: int = 48
-
-    RANGES: ClassVar[dict[str, Range]] = {
-        "val_fraction": Range(0, 1, max_open=True, note="0 = no held-out conversations"),
-        "eval_answers": Range(min=0, note="0 = none"),
-        "eval_max_new_tokens": Range(min=1),
-    }
-
-    def validate(self) -> None:
-        check_fields(self)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from causette.checkpoint import steps as ckpt
+from causette.checkpoint.files import config_path, state_path
 from causette.checkpoint.weights import read_config
 from causette.config import Config, to_dict
 from causette.data.loader import TokenWindows, eval_windows
@@ -31,6 +32,7 @@ from causette.data.prepare import read_meta
 from causette.errors import CausetteError
 from causette.eval.metrics import evaluate_windows, token_byte_lengths, unigram_bits_per_byte
 from causette.eval.sentence_scores import GrammarProbe
+from causette.inference.engine import sample_texts
 from causette.model.counting import count_params, flops_per_token
 from causette.model.transformer import Transformer
 from causette.tokenizer.io import load_tokenizer
@@ -111,18 +113,18 @@ def check_inputs(cfg: Config, run: RunLayout, resume: bool, echo: Callable[[str]
 
     if resume:
         found = ckpt.find_checkpoint(run.root, warn=lambda s: echo(f"warning: {s}"))
-        saved_cfg, _ = read_config(found / "config.json")
+        saved_cfg, _ = read_config(config_path(found))
         if saved_cfg.vocab_size != meta["vocab_size"]:
             raise CausetteError(
-                f"{found / 'config.json'}: checkpoint vocab_size {saved_cfg.vocab_size} differs from the data's "
+                f"{config_path(found)}: checkpoint vocab_size {saved_cfg.vocab_size} differs from the data's "
                 f"{meta['vocab_size']} ({run.data_meta})"
             )
         state = ckpt.read_state(found)
         if state.get("tokenizer_hash") not in (None, tok.hash):
-            raise CausetteError(f"{found / 'state.json'}: checkpoint was trained with another tokenizer (hash differs)")
+            raise CausetteError(f"{state_path(found)}: checkpoint was trained with another tokenizer (hash differs)")
         if dataclasses.asdict(saved_cfg) != dataclasses.asdict(model_cfg):
             diff = [k for k, v in dataclasses.asdict(saved_cfg).items() if dataclasses.asdict(model_cfg)[k] != v]
-            raise CausetteError(f"{found / 'config.json'}: the model config differs from this run's ({', '.join(diff)})")
+            raise CausetteError(f"{config_path(found)}: the model config differs from this run's ({', '.join(diff)})")
     elif ckpt.list_checkpoints(run.checkpoints):
         raise CausetteError(
             f"{run.checkpoints}: this run already has checkpoints; continue it with --resume, "
@@ -174,8 +176,6 @@ def build_trainer(cfg: Config, run: RunLayout, meta: dict, tok, model_cfg, devic
 
     sample_fn = None
     if tc.sample_tokens > 0 and tc.prompts:
-        from causette.inference.engine import sample_texts
-
         def sample_fn(m: torch.nn.Module) -> list[str]:
             with autocast():
                 return sample_texts(m, tok, tc.prompts, max_new_tokens=tc.sample_tokens, seed=tc.seed)

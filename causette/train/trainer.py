@@ -30,9 +30,11 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from causette.checkpoint import steps as ckpt
+from causette.checkpoint.files import weights_path
 from causette.checkpoint.weights import load_weights as load_weights_file
 from causette.checkpoint.weights import recorded_sha256
 from causette.errors import CausetteError
@@ -70,7 +72,7 @@ class Trainer:
         # How weights go into and out of a checkpoint directory (LoRA saves its adapter only).
         self.save_weights_fn = files.save_weights
         self.load_weights_fn = files.load_weights or (
-            lambda m, d: load_weights_file(m, d / "model.safetensors", sha256=recorded_sha256(d)))
+            lambda m, d: load_weights_file(m, weights_path(d), sha256=recorded_sha256(d)))
         self.run_dir = Path(run_dir)
         self.ckpt_root = RunLayout(self.run_dir).checkpoints
         self.batch_fn = batch_fn
@@ -91,8 +93,6 @@ class Trainer:
         if compile:
             self.model = torch.compile(self.model)
         if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
             ids = [device.index] if device.type == "cuda" else None
             self.model = DDP(self.model, device_ids=ids)
         self.step = 0

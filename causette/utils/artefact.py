@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from causette.checkpoint.files import CHECKPOINTS, LATEST, STATE_FILE
 from causette.errors import CausetteError
 
 MARKER = ".causette"
@@ -37,8 +38,8 @@ _LEGACY = {
     "corpus": ("manifest.json",),
     "tokenizer": ("tokenizer.json",),
     "data": ("meta.json",),
-    "checkpoint": ("state.json",),
-    "run": ("stages.json", "metrics.jsonl", "corpus/manifest.json", "data/meta.json", "checkpoints/latest"),
+    "checkpoint": (STATE_FILE,),
+    "run": ("stages.json", "metrics.jsonl", "corpus/manifest.json", "data/meta.json", f"{CHECKPOINTS}/{LATEST}"),
 }
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from causette.checkpoint.files import CHECKPOINTS
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PACKAGE_DIR / "configs"
 SHIPPED_DIR = PACKAGE_DIR / "demo"
@@ -49,7 +51,7 @@ class RunLayout:
     tokenizer_file = property(lambda self: self.root / "tokenizer" / "tokenizer.json")
     data = property(lambda self: self.root / "data")
     data_meta = property(lambda self: self.root / "data" / "meta.json")
-    checkpoints = property(lambda self: self.root / "checkpoints")
+    checkpoints = property(lambda self: self.root / CHECKPOINTS)
     metrics = property(lambda self: self.root / "metrics.jsonl")
     tensorboard = property(lambda self: self.root / "tb")
     eval_json = property(lambda self: self.root / "eval.json")

@@ -6,8 +6,13 @@ import math
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
+from causette.config import load_config
+from causette.explain.attention import heads_qkv
+from causette.explain.common import capture, demo_tokenizer, encode
 from causette.explain.exercises.common import _fail, _ok, _wrong_shape
+from causette.model.transformer import Transformer
 from causette.utils.lang import num, tr
 
 # ============================================================================== 2. attention
@@ -16,8 +21,6 @@ ATTENTION_SHAPES = [(1, 4), (5, 8), (9, 16)]  # (T, d) of random q, k, v
 
 
 def check_attention(attention: Callable) -> tuple[bool, str]:
-    import torch.nn.functional as F
-
     done = []
     g = torch.Generator().manual_seed(0)
     for T, d in ATTENTION_SHAPES:
@@ -85,11 +88,6 @@ def _attention_hint(got, q, k, v, i) -> str:
 
 def _attention_on_the_model(attention: Callable):
     """The learner's function in place of the fused kernel, head by head, in layer 0 of the demo model."""
-    from causette.config import load_config
-    from causette.explain.attention import heads_qkv
-    from causette.explain.common import capture, demo_tokenizer, encode
-    from causette.model.transformer import Transformer
-
     tok = demo_tokenizer()
     cfg = load_config("model/demo").model
     cfg.vocab_size = tok.vocab_size

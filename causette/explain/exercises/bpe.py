@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Callable
 
 from causette.explain.exercises.common import _fail, _ok
+from causette.tokenizer.bpe import BPETokenizer, train_bpe
+from causette.tokenizer.pattern import GPT4_PATTERN
+from causette.tokenizer.train import count_chunks
 from causette.utils.lang import num, tr
 
 # ============================================================================== 1. BPE
@@ -24,10 +27,6 @@ BPE_INPUTS = [  # ((French, English name), text, number of merges)
 
 def reference_merges(text: str, num_merges: int) -> list[tuple[int, int]]:
     """Causette's merges for ``text``: GPT-4's pre-tokenisation, then :func:`train_bpe` (min_frequency 2)."""
-    from causette.tokenizer.bpe import train_bpe
-    from causette.tokenizer.pattern import GPT4_PATTERN
-    from causette.tokenizer.train import count_chunks
-
     counts, _ = count_chunks([text], GPT4_PATTERN, [], workers=1)
     return train_bpe(counts, num_merges, min_frequency=2)
 
@@ -41,9 +40,6 @@ def _as_merges(value) -> list[tuple[int, int]] | None:
 
 
 def check_bpe(train: Callable) -> tuple[bool, str]:
-    from causette.tokenizer.bpe import BPETokenizer
-    from causette.tokenizer.pattern import GPT4_PATTERN
-
     done = []
     for names, text, n in BPE_INPUTS:
         name = tr(*names)

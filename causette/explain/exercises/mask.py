@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from causette.data.chat_template import IM_END, IM_START, render_chat
+from causette.explain.common import demo_tokenizer, label
 from causette.explain.exercises.common import _fail, _ok
 from causette.utils.lang import tr
 
@@ -30,9 +32,6 @@ MASK_CONVERSATIONS = [  # ((French, English name), messages, add_generation_prom
 
 
 def check_mask(mask: Callable) -> tuple[bool, str]:
-    from causette.data.chat_template import render_chat
-    from causette.explain.common import demo_tokenizer, label
-
     tok = demo_tokenizer()
     done = []
     for names, messages, gen in MASK_CONVERSATIONS:
@@ -60,8 +59,6 @@ def check_mask(mask: Callable) -> tuple[bool, str]:
 
 
 def _mask_hint(tok, ids, i, expected) -> str:
-    from causette.data.chat_template import IM_END, IM_START
-
     start, end = tok.special_id(IM_START), tok.special_id(IM_END)
     token = ids[i]
     if token == end:

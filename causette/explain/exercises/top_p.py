@@ -7,6 +7,7 @@ from typing import Callable
 import torch
 
 from causette.explain.exercises.common import _fail, _ok, _wrong_shape
+from causette.inference.sampling import top_p_filter
 from causette.utils.lang import num, tr
 
 # ============================================================================== 4. top-p
@@ -28,8 +29,6 @@ def _top_p_inputs() -> list[tuple[str, torch.Tensor, float]]:
 
 
 def check_top_p(top_p: Callable) -> tuple[bool, str]:
-    from causette.inference.sampling import top_p_filter
-
     done = []
     for name, logits, p in _top_p_inputs():
         expected = top_p_filter(logits.clone(), p)
