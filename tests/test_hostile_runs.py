@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from causette.cli import main
+from causette.checkpoint.steps import find_checkpoint
 from causette.errors import CausetteError
 from causette.utils.io import sha256_file
 from causette.utils.lock import is_locked, run_lock
@@ -410,3 +411,17 @@ def test_an_empty_run_name_is_refused_for_own_text(tmp_path, capsys, monkeypatch
     assert main(["run", str(src), "--name", "", "--until", "corpus", "--no-progress"]) == 1
     assert "--name '': run.name must not be empty" in one_error_line(capsys)
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_latest_and_best_files_name_their_step(tmp_path, trained):
+    """``--checkpoint runs/x/checkpoints/best``, the file a user sees in the listing: the step it
+    names; an empty or stale pointer is one clear line."""
+    root = tmp_path / "checkpoints"
+    shutil.copytree(trained / "checkpoints", root)
+    assert (root / "latest").read_text().strip() == "step_0000010"
+    assert find_checkpoint(root / "latest") == root / "step_0000010"
+    (root / "best").write_text("step_0000005\n")  # a pointer names any complete step
+    assert find_checkpoint(root / "best") == root / "step_0000005"
+    (root / "best").write_text("step_9999999\n")
+    with pytest.raises(CausetteError, match=r"best: names no checkpoint of .* \(step_9999999\)"):
+        find_checkpoint(root / "best")

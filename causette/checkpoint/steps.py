@@ -140,12 +140,18 @@ def check_complete(ckpt: Path) -> str | None:
 def find_checkpoint(path: str | Path, warn=lambda s: print(f"warning: {s}", file=sys.stderr)) -> Path:
     """Resolve ``path`` to one usable checkpoint directory.
 
-    ``path`` may be a checkpoint directory itself, a ``checkpoints/`` directory, or a run
+    ``path`` may be a checkpoint directory itself, the ``latest`` or ``best`` file of a
+    ``checkpoints/`` directory (the step it names), a ``checkpoints/`` directory, or a run
     directory (``runs/<name>``): then the newest complete checkpoint; a corrupt newest checkpoint is skipped with a warning in favour of the previous one.
     """
     path = Path(path)
     if not path.exists():
         raise CausetteError(f"{path}: no such checkpoint or run directory")
+    if path.is_file() and path.name in (LATEST, BEST):  # checkpoints/best: the step it names
+        target = _read_pointer(path)
+        if not target or not (path.parent / target).is_dir():
+            raise CausetteError(f"{path}: names no checkpoint of {path.parent} ({target or 'empty'})")
+        return find_checkpoint(path.parent / target, warn)
     if (path / STATE_FILE).is_file() or (path / MODEL_FILE).is_file():
         problem = check_complete(path)
         if problem:

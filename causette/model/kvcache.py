@@ -29,7 +29,7 @@ from causette.errors import CausetteError
 # (rather than one stacked tensor for all layers) matters under ``torch.compile``: compiled code
 # writes into a copy of a tensor it received and copies it back, so with a stacked tensor each
 # layer's update would copy the whole cache (25 MB per token for seed16m; see
-# causette/inference/compiled.py).
+# causette/inference/backends/aoti.py).
 #
 # **A length per row.** Each row holds its own sequence: ``lengths[b]`` positions of row ``b``
 # are filled. A sequence of ``T`` tokens (``model.logits(idx, cache)``) needs every row at the
