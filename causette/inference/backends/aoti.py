@@ -199,7 +199,7 @@ class CompiledStep(Backend):
     @torch.inference_mode()
     def step(self, tokens: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
         logits = self(tokens, positions, cache.k, cache.v)
-        cache.set_lengths((positions + 1).tolist())
+        cache.set_lengths([p + 1 for p in positions.tolist()])
         return logits
 
 

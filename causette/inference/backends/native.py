@@ -226,7 +226,7 @@ class NativeStep(Backend):
     def step(self, tokens: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
         """Reads and writes plain memory: no autograd mode needed around the call."""
         logits = self(tokens, positions, cache.k, cache.v)
-        cache.set_lengths((positions + 1).tolist())
+        cache.set_lengths([p + 1 for p in positions.tolist()])
         return logits
 
     def prefill(self, idx: torch.Tensor, start: int, ks, vs) -> torch.Tensor:
