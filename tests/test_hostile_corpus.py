@@ -304,8 +304,16 @@ def corpus_build_process(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, 
         [sys.executable, "-m", "causette", "corpus", "build", str(source), "--out", str(out), "--no-progress",
          "--set", "corpus.workers=2", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path, start_new_session=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     return proc, source, out
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A job started in the background by a script (``make test &``, CI runners) inherits
+    SIGINT *ignored*, and Python then installs no KeyboardInterrupt handler: give the build the
+    default disposition a terminal gives it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @needs_proc
