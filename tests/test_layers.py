@@ -22,6 +22,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "causette"
 LAYERS: list[tuple[str, list[str]]] = [
     # the names of a checkpoint's files (importing nothing): the run layout and artefact checks read them
     ("base", ["causette", "causette.errors", "causette.utils", "causette.utils.*", "causette.checkpoint.files"]),
+    # the tools an assistant calls (calculer, notes, chercher...): torch-free, under every stage that uses them
+    ("tools", ["causette.tools", "causette.tools.*"]),
     # the settings dataclasses of each stage, their loader, and the constants they validate against
     ("settings", ["causette.config", "causette.config_files", "causette.*.config", "causette.tokenizer.special", "causette.tokenizer.pattern"]),
     ("text", ["causette.corpus", "causette.corpus.*", "causette.tokenizer", "causette.tokenizer.*"]),
