@@ -170,3 +170,16 @@ _tries: dict[int, TokenTrie] = {}
 
 def _trie(tok) -> TokenTrie:
     return _tries.setdefault(id(tok), TokenTrie(tok))
+
+
+def test_the_built_in_tools_schemas_are_covered():
+    """The grammar takes the built-in tools' own schemas (causette/tools) and accepts a call to each."""
+    from causette.tools import openai_tools
+
+    grammar = CallGrammar(openai_tools())
+    examples = {"calculer": {"expression": "17*23"}, "date_heure": {}, "note_ajouter": {"texte": "acheter du pain à 8 h"},
+                "notes_lister": {}, "convertir": {"valeur": 5, "de": "km", "vers": "mi"}, "chercher": {"requete": "Molière"}}
+    assert sorted(examples) == sorted(t["function"]["name"] for t in openai_tools())
+    for name, args in examples.items():
+        assert verdict(grammar, call(name, args)) == "whole", name
+    assert verdict(grammar, call("calculer", {"expression": "1", "x": 2})) == "refused"
