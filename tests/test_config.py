@@ -166,7 +166,7 @@ def test_sft_section_loads_from_yaml_into_the_sft_settings(tmp_path):
     assert s.train.weight_decay == 0.0 and s.train.compile is False and cfg.train.lr == 0.002  # sft's own defaults
     # the keys of the section: SFT's own, then every setting of the training loop under sft.train
     d = to_dict(load_config().sft)
-    assert list(d) == ["data", "base", "val_fraction", "lora", "train", "eval_answers", "eval_max_new_tokens"]
+    assert list(d) == ["data", "base", "val_fraction", "lora", "train", "eval_answers", "eval_max_new_tokens", "tool_data"]
     assert list(d["train"]) == list(to_dict(TrainConfig()))
     assert {k: d["train"][k] for k in ("batch_size", "max_steps", "lr", "min_lr", "warmup_steps", "eval_every",
                                         "eval_tokens", "ckpt_every", "sample_tokens", "grammar_pairs", "prompts")} == {

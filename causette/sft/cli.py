@@ -5,6 +5,7 @@
     causette sft convert [INPUT ...] -o OUT | --demo                         convert to our JSONL
     causette sft show FILE [--index N] [--tokenizer PATH]                    what the loss trains on
     causette sft merge CKPT OUT                                              bake a LoRA adapter in
+    causette sft tool-data --out FILE [--n N] [--seed S] [--split eval]      generated tool-use conversations
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="instruction-tune a checkpoint into a chat model (and check, convert, show, merge data)",
         description="Fine-tune a pretrained checkpoint on conversations (full or LoRA). Without "
         "--data, the demo set data/sft_demo.jsonl.gz is used. Writes runs/<name>/sft/.",
+        # Options are spelled out: with abbreviations, `sft tool-data --n 5` stops here, as an
+        # ambiguous prefix of --name and --no-progress, before the tool's own parser sees it.
+        allow_abbrev=False,
     )
     p.add_argument("--base", help="checkpoint or run directory to start from (default: sft.base, else this run)")
     p.add_argument("--data", nargs="+", action="extend", metavar="FILE", help="JSONL conversation file(s)")
@@ -76,6 +80,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("out", metavar="OUT", help="new checkpoint directory")
     m.set_defaults(func=run_merge)
 
+    g = tools.add_parser("tool-data", help="write generated conversations in which the assistant uses its tools",
+                         description="Generate French conversations with tool calls (calculer, date_heure, "
+                         "note_ajouter, notes_lister, convertir, chercher), requests that need no tool and requests "
+                         "for tools that do not exist (causette/sft/tool_data.py). --split eval uses held-out "
+                         "phrasings and gives each conversation its expected call.")
+    g.add_argument("--out", required=True, metavar="FILE", help="file to write (.jsonl or .jsonl.gz)")
+    g.add_argument("-n", "--n", type=number_in(Range(min=1)), default=2000, metavar="N", help="conversations (default 2000)")
+    g.add_argument("--seed", type=number_in(Range(min=0)), default=0, metavar="S", help="random seed (default 0)")
+    g.add_argument("--split", choices=("train", "eval"), default="train",
+                   help="train phrasings, or the held-out eval phrasings (default train)")
+    g.set_defaults(func=run_tool_data)
+
 
 # ----------------------------------------------------------------------------- fine-tuning
 
@@ -96,6 +112,15 @@ def run_merge(args: argparse.Namespace) -> int:
 
     out = merge_checkpoint(args.checkpoint, args.out)
     print(f"merged: {out} (a full checkpoint; `causette chat --checkpoint {out}` needs no base)")
+    return 0
+
+
+def run_tool_data(args: argparse.Namespace) -> int:
+    from causette.sft.tool_data import KINDS, write_tool_data
+
+    counts = write_tool_data(args.out, args.n, args.seed, args.split)
+    kinds = ", ".join(f"{k} {counts[k]}" for k in KINDS)
+    print(f"tool data ({args.split}, seed {args.seed}): {args.n} conversations ({kinds}) → {printable_path(args.out)}")
     return 0
 
 

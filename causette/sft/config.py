@@ -46,11 +46,15 @@ class SFTConfig:
     train: SFTTrainConfig = field(default_factory=SFTTrainConfig)
     eval_answers: int = 32  # held-out conversations answered for BLEU/chrF (0 = none)
     eval_max_new_tokens: int = 48
+    # Conversations in which the assistant uses its tools, generated (causette/sft/tool_data.py,
+    # seed sft.train.seed) into runs/<name>/sft/tool_data.jsonl.gz and added to the data; 0 = none.
+    tool_data: int = 0
 
     RANGES: ClassVar[dict[str, Range]] = {
         "val_fraction": Range(0, 1, max_open=True, note="0 = no held-out conversations"),
         "eval_answers": Range(min=0, note="0 = none"),
         "eval_max_new_tokens": Range(min=1),
+        "tool_data": Range(min=0, note="0 = no generated tool-use conversations"),
     }
 
     def validate(self) -> None:

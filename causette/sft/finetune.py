@@ -27,6 +27,7 @@ from causette.errors import CausetteError
 from causette.model.lora import apply_lora, merge_lora
 from causette.sft.data import SFTBatches, eval_batches, load_conversations, split_conversations
 from causette.sft.metrics import eval_table, evaluate_sft, sft_loss
+from causette.sft.tool_data import KINDS, TOOL_DATA_FILE, write_tool_data
 from causette.tokenizer.io import load_tokenizer
 from causette.train.trainer import CheckpointFiles, Hooks, Runtime, Throughput, Trainer, TrainResult
 from causette.utils.device import pick_device, resolve_dtype
@@ -58,7 +59,7 @@ def _finetune(cfg: Config, base, data, resume: bool, device_name, progress: bool
     out = RunLayout(cfg.run.path).sft.root
     base_dir, tok_file = _base_checkpoint(base or sc.base or cfg.run.path, echo)
     tokenizer = load_tokenizer(tok_file)
-    paths = data or sc.data or [str(DEMO_SFT)]
+    paths = [*(data or sc.data or [str(DEMO_SFT)]), *tool_data_paths(sc, out, echo)]
     conversations = load_conversations(paths)
     train_convs, val_convs = split_conversations(conversations, sc.val_fraction, tc.seed)
     existing = _earlier_checkpoints(out, base_dir, resume)
@@ -97,6 +98,18 @@ def _finetune(cfg: Config, base, data, resume: bool, device_name, progress: bool
 
 
 # ----------------------------------------------------------------------------- its parts
+
+
+def tool_data_paths(sc, out: Path, echo: Callable[[str], None]) -> list[str]:
+    """``sft.tool_data`` conversations generated into ``out`` (the same bytes for the same count and
+    seed), as a list of one file; none when the setting is 0."""
+    if not sc.tool_data:
+        return []
+    path = out / TOOL_DATA_FILE
+    counts = write_tool_data(path, sc.tool_data, sc.train.seed)
+    kinds = ", ".join(f"{k} {counts[k]}" for k in KINDS)
+    echo(f"tool data: {sc.tool_data} generated conversations ({kinds}) → {path}")
+    return [str(path)]
 
 
 def _base_checkpoint(where: str, echo: Callable[[str], None]) -> tuple[Path, Path]:
