@@ -55,6 +55,7 @@ from pathlib import Path
 
 from causette.sft import tool_phrases as P
 from causette.sft.demo import NOVEL, WORKS
+from causette.tools import openai_tools
 from causette.utils.io import atomic_write
 from causette.utils.paths import DEMO_CORPUS
 
@@ -85,21 +86,9 @@ RARE = 30  # a query word appears in at most this many lines of the corpus
 SEARCH_EMPTY = 0.1  # searches that find nothing
 
 
-def _tool(name: str, description: str, properties: dict) -> dict:
-    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
-        "type": "object", "properties": properties, "required": list(properties)}}}
-
-
-TOOLS = [
-    _tool("calculer", "Calcule une expression arithmétique.",
-          {"expression": {"type": "string", "description": "par exemple 17*23 ou racine(2)"}}),
-    _tool("date_heure", "Donne la date et l'heure actuelles.", {}),
-    _tool("note_ajouter", "Ajoute une note.", {"texte": {"type": "string"}}),
-    _tool("notes_lister", "Liste les notes.", {}),
-    _tool("convertir", "Convertit une valeur d'une unité à une autre.",
-          {"valeur": {"type": "number"}, "de": {"type": "string"}, "vers": {"type": "string"}}),
-    _tool("chercher", "Cherche dans les textes de l'utilisateur.", {"requete": {"type": "string"}}),
-]
+# The built-in tools themselves (causette/tools): the conversations offer exactly what the chat
+# and the server offer, names, descriptions and schemas.
+TOOLS = openai_tools()
 
 # ----------------------------------------------------------------------------- numbers
 
