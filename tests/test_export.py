@@ -30,6 +30,7 @@ from causette.model import Transformer
 from causette.tokenizer import train_tokenizer
 from causette.tokenizer.config import TokenizerConfig
 from causette.tokenizer.io import save_tokenizer
+from causette.tokenizer.special import TOOL_TOKENS
 from causette.utils.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,7 +139,7 @@ def test_hf_llama_logits_and_greedy_generation_match(llama_export, tok):
     torch.testing.assert_close(got, expected, atol=ATOL, rtol=0)
 
     prompt = tok.encode(FRENCH[0])[:12]
-    stops = sorted(tok.special_ids)
+    stops = sorted(tok.control_ids)  # every special but the tool tags (generation_config.json)
     with torch.no_grad():
         gen = hf.generate(torch.tensor([prompt]), max_new_tokens=20, do_sample=False)
     theirs = gen[0, len(prompt) :].tolist()
@@ -170,6 +171,40 @@ def test_hf_tokenizer_gives_our_ids_and_chat_template(llama_export, tok):
     ids, _ = render_chat(tok, without_typed, add_generation_prompt=True)
     assert list(hf_tok.apply_chat_template(without_typed, add_generation_prompt=True, return_dict=False)) == ids
     assert hf_tok.bos_token == "<|bos|>" and hf_tok.eos_token == "<|im_end|>" and hf_tok.pad_token == "<|pad|>"
+
+
+TOOL_CHAT = [
+    {"role": "user", "content": "Combien font 17 fois 23 ?"},
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "calculer", "arguments": {"expression": "17*23"}}}]},
+    {"role": "tool", "tool_call_id": "call_1", "name": "calculer", "content": '{"resultat": 391}'},
+]
+CALCULER = {"type": "function", "function": {"name": "calculer", "description": "Calcule.", "parameters": {
+    "type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}}}
+
+
+@needs_transformers
+def test_hf_export_keeps_the_tool_tags_as_text(llama_export, tok):
+    """The tool tags are added tokens that are not "special": one id each, never skipped by
+    decode(skip_special_tokens=True) (a tool-call parser reads them there), never a stop."""
+    _, out = llama_export
+    added = {t["content"]: t for t in json.loads((out / "tokenizer.json").read_text())["added_tokens"]}
+    assert [name for name, t in added.items() if not t["special"]] == list(TOOL_TOKENS)
+    stops = json.loads((out / "generation_config.json").read_text())["eos_token_id"]
+    assert stops[0] == tok.end_id and not {tok.special_id(t) for t in TOOL_TOKENS} & set(stops)
+    assert set(stops) == tok.control_ids
+    hf_tok = transformers.AutoTokenizer.from_pretrained(out)
+    reply = '<tool_call>\n{"name": "calculer", "arguments": {"expression": "17*23"}}\n</tool_call>'
+    ids = tok.encode(reply, allowed_special="all") + [tok.end_id]
+    assert ids.count(tok.special_id("<tool_call>")) == 1
+    assert hf_tok.decode(ids, skip_special_tokens=True) == reply
+    assert hf_tok.decode(ids) == reply + "<|im_end|>"
+    for tools in ([CALCULER], [dict(CALCULER, function=dict(CALCULER["function"], name="meteo"))]):
+        ours, _ = render_chat(tok, TOOL_CHAT, add_generation_prompt=True, tools=tools)
+        text = hf_tok.apply_chat_template(TOOL_CHAT, tools=tools, add_generation_prompt=True, tokenize=False)
+        assert text == tok.decode(ours)
+        got = hf_tok.apply_chat_template(TOOL_CHAT, tools=tools, add_generation_prompt=True, return_dict=False)
+        assert list(got) == ours
 
 
 @needs_transformers
@@ -253,9 +288,11 @@ def test_gguf_metadata_and_tokenizer(gguf_export, tok):
         "tokenizer.ggml.model": "gpt2",
         "tokenizer.ggml.pre": "llama-bpe",  # exactly our default gpt4 pattern
         "tokenizer.ggml.tokens": tokens,
-        # named specials are control tokens (3), the reserved slots unused (5)
+        # named specials are control tokens (3), the tool tags user-defined (4: text that
+        # llama.cpp prints), the reserved slots unused (5)
         "tokenizer.ggml.token_type": [
-            (5 if tok.special_names[i].startswith("<|reserved_") else 3) if i in tok.special_ids else 1
+            (5 if tok.special_names[i].startswith("<|reserved_") else 4 if tok.special_names[i] in TOOL_TOKENS else 3)
+            if i in tok.special_ids else 1
             for i in range(tok.vocab_size)
         ],
         "tokenizer.ggml.merges": hf["model"]["merges"],

@@ -85,18 +85,20 @@ def test_a_base_model_continues_the_prompt(checkpoints, tmp_path):
 
 def test_modelfile_text_is_stable():
     text = modelfile("chatml", ["<|im_end|>"], 256)
-    assert text.splitlines()[1:4] == [
+    assert text.splitlines()[1:3] == [
         "FROM ./model.gguf",
-        'TEMPLATE """{{- range .Messages }}<|im_start|>{{ .Role }}',
-        "{{ .Content }}<|im_end|>",
+        'TEMPLATE """{{ $system := false }}{{ $text := "" }}{{ range $i, $m := .Messages }}'
+        '{{ if and (eq $i 0) (eq .Role "system") }}{{ $system = true }}{{ $text = .Content }}{{ end }}{{ end }}'
+        "{{ if or $system .Tools }}<|im_start|>system",
     ]
+    assert text.count('"""') == 2 and '"""' not in TEMPLATES["chatml"]
 
 
-def go_render(template: str, messages: list[dict], tmp_path: Path) -> str:
+def go_render(template: str, messages: list[dict], tmp_path: Path, tools=None, tag: bool = False) -> str:
     (tmp_path / "t.txt").write_text(template, encoding="utf-8")
-    (tmp_path / "c.json").write_text(json.dumps({"messages": messages}), encoding="utf-8")
+    (tmp_path / "c.json").write_text(json.dumps({"messages": messages, "tools": tools}), encoding="utf-8")
     done = subprocess.run(
-        ["go", "run", str(RENDER), str(tmp_path / "t.txt"), str(tmp_path / "c.json")],
+        ["go", "run", str(RENDER), str(tmp_path / "t.txt"), str(tmp_path / "c.json")] + (["tag"] if tag else []),
         capture_output=True, text=True, timeout=300, env=go_env(tmp_path),
     )
     assert done.returncode == 0, done.stderr
@@ -121,3 +123,81 @@ def test_go_text_template_renders_our_chat_format(messages, tmp_path):
     assert "<|bos|>" + got == render_text(messages, add_generation_prompt=True)
     legacy = go_render(TEMPLATES["legacy"], messages, tmp_path)
     assert "<|bos|>" + legacy == render_text(messages, add_generation_prompt=True, fmt="legacy")
+
+
+# ------------------------------------------------------------------------------ tools
+
+
+def tool(name: str, args: list[str], description: str = "Un outil.") -> dict:
+    properties = {a: {"type": "string", "description": f"l'argument {a}"} for a in args}
+    return {"type": "function", "function": {"name": name, "description": description,
+                                             "parameters": {"type": "object", "properties": properties, "required": args}}}
+
+
+def call(name: str, arguments: dict, n: int = 1) -> dict:
+    return {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+BUILTIN = [tool("calculer", ["expression"]), tool("date_heure", []), tool("note_ajouter", ["texte"]),
+           tool("notes_lister", []), tool("convertir", ["valeur", "de", "vers"]), tool("chercher", ["requete"])]
+METEO = tool("météo", ["ville"], "La météo d'une ville « en direct » & <sans> garantie")
+ONE_ARGUMENT = [
+    {"role": "system", "content": "Tu es Causette."},
+    {"role": "user", "content": "Combien font 17 fois 23 ? Et note-le."},
+    {"role": "assistant", "content": "Je calcule.", "tool_calls": [
+        call("calculer", {"expression": "17*23 <= 400 & \"vrai\""}, 1), call("note_ajouter", {"texte": "Léa\n→ 391"}, 2)]},
+    {"role": "tool", "tool_call_id": "call_1", "content": '{"resultat": 391}'},
+    {"role": "tool", "tool_call_id": "call_2", "content": '{"ok": true, "numero": 1, "texte": "Léa"}'},
+    {"role": "assistant", "content": "391, c'est noté."},
+    {"role": "user", "content": "Quelle heure est-il ?"},
+    {"role": "assistant", "content": "", "tool_calls": [call("date_heure", {}, 3)]},
+    {"role": "tool", "tool_call_id": "call_3", "content": '{"date": "samedi 6 décembre 2026", "heure": "14:05"}'},
+]
+needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="no Go toolchain (apt-get install golang-go)")
+
+
+@needs_go
+@pytest.mark.parametrize("tools", [BUILTIN, BUILTIN[:1] + BUILTIN[2:3], None], ids=["builtin", "subset", "none"])
+@pytest.mark.parametrize("messages", [ONE_ARGUMENT, ONE_ARGUMENT[1:3] + ONE_ARGUMENT[3:5], ONE_ARGUMENT[1:2]],
+                         ids=["history", "no-system", "question"])
+def test_go_text_template_renders_tool_conversations(messages, tools, tmp_path):
+    """Calls, results and the compact tools line, as Ollama hands them over (arguments as a map,
+    consecutive tool messages kept apart): our text."""
+    got = go_render(TEMPLATES["chatml"], messages, tmp_path, tools=tools)
+    assert "<|bos|>" + got == render_text(messages, add_generation_prompt=True, tools=tools)
+
+
+@needs_go
+def test_ollama_sorts_the_arguments_and_writes_client_tools_its_way(tmp_path):
+    """Ollama's two known differences: a template sees arguments as a Go map (its keys come
+    sorted) and tools as Ollama's own structures (its ``json`` is Go's, compact, in its field
+    order): the same content, other bytes. Everything else is our text."""
+    messages = [
+        {"role": "user", "content": "5 km en miles ?"},
+        {"role": "assistant", "content": "", "tool_calls": [call("convertir", {"valeur": 5, "de": "km", "vers": "mi"})]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"valeur": 3.10686, "unite": "mi"}'},
+    ]
+    got = "<|bos|>" + go_render(TEMPLATES["chatml"], messages, tmp_path, tools=[METEO, BUILTIN[4]])
+    sorted_args = [dict(m, tool_calls=[call("convertir", {"de": "km", "valeur": 5, "vers": "mi"})]) if m.get("tool_calls") else m
+                   for m in messages]
+    ours = render_text(sorted_args, add_generation_prompt=True, tools=[METEO, BUILTIN[4]]).splitlines()
+    got_lines = got.splitlines()
+    assert len(got_lines) == len(ours)
+    tool_lines = [i for i, line in enumerate(ours) if line.startswith('{"type": "function"')]
+    assert len(tool_lines) == 2
+    for i, (theirs, mine) in enumerate(zip(got_lines, ours)):
+        if i in tool_lines:
+            assert theirs != mine and json.loads(theirs) == json.loads(mine)
+        else:
+            assert theirs == mine
+    assert '{"name": "convertir", "arguments": {"de": "km", "valeur": 5, "vers": "mi"}}' in got
+
+
+@needs_go
+def test_ollama_finds_the_tool_call_tag(tmp_path):
+    """Ollama reads the tag that starts a call in the model's output from the template (the first
+    text inside the first ``if`` on ``.ToolCalls``): ours must give ``<tool_call>``."""
+    assert go_render(TEMPLATES["chatml"], [], tmp_path, tag=True) == "<tool_call>"
+    # the rule, on templates that do not give a tag: an action first, or no "if" on .ToolCalls
+    assert go_render("{{ if .ToolCalls }}{{ .Content }}<tool_call>{{ end }}", [], tmp_path, tag=True) == "{"
+    assert go_render("{{ range .ToolCalls }}<tool_call>{{ end }}", [], tmp_path, tag=True) == "{"

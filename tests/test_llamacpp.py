@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from causette.checkpoint.steps import save_checkpoint
 from causette.config import load_config
-from causette.data.chat_template import render_chat
+from causette.data.chat_template import render_chat, render_text
 from causette.export.gguf import export_gguf, pre_tokenizer_mismatch
 from causette.inference.config import SamplingParams
 from causette.inference.engine import Engine
@@ -218,15 +218,35 @@ def test_greedy_text_from_a_text_prompt(run, base, prompt):
 # ------------------------------------------------------------------------------ chat
 
 
-def chat_render(gguf: Path, messages: list[dict], tmp_path: Path) -> dict:
+def chat_render(gguf: Path, messages: list[dict], tmp_path: Path, tools=None, parse: str | None = None) -> dict:
+    """llama.cpp's rendering of the conversation (and, with ``parse``, its reading of that text as
+    the model's reply), from the messages in OpenAI's form, as a client sends them to llama-server."""
     request = tmp_path / "messages.json"
-    request.write_text(json.dumps({"messages": messages, "add_generation_prompt": True}), encoding="utf-8")
+    body = {"messages": [openai_message(m) for m in messages], "add_generation_prompt": True}
+    body |= ({"tools": tools} if tools else {}) | ({"parse": parse} if parse is not None else {})
+    request.write_text(json.dumps(body), encoding="utf-8")
     done = subprocess.run([str(CHAT_RENDER), str(gguf), str(request)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-@pytest.mark.skipif(not CHAT_RENDER.is_file(), reason="causette-chat-render not built (tools/llamacpp/build.sh)")
+def openai_message(message: dict) -> dict:
+    """A message of ours in OpenAI's wire form: a call's arguments as JSON text."""
+    if not message.get("tool_calls"):
+        return message
+    calls = [
+        dict(c, function=dict(c["function"], arguments=json.dumps(c["function"]["arguments"], ensure_ascii=False)))
+        for c in message["tool_calls"]
+    ]
+    return dict(message, tool_calls=calls)
+
+
+needs_chat_render = pytest.mark.skipif(
+    not CHAT_RENDER.is_file(), reason="causette-chat-render not built (tools/llamacpp/build.sh)"
+)
+
+
+@needs_chat_render
 @pytest.mark.parametrize("messages", CONVERSATIONS)
 def test_both_chat_paths_of_llamacpp_give_our_ids(run, sft, messages, tmp_path):
     """llama.cpp renders the conversation with its Jinja engine (llama-cli, llama-server) or its
@@ -275,3 +295,92 @@ def test_greedy_chat_reply(run, sft, messages):
     ids, _ = render_chat(tok, messages, add_generation_prompt=True)
     ours = greedy_ours(run, ids, 40, stop=tok.end_id)
     assert greedy_theirs(sft, ids, 40) == ours
+
+
+# ------------------------------------------------------------------------------ tools
+
+
+def tool(name: str, args: list[str]) -> dict:
+    properties = {a: {"type": "string", "description": f"l'argument {a}"} for a in args}
+    return {"type": "function", "function": {"name": name, "description": "Un outil.",
+                                             "parameters": {"type": "object", "properties": properties, "required": args}}}
+
+
+def call(name: str, arguments: dict, n: int = 1) -> dict:
+    return {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+BUILTIN = [tool("calculer", ["expression"]), tool("date_heure", []), tool("convertir", ["valeur", "de", "vers"])]
+METEO = tool("météo", ["ville"])
+TOOL_CONVERSATIONS = {
+    "builtin tools, results": ([
+        {"role": "user", "content": "Combien font 17 fois 23 ?"},
+        {"role": "assistant", "content": "", "tool_calls": [call("calculer", {"expression": "17*23"})]},
+        {"role": "tool", "tool_call_id": "call_1", "name": "calculer", "content": '{"resultat": 391}'},
+    ], BUILTIN),
+    "system, content and two calls, client tools": ([
+        {"role": "system", "content": "Tu es Causette."},
+        {"role": "user", "content": "Quel temps fait-il à Besançon ?"},
+        {"role": "assistant", "content": "Je regarde.", "tool_calls": [
+            call("météo", {"ville": "Besançon", "jours": 3, "précis": True}, 1),
+            call("convertir", {"valeur": 3.5, "de": "km", "vers": "mi"}, 2)]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temps": "beau"}'},
+        {"role": "tool", "tool_call_id": "call_2", "content": '{"valeur": 2.17479, "unite": "mi"}'},
+        {"role": "assistant", "content": "Il fait beau."},
+        {"role": "user", "content": "Merci « beaucoup » !"},
+    ], [METEO, BUILTIN[2]]),
+    "calls in the history, no tools offered": ([
+        {"role": "user", "content": "Quelle heure est-il ?"},
+        {"role": "assistant", "content": "", "tool_calls": [call("date_heure", {})]},
+        {"role": "tool", "content": '{"date": "samedi 6 décembre 2026", "heure": "14:05"}'},
+    ], None),
+}
+
+
+@needs_chat_render
+@pytest.mark.parametrize("case", TOOL_CONVERSATIONS)
+def test_llamacpp_renders_tool_conversations_as_we_do(run, sft, case, tmp_path):
+    """llama-server's path: OpenAI messages (arguments as JSON text, which llama.cpp parses back
+    into an object for our template) and tools, rendered by its Jinja engine: our text, our ids."""
+    messages, tools = TOOL_CONVERSATIONS[case]
+    ours, _ = render_chat(run["tokenizer"], messages, add_generation_prompt=True, tools=tools)
+    rendered = chat_render(run["sft"], messages, tmp_path, tools=tools)
+    assert isinstance(rendered["jinja"], str), rendered["jinja"]
+    assert "<|bos|>" + rendered["jinja"] == render_text(messages, add_generation_prompt=True, tools=tools)
+    assert sft.tokenize(rendered["jinja"].encode("utf-8"), add_bos=True, special=True) == ours
+
+
+@needs_chat_render
+def test_llamacpp_reads_the_calls_the_model_writes(run, tmp_path):
+    """What llama-server does with a reply: its parser (built from our template, no format named
+    by us) turns the text after the generation prompt into content and tool calls."""
+    messages = [{"role": "user", "content": "Quel temps fait-il à Besançon et à Paris ?"}]
+    reply = "Je regarde." + "".join(
+        '\n<tool_call>\n{"name": "météo", "arguments": {"ville": "' + city + '", "jours": 2}}\n</tool_call>'
+        for city in ("Besançon", "Paris")
+    )
+    parsed = chat_render(run["sft"], messages, tmp_path, tools=[METEO], parse=reply)["parsed"]
+    assert parsed["content"].strip() == "Je regarde."
+    assert [(c["name"], json.loads(c["arguments"])) for c in parsed["tool_calls"]] == [
+        ("météo", {"ville": "Besançon", "jours": 2}), ("météo", {"ville": "Paris", "jours": 2})]
+    alone = '<tool_call>\n{"name": "calculer", "arguments": {"expression": "17*23"}}\n</tool_call>'
+    parsed = chat_render(run["sft"], messages, tmp_path, tools=BUILTIN, parse=alone)["parsed"]
+    assert parsed["content"] == "" and parsed["tool_calls"] == [{"name": "calculer", "arguments": '{"expression": "17*23"}'}]
+    # without tools offered, a reply is plain text
+    assert chat_render(run["sft"], messages, tmp_path, parse="Bonjour.")["parsed"]["tool_calls"] == []
+
+
+def test_the_tool_tags_are_text_to_llamacpp(run, sft):
+    """User-defined tokens: printed as their text (so a parser sees them), never an end of turn.
+    llama.cpp also reads one in any text, even typed by a user: there it differs from Causette,
+    which encodes a typed "<tool_call>" as ordinary bytes (as Qwen2.5's GGUF does)."""
+    tok = run["tokenizer"]
+    vocab = llama_cpp.llama_model_get_vocab(sft.model)
+    for name in ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"):
+        i = tok.special_id(name)
+        assert llama_cpp.llama_vocab_get_attr(vocab, i) & llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        assert not llama_cpp.llama_vocab_is_eog(vocab, i)
+        assert sft.detokenize([i]) == name.encode()
+        assert their_ids(sft, name) == [i] and tok.encode(name) != [i]
+    reply = tok.encode('<tool_call>\n{"name": "date_heure", "arguments": {}}\n</tool_call>', allowed_special="all")
+    assert sft.detokenize(reply).decode() == tok.decode(reply)

@@ -22,7 +22,10 @@ tests use it).
 Tokenizer: ``tokenizer.ggml.model = "gpt2"`` (byte-level BPE), the tokens as the byte-level
 strings of our Hugging Face export, its merges and token types: the named specials are
 "control" tokens, the ``<|reserved_k|>`` slots "unused" (llama.cpp then never treats them as
-text to parse nor asks whether they end generation). llama.cpp does not read a regex from the
+text to parse nor asks whether they end generation), the tool tags ``<tool_call>``... "user
+defined": llama.cpp prints them as text, where its tool-call parser finds them (as in Qwen2.5's
+GGUF), never takes them for an end of turn, and reads them as one token in any text, even
+text typed by a user (which Causette encodes as ordinary bytes). llama.cpp does not read a regex from the
 file: ``tokenizer.ggml.pre`` names one of its built-in pre-tokenisers. Our ``gpt4`` pattern (the
 default) is exactly its ``llama-bpe`` and our ``gpt2`` its ``gpt-2``: llama.cpp then gives our
 ids on any text (tests/test_llamacpp.py checks it with the real llama.cpp). The ``french``
@@ -56,14 +59,14 @@ from causette.model.tensors import from_interleaved, to_interleaved  # noqa: F40
 from causette.tokenizer.bpe import BPETokenizer
 from causette.tokenizer.io import to_hf_dict
 from causette.tokenizer.pattern import GPT4_PATTERN, pattern_name
-from causette.tokenizer.special import reserved_name
+from causette.tokenizer.special import TEXT_SPECIALS, reserved_name
 from causette.utils.paths import DEMO_CORPUS
 
 ARCH = LLAMA.name  # llama.cpp's architecture: the Llama family's tensors and names
 # Our pattern name -> the llama.cpp pre-tokenizer that cuts text exactly as it does.
 PRE_TOKENIZERS = {"gpt4": "llama-bpe", "gpt2": "gpt-2"}
 FALLBACK_PRE = "llama-bpe"  # for any other pattern: GPT-4's regex, the closest to ours
-TOKEN_NORMAL, TOKEN_CONTROL, TOKEN_UNUSED = 1, 3, 5  # gguf.TokenType
+TOKEN_NORMAL, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED = 1, 3, 4, 5  # gguf.TokenType
 
 
 def gguf_tensors(model) -> dict[str, torch.Tensor]:
@@ -81,7 +84,10 @@ def gguf_tokenizer(tok) -> dict:
     reserved = {reserved_name(k) for k in range(len(tok.special_tokens))}
     for name, i in tok.special_tokens.items():
         tokens[i] = name
-        types[i] = TOKEN_UNUSED if name in reserved else TOKEN_CONTROL
+        if name in reserved:
+            types[i] = TOKEN_UNUSED
+        else:
+            types[i] = TOKEN_USER_DEFINED if name in TEXT_SPECIALS else TOKEN_CONTROL
     return {
         "tokens": tokens,
         "types": types,

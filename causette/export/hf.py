@@ -19,7 +19,9 @@ in tokenizer.json), as ``causette generate`` does; the chat template writes ``bo
 since ``apply_chat_template`` tokenises without adding it. End of sequence: a chat model (stage
 "sft") ends its replies with ``<|im_end|>``, a base model ends a document with ``<|bos|>`` (our
 document separator); that token is ``eos_token``. Like our
-engine, ``generation_config.json`` stops on any special token (the eos first).
+engine, ``generation_config.json`` stops on any special token (the eos first) but the tool tags:
+those are text (``special: false`` in ``tokenizer.json``), so ``decode(..., skip_special_tokens=True)``
+keeps ``<tool_call>`` for a tool-call parser to read.
 The files are written without importing transformers: only ``safetensors`` is needed.
 """
 
@@ -42,10 +44,11 @@ CHAT_STAGE = "sft"
 
 
 def special_ids(tokenizer, stage: str) -> dict[str, int | list[int]]:
-    """bos, eos (see the module docstring), pad and every special id (eos first)."""
+    """bos, eos (see the module docstring), pad and the ids a reply stops at (eos first): every
+    special but the tool tags, which are text of the reply."""
     bos, pad = tokenizer.bos_id, tokenizer.pad_id
     eos = tokenizer.end_id if stage == CHAT_STAGE else bos
-    stops = [eos] + sorted(i for i in tokenizer.special_ids if i != eos)
+    stops = [eos] + sorted(i for i in tokenizer.control_ids if i != eos)
     return {"bos": bos, "eos": eos, "pad": pad, "stops": stops}
 
 

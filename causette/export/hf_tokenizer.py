@@ -24,6 +24,9 @@ Rules:
   (when ``<|bos|>`` did not take it), ``<|pad|>`` their ``pad_token``. Our specials that are
   still missing are new tokens at the end (their embedding rows are initialised by the model
   importer: ``<|im_end|>`` from the eos row, the others from the mean row).
+* The tool tags are not added: a model that has them (Qwen2.5's ``<tool_call>``,
+  ``<tool_response>``...) keeps them under their names, and then chats with tools; any other
+  chats without (causette/tokenizer/special.py, ``supports_tools``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from causette.errors import CausetteError
 from causette.tokenizer.bpe import BPETokenizer
 from causette.tokenizer.io import byte_to_unicode
 from causette.tokenizer.pattern import GPT2_PATTERN
-from causette.tokenizer.special import DEFAULT_SPECIALS
+from causette.tokenizer.special import CHAT_SPECIALS
 from causette.utils.io import read_json
 
 
@@ -225,7 +228,7 @@ def _map_specials(
     """Our special tokens in order (our four first, then their other added tokens), each with
     the id of theirs it takes over (None: new). See the module docstring for the rules."""
     by_name = {name: i for i, name in added.items()}
-    taken: dict[str, int | None] = {name: by_name[name] for name in DEFAULT_SPECIALS if name in by_name}
+    taken: dict[str, int | None] = {name: by_name[name] for name in CHAT_SPECIALS if name in by_name}
     used = {i for i in taken.values()}
 
     def claim(ours: str, theirs: str | None) -> None:
@@ -237,6 +240,6 @@ def _map_specials(
     claim("<|bos|>", bos if bos in by_name else eos)
     claim("<|im_end|>", eos)
     claim("<|pad|>", pad)
-    out = [(name, taken.get(name)) for name in DEFAULT_SPECIALS]
+    out = [(name, taken.get(name)) for name in CHAT_SPECIALS]
     out += [(name, i) for i, name in sorted(added.items()) if i not in used]
     return out, by_name.get(eos) if eos else None

@@ -36,7 +36,7 @@ from causette.model.config import ModelConfig
 from causette.model.families import LLAMA
 from causette.model.transformer import Transformer
 from causette.tokenizer.io import save_tokenizer
-from causette.tokenizer.special import DEFAULT_SPECIALS
+from causette.tokenizer.special import CHAT_SPECIALS
 from causette.utils.io import read_json, write_json
 
 # A few sentences to check that the converted tokenizer cuts text as the original does.
@@ -210,7 +210,7 @@ def import_hf(
                 "its own chat template is not Causette's: imported as a base model "
                 "(fine-tune it with `causette sft` to chat, or pass --stage sft)"
             )
-    assert set(DEFAULT_SPECIALS) <= set(tok.special_tokens)
+    assert set(CHAT_SPECIALS) <= set(tok.special_tokens)
     out = prepare_out_dir(out, force)
     save_model(model, out)
     save_tokenizer(tok, out)

@@ -20,7 +20,7 @@ import os
 from typing import Iterable, Sequence
 
 from causette.errors import CausetteError
-from causette.tokenizer.special import AllowedSpecial, resolve_allowed, split_specials
+from causette.tokenizer.special import TEXT_SPECIALS, AllowedSpecial, resolve_allowed, split_specials
 from causette.utils.workers import OrderedPool
 
 PARALLEL_MIN_CHARS = 1_000_000  # smaller batches are encoded in this process
@@ -113,6 +113,12 @@ class Tokenizer:
     @property
     def special_ids(self) -> set[int]:
         return set(self.special_names)
+
+    @property
+    def control_ids(self) -> set[int]:
+        """The specials that are not text: all but the tool tags (``special.TEXT_SPECIALS``). A
+        reply ends at one of these; a tool tag is part of the reply."""
+        return {i for i, name in self.special_names.items() if name not in TEXT_SPECIALS}
 
     def special_id(self, name: str) -> int:
         try:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from causette.tokenizer.special import DEFAULT_SPECIALS, check_special_names
 from causette.utils.ranges import WORKERS, Range, check_fields
 
-DEFAULT_SPECIAL_TOKENS = ["<|bos|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]
+DEFAULT_SPECIAL_TOKENS = list(DEFAULT_SPECIALS)  # ChatML's four, then the four tool tags
 
 
 @dataclass
@@ -16,7 +17,8 @@ class TokenizerConfig:
 
     ``vocab_size`` counts everything: the 256 byte tokens, the learned tokens (BPE merges, or
     characters for ``type: char``) and the ``special_slots`` special tokens at the end. With the
-    defaults, 8192 = 256 bytes + 7904 merges + 32 specials (4 named, 28 ``<|reserved_k|>``).
+    defaults, 8192 = 256 bytes + 7904 merges + 32 specials (8 named: ChatML's four and the four
+    tool tags, then 24 ``<|reserved_k|>``).
     """
 
     type: str = "bpe"  # "bpe" (byte-level BPE) or "char" (one token per character, for teaching)
@@ -40,8 +42,6 @@ class TokenizerConfig:
         if self.type not in ("bpe", "char"):
             raise ValueError(f"type must be 'bpe' or 'char', got {self.type!r}")
         check_fields(self)
-        from causette.tokenizer.special import check_special_names
-
         try:
             check_special_names(self.special_tokens)
         except ValueError as e:

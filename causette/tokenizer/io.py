@@ -17,7 +17,8 @@ Our format (one JSON object, UTF-8; merges one per line so the file reads well):
 
 The Hugging Face export (``hf/tokenizer.json``) is a byte-level BPE that
 ``tokenizers.Tokenizer.from_file`` loads and that gives our ids: our pattern as a ``Split``
-pre-tokenizer, then the ``ByteLevel`` byte → character mapping; our specials as added tokens.
+pre-tokenizer, then the ``ByteLevel`` byte → character mapping; our specials as added tokens
+(``special: false`` for the tool tags, which are text: tokenizer/special.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from causette.errors import CausetteError
 from causette.tokenizer.base import Tokenizer
+from causette.tokenizer.special import TEXT_SPECIALS
 from causette.utils.io import atomic_write, write_json
 
 FORMAT = "causette-tokenizer"
@@ -227,7 +229,7 @@ def to_hf_dict(tok, add_bos: bool = False) -> dict:
             "lstrip": False,
             "rstrip": False,
             "normalized": False,
-            "special": True,
+            "special": s not in TEXT_SPECIALS,  # the tool tags are text (tokenizer/special.py)
         }
         for s, i in sorted(tok.special_tokens.items(), key=lambda kv: kv[1])
     ]
