@@ -411,9 +411,6 @@ def test_library_passages_are_short_paragraphs_of_the_novels():
     assert all(40 <= len(t) <= 90 for _, t in lib.passages)
 
 
-@pytest.mark.xfail(raises=CausetteError, strict=True,
-                   reason="issue 27 integration: SFT data does not accept tool calls yet (role 'tool'); "
-                          "once the chat template renders them, this test passes: remove this mark")
 def test_sft_trains_on_the_demo_and_the_tool_data(tmp_path):
     """``sft.tool_data`` end to end: the demo conversations plus the generated ones, in one SFT."""
     from helpers import make_tiny_run, tiny_config

@@ -514,3 +514,14 @@ def test_an_excerpt_shows_the_match():
     text = "Début sans rapport. " * 40 + "Ici la baleine bleue chante. " + "Fin sans rapport. " * 40
     out = search_mod.excerpt(text, {"baleine"})
     assert "baleine bleue" in out and out.startswith("…") and out.endswith("…") and len(out) <= 300
+
+
+def test_the_chat_templates_compact_line_names_the_registry():
+    """The compact tools line of the chat template (data/chat_template.py) lists exactly the
+    built-in tools and their arguments, in the registry's order."""
+    from causette.data.chat_template import BUILTIN_TOOLS
+    from causette.tools import TOOLS as REGISTRY
+
+    assert list(BUILTIN_TOOLS) == [t.name for t in REGISTRY]
+    for tool in REGISTRY:
+        assert BUILTIN_TOOLS[tool.name] == tuple(tool.parameters.get("properties", {})), tool.name

@@ -102,8 +102,10 @@ class Engine:
 
     @property
     def special_ids(self) -> tuple[int, ...]:
-        """Every special token id: the usual stop set (a reply or a document ends at any of them)."""
-        return tuple(sorted(self.tokenizer.special_ids))
+        """The special ids a reply or a document ends at: every special token but the tool tags
+        (``<tool_call>``… are text the reply carries: tokenizer ``control_ids``)."""
+        ids = getattr(self.tokenizer, "control_ids", None)
+        return tuple(sorted(self.tokenizer.special_ids if ids is None else ids))
 
     def backend(self, batch_size: int) -> Backend | None:
         """The backend that steps ``batch_size`` rows (runner.choose_backend), chosen once per

@@ -134,30 +134,30 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+class Conversation(list):
+    """The messages of one conversation (a list), and the tools it offers (``tools``: OpenAI
+    tool objects, or None): what :func:`render_chat` needs to render it."""
+
+    tools: list[dict] | None = None
+
+
 def to_messages(record: object) -> list[dict]:
-    """The conversation of one JSON record (either format); ValueError says what is wrong."""
+    """The conversation of one JSON record (either format); ValueError says what is wrong.
+
+    Tool use (the OpenAI form): an assistant message may carry ``tool_calls`` (its ``content``
+    may then be empty), a ``tool`` message carries a call's result, and the record's ``tools``
+    are the tools offered (kept on the returned :class:`Conversation`)."""
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     if "messages" in record:
         messages = record["messages"]
         if not isinstance(messages, list) or not messages:
             raise ValueError("'messages' must be a non-empty list")
-        out = []
-        for n, m in enumerate(messages, 1):
-            if not isinstance(m, dict):
-                raise ValueError(f"message {n}: expected an object with 'role' and 'content'")
-            for key in ("role", "content"):
-                if key not in m:
-                    raise ValueError(f"message {n}: missing '{key}'")
-            if not isinstance(m["role"], str):
-                raise ValueError(f"message {n}: 'role' must be system, user or assistant, got {_shown(m['role'])}")
-            if m["role"] not in ROLES:
-                raise ValueError(f"message {n}: unknown role {_shown(m['role'])} (system, user or assistant)")
-            if not isinstance(m["content"], str):
-                raise ValueError(f"message {n} ({m['role']}): 'content' must be a string, got {_shown(m['content'])}")
-            if not m["content"].strip():
-                raise ValueError(f"message {n} ({m['role']}): empty 'content'")
-            out.append({"role": m["role"], "content": m["content"]})
+        out = Conversation(_message(n, m) for n, m in enumerate(messages, 1))
+        tools = record.get("tools")
+        if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+            raise ValueError("'tools' must be a list of tool objects")
+        out.tools = tools or None
         return out
     if "instruction" in record or "output" in record:
         for key in ("instruction", "output"):
@@ -176,6 +176,30 @@ def to_messages(record: object) -> list[dict]:
         prompt = record["instruction"].strip() + ("\n\n" + extra.strip() if extra.strip() else "")
         return [{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"].strip()}]
     raise ValueError("neither a 'messages' list nor an Alpaca 'instruction'/'output' record")
+
+def _message(n: int, m: object) -> dict:
+    """Message ``n`` of a record, checked and reduced to what the chat template reads."""
+    if not isinstance(m, dict):
+        raise ValueError(f"message {n}: expected an object with 'role' and 'content'")
+    for key in ("role", "content"):
+        if key not in m:
+            raise ValueError(f"message {n}: missing '{key}'")
+    if not isinstance(m["role"], str):
+        raise ValueError(f"message {n}: 'role' must be system, user, assistant or tool, got {_shown(m['role'])}")
+    if m["role"] not in (*ROLES, "tool"):
+        raise ValueError(f"message {n}: unknown role {_shown(m['role'])} (system, user, assistant or tool)")
+    if not isinstance(m["content"], str):
+        raise ValueError(f"message {n} ({m['role']}): 'content' must be a string, got {_shown(m['content'])}")
+    calls = m.get("tool_calls") if m["role"] == "assistant" else None
+    if not m["content"].strip() and not calls:
+        raise ValueError(f"message {n} ({m['role']}): empty 'content'")
+    out = {"role": m["role"], "content": m["content"]}
+    if calls:
+        out["tool_calls"] = calls
+    if m["role"] == "tool":
+        out.update({k: m[k] for k in ("tool_call_id", "name") if k in m})
+    return out
+
 
 
 def check_file(path: str | Path, tokenizer=None, block_size: int | None = None) -> CheckReport:
@@ -204,7 +228,7 @@ def check_file(path: str | Path, tokenizer=None, block_size: int | None = None) 
                                               "a conversation must end with the assistant's answer"))
                 continue
             if tokenizer is not None:
-                ids, mask = render_chat(tokenizer, messages)
+                ids, mask = render_chat(tokenizer, messages, tools=getattr(messages, "tools", None))
                 # The model reads ids[:-1] and predicts ids[1:]: block_size + 1 ids fit.
                 if block_size is not None and len(ids) > block_size + 1:
                     report.errors.append(Issue(n, f"{len(ids)} tokens, longer than the context "
@@ -241,7 +265,7 @@ def load_conversations(paths: list[str | Path], tokenizer=None, block_size: int 
 
 def example(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
     """Inputs and shifted labels of one conversation (labels ``-100`` where nothing is trained)."""
-    ids, mask = render_chat(tokenizer, messages)
+    ids, mask = render_chat(tokenizer, messages, tools=getattr(messages, "tools", None))
     inputs = ids[:-1]
     labels = [t if m else IGNORE_INDEX for t, m in zip(ids[1:], mask[1:])]
     return inputs, labels

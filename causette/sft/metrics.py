@@ -15,6 +15,7 @@ from causette.data.chat_template import render_chat
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
 from causette.model.layers import lm_loss
+from causette.sft.data import Conversation
 
 
 @torch.no_grad()
@@ -45,7 +46,8 @@ def greedy_answers(model, tokenizer, conversations: list[list[dict]], max_new_to
     block = model.cfg.block_size
     max_new = max(1, min(max_new_tokens, block // 2))
     params = SamplingParams(temperature=0.0, max_new_tokens=max_new, stop_token_ids=engine.special_ids)
-    prompts = [render_chat(tokenizer, conv, add_generation_prompt=True)[0][-(block - max_new):] for conv in conversations]
+    prompts = [render_chat(tokenizer, conv, add_generation_prompt=True, tools=getattr(conv, "tools", None))[0]
+               [-(block - max_new):] for conv in conversations]
     answers = []
     for i in range(0, len(prompts), batch):
         answers += [g.text.strip() for g in engine.generate(prompts[i : i + batch], params)]
@@ -60,7 +62,9 @@ def answer_scores(model, tokenizer, conversations: list[list[dict]], max_new_tok
     questions, refs = [], []
     for conv in conversations:
         last = max(i for i, m in enumerate(conv) if m["role"] == "assistant")
-        questions.append(conv[:last])
+        question = Conversation(conv[:last])
+        question.tools = getattr(conv, "tools", None)
+        questions.append(question)
         refs.append(conv[last]["content"].strip())
     hyps = greedy_answers(model, tokenizer, questions, max_new_tokens, batch)
     if not hyps:
