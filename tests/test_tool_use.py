@@ -49,3 +49,112 @@ def test_calls_run_with_the_tools_and_a_write_asks_first(tmp_path):
     assert json.loads(results[0]["content"])["ok"] is True and (tmp_path / "notes.json").is_file()
     assert describe(calls[0], '{"resultat": 391}') == "→ calculer(17*23) = 391"
     assert describe(calls[2], '{"erreur": "outil inconnu"}') == "→ envoyer_mail() = erreur : outil inconnu"
+
+
+# ----------------------------------------------------------------------------- the chat loop
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+from causette.inference.chat import ChatSession, _hide_calls  # noqa: E402
+from causette.inference.engine import Engine  # noqa: E402
+from causette.inference.sampling import SamplingParams  # noqa: E402
+from causette.model.kvcache import KVCache  # noqa: E402
+from causette.tokenizer import train_tokenizer  # noqa: E402
+from causette.tokenizer.config import TokenizerConfig  # noqa: E402
+from causette.tools import openai_tools  # noqa: E402
+
+
+class ToolUser(torch.nn.Module):
+    """A stand-in chat model: asked a question, it calls ``calculer``; shown a tool result, it
+    answers with it. It follows the engine's contract (``logits`` for a prompt, ``step``)."""
+
+    def __init__(self, tok, call: str, answer: str):
+        super().__init__()
+        self.tok = tok
+        self.cfg = SimpleNamespace(block_size=512, vocab_size=tok.vocab_size, sliding_window=None)
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        sp = tok.special_tokens
+        self.response_id = sp["<tool_response>"]
+        self.call = [sp["<tool_call>"], *tok.encode(call, allowed_special="none"), sp["</tool_call>"], sp["<|im_end|>"]]
+        self.answer = [*tok.encode(answer, allowed_special="none"), sp["<|im_end|>"]]
+        self.context: list[int] = []
+        self.prompt_len = 0
+
+    def new_cache(self, batch_size, max_len=None, dtype=None, device=None):
+        return KVCache(1, batch_size, 1, max_len or self.cfg.block_size, 1)
+
+    def _next(self) -> torch.Tensor:
+        reply = self.answer if self.response_id in self.context else self.call
+        k = len(self.context) - self.prompt_len
+        logits = torch.zeros(1, self.cfg.vocab_size)
+        logits[0, reply[min(k, len(reply) - 1)]] = 10.0
+        return logits
+
+    def logits(self, idx, cache=None, last_only=False):
+        start = cache.pos if cache is not None else 0
+        self.context = self.context[:start] + idx[0].tolist()
+        self.prompt_len = len(self.context)
+        if cache is not None:
+            cache.advance(idx.shape[1])
+        return self._next()[:, None]
+
+    def step(self, tokens, positions, cache):
+        self.context = self.context[: int(positions[0])] + [int(tokens[0])]
+        cache.set_lengths((positions + 1).tolist())
+        return self._next()
+
+
+@pytest.fixture(scope="module")
+def tok():
+    text = "Combien font 17 fois 23 ? 17 × 23 font 391. " * 20 + '{"name": "calculer", "arguments": {}} ' * 5
+    return train_tokenizer(TokenizerConfig(vocab_size=400, workers=1), [text])
+
+
+def test_chat_runs_the_call_shows_it_and_answers_with_its_result(tok, tmp_path):
+    model = ToolUser(tok, '\n{"name": "calculer", "arguments": {"expression": "17*23"}}\n', "17 × 23 font 391.")
+    session = ChatSession(Engine(model, tok, decode="exact"), SamplingParams(temperature=0, max_new_tokens=80),
+                          tools=openai_tools(), tool_context=ToolContext(data_dir=tmp_path))
+    notes = []
+    shown = "".join(session.reply("Combien font 17 fois 23 ?", notes.append))
+    assert shown == "17 × 23 font 391."  # the call itself is not printed ...
+    assert notes == ["→ calculer(17*23) = 391"]  # ... but shown as one line, with its result
+    roles = [(m["role"], bool(m.get("tool_calls"))) for m in session.history]
+    assert roles == [("user", False), ("assistant", True), ("tool", False), ("assistant", False)]
+    assert json.loads(session.history[2]["content"]) == {"resultat": 391}
+    assert [m["role"] for m in session.to_json()["messages"]] == ["user", "assistant", "tool", "assistant"]
+
+
+def test_a_note_is_written_only_if_the_user_agrees(tok, tmp_path):
+    model = ToolUser(tok, '\n{"name": "note_ajouter", "arguments": {"texte": "pain"}}\n', "C'est noté.")
+    asked = []
+    session = ChatSession(Engine(model, tok, decode="exact"), SamplingParams(temperature=0, max_new_tokens=80),
+                          tools=openai_tools(), confirm=lambda call: asked.append(call.name) or False,
+                          tool_context=ToolContext(data_dir=tmp_path))
+    notes = []
+    "".join(session.reply("Note : pain", notes.append))
+    assert asked == ["note_ajouter"] and not (tmp_path / "notes.json").exists()
+    assert notes == ["→ note_ajouter(pain) = erreur : l'utilisateur a refusé cet appel"]
+
+
+def test_calls_are_hidden_from_the_stream_whatever_the_cut():
+    text = 'Je calcule.<tool_call>\n{"name": "calculer"}\n</tool_call> Voilà.'
+    for size in (1, 2, 3, 5, 11, 64):
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+        assert "".join(_hide_calls(iter(pieces))) == "Je calcule. Voilà."
+    assert "".join(_hide_calls(iter(["a <tool_", "ca", "pas un appel"]))) == "a <tool_capas un appel"
+
+
+def test_a_tokenizer_without_tool_tokens_refuses_tools_in_one_line():
+    old = train_tokenizer(TokenizerConfig(vocab_size=300, workers=1, special_tokens=["<|bos|>", "<|pad|>",
+                                                                                     "<|im_start|>", "<|im_end|>"]),
+                          ["Il fait beau. " * 30])
+    model = ToolUser.__new__(ToolUser)
+    torch.nn.Module.__init__(model)
+    model.cfg = SimpleNamespace(block_size=64, vocab_size=old.vocab_size, sliding_window=None)
+    model.dummy = torch.nn.Parameter(torch.zeros(1))
+    from causette.errors import CausetteError
+
+    with pytest.raises(CausetteError, match="no tool tokens|pas les tokens des outils"):
+        ChatSession(Engine(model, old), SamplingParams(), tools=openai_tools())

@@ -34,6 +34,7 @@ class LoadedCheckpoint:
     stage: str  # "sft", "pretrain", or "unknown" (no state.json)
     quantize: str = "none"  # "int8": linear layers quantised for inference (quantize.py)
     n_params: int | None = None  # counted before quantisation (None: count the parameters now)
+    trained_with_tools: bool = False  # its SFT had tool conversations (sft.tool_data): chat offers them
 
     @property
     def is_chat_model(self) -> bool:
@@ -90,11 +91,13 @@ def load_checkpoint(
         model = load_model(ckpt, expected_vocab=tokenizer.vocab_size, device=dev, dtype=dtype)
     n_params = sum(p.numel() for p in model.parameters())
     model = quantize_model(model, quantize)
-    stage = "unknown"
+    stage, tools = "unknown", False
     state_file = ckpt / STATE_FILE
     if state_file.is_file():
         try:
-            stage = str(json.loads(state_file.read_text(encoding="utf-8")).get("stage", "pretrain"))
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+            stage = str(state.get("stage", "pretrain"))
+            tools = stage == CHAT_STAGE and bool((state.get("config") or {}).get("sft", {}).get("tool_data"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
             raise CausetteError(f"{state_file}: unreadable checkpoint state ({e})") from None
-    return LoadedCheckpoint(model, tokenizer, ckpt, stage, quantize, n_params)
+    return LoadedCheckpoint(model, tokenizer, ckpt, stage, quantize, n_params, tools)

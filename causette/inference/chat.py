@@ -26,8 +26,11 @@ from typing import Callable, Iterator, TextIO
 from causette.data.chat_template import render_chat
 from causette.errors import CausetteError
 from causette.inference.config import SEED_LIMIT
+from causette.inference.constrain import TokenTrie, ToolCallProcessor
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
+from causette.inference.tool_use import describe, parse_tool_calls, run_calls
+from causette.tokenizer.special import supports_tools
 from causette.utils.io import write_json
 from causette.utils.lang import tr
 from causette.utils.text import valid_unicode
@@ -38,9 +41,21 @@ CHAT, CONTINUE = "chat", "continue"
 class ChatSession:
     """A conversation with one model: history, system prompt, sampling settings."""
 
-    def __init__(self, engine: Engine, params: SamplingParams, system: str | None = None, mode: str = CHAT):
+    def __init__(self, engine: Engine, params: SamplingParams, system: str | None = None, mode: str = CHAT,
+                 tools: list[dict] | None = None, confirm: Callable | None = None, tool_context=None):
+        """``tools``: the OpenAI tool objects offered (the built-in ones: causette.tools.openai_tools());
+        the model's calls are then constrained (constrain.py), run, shown and answered.
+        ``confirm(call) -> bool``: asked before a call that writes (a note)."""
         if mode not in (CHAT, CONTINUE):
             raise ValueError(f"mode must be {CHAT!r} or {CONTINUE!r}")
+        if tools and not supports_tools(engine.tokenizer):
+            raise CausetteError(tr("ce tokeniseur n'a pas les tokens des outils (entraîné avant eux) : "
+                                   "discutez sans --tools", "this tokenizer has no tool tokens (trained before "
+                                   "tools): chat without --tools"))
+        self.tools = (tools or None) if mode == CHAT else None
+        self.confirm = confirm or (lambda call: True)
+        self.tool_context = tool_context
+        self._trie = TokenTrie(engine.tokenizer) if self.tools else None
         self.engine = engine
         self.tokenizer = engine.tokenizer
         self.params = params.with_(stop_token_ids=engine.special_ids)  # a reply ends at any special
@@ -71,6 +86,10 @@ class ChatSession:
         return self.engine.block_size - self.reserve
 
     # ------------------------------------------------------------------ prompts
+    def _render(self, history: list[dict]) -> list[int]:
+        """The prompt's ids for ``history``, asking for the assistant's next message."""
+        return render_chat(self.tokenizer, self._messages(history), add_generation_prompt=True, tools=self.tools)[0]
+
     def _messages(self, history: list[dict]) -> list[dict]:
         system = [{"role": "system", "content": self.system}] if self.system else []
         return system + history
@@ -95,12 +114,12 @@ class ChatSession:
 
         history = self.history + [{"role": "user", "content": user_text}]
         notices = []
-        ids, _ = render_chat(self.tokenizer, self._messages(history), add_generation_prompt=True)
+        ids = self._render(history)
         dropped = 0
         while len(ids) > self.budget and len(history) > 1:
-            history = history[2:]  # the oldest user message and its reply
+            history = _without_oldest_exchange(history)  # a user message and its reply (calls included)
             dropped += 1
-            ids, _ = render_chat(self.tokenizer, self._messages(history), add_generation_prompt=True)
+            ids = self._render(history)
         if dropped:
             notices.append(tr(
                 f"contexte plein ({self.engine.block_size} tokens) : "
@@ -113,7 +132,7 @@ class ChatSession:
             ))
         if len(ids) > self.budget:
             history, cut = self._truncate_last(history)
-            ids, _ = render_chat(self.tokenizer, self._messages(history), add_generation_prompt=True)
+            ids = self._render(history)
             notices.append(tr(
                 f"votre message est trop long pour le contexte du modèle : son début a été coupé "
                 f"({_plural(cut, 'caractère')})",
@@ -127,7 +146,7 @@ class ChatSession:
 
         def fits(start: int) -> bool:
             trial = [{"role": "user", "content": text[start:]}]
-            return len(render_chat(self.tokenizer, self._messages(trial), add_generation_prompt=True)[0]) <= self.budget
+            return len(self._render(trial)) <= self.budget
 
         if not fits(len(text)):
             raise CausetteError(tr(
@@ -149,27 +168,58 @@ class ChatSession:
     def reply(self, user_text: str, notify: Callable[[str], None] = lambda s: None) -> Iterator[str]:
         """Stream the model's answer to ``user_text`` (notices go to ``notify`` first).
 
-        The reply joins the history when the stream ends, even when it is cut short (Ctrl-C:
-        close the iterator).
+        With tools, a reply that calls tools is not shown as such: each call is run, shown to
+        ``notify`` in one line (« → calculer(17*23) = 391 »), its result joins the conversation
+        and the model answers again (at most ``MAX_TOOL_ROUNDS`` times). The reply joins the
+        history when the stream ends, even when it is cut short (Ctrl-C: close the iterator).
         """
         ids, notices, history = self.build_prompt(user_text)
         for notice in notices:
             notify(notice)
+        self.transcript.append({"role": "user", "content": user_text})
+        for round_ in range(MAX_TOOL_ROUNDS + 1):
+            done = yield from self._one_reply(ids, history, notify, tools_left=round_ < MAX_TOOL_ROUNDS)
+            if done:
+                return
+            history = self.history  # the calls and their results, committed by _one_reply
+            ids = self._render(history)
+            if len(ids) > self.budget:
+                notify(tr("plus de place dans le contexte pour la réponse après les outils",
+                          "no room left in the context for the answer after the tools"))
+                return
+
+    def _one_reply(self, ids: list[int], history: list[dict], notify, tools_left: bool):
+        """One streamed answer; True when the turn is over (no tool call to run)."""
         seed = None if self.params.seed is None else (self.params.seed + self.turns) % SEED_LIMIT
         self.turns += 1
-        stream = self.engine.stream(ids, self.params.with_(seed=seed))
+        processor = ToolCallProcessor(self.tokenizer, self.tools, self._trie) if self.tools else None
+        stream = self.engine.stream(ids, self.params.with_(seed=seed), processor=processor)
+        calls: list = []
         try:
-            yield from stream
+            yield from (_hide_calls(stream) if self.tools else stream)
         finally:
             stream.stop("interrupted")
             result = stream.result
-            if self.mode == CHAT:
-                self.history = history + [{"role": "assistant", "content": result.text}]
-            self.transcript += [{"role": "user", "content": user_text}, {"role": "assistant", "content": result.text}]
             self.last_result = result
+            text, calls = parse_tool_calls(result.text) if self.tools else (result.text, [])
+            calls = [c for c in calls if c.error is None] if result.finish_reason != "interrupted" else []
+            if self.mode == CHAT:
+                message = {"role": "assistant", "content": text if calls else result.text}
+                if calls:
+                    message["tool_calls"] = [c.as_message() for c in calls]
+                self.history = history + [message]
+            self.transcript.append(self.history[-1] if self.mode == CHAT else {"role": "assistant", "content": result.text})
             if result.finish_reason == "context":
                 notify(tr(f"la réponse a rempli le contexte du modèle ({self.engine.block_size} tokens) et a été coupée",
                           f"the reply filled the model's context ({self.engine.block_size} tokens) and was cut"))
+        if not calls or not tools_left:
+            return True
+        results = run_calls(calls, self.confirm, self.tool_context)
+        for call, tool_message in zip(calls, results):
+            notify(describe(call, tool_message["content"]))
+        self.history += results
+        self.transcript += results
+        return False
 
     def to_json(self) -> dict:
         """The transcript as SFT-style JSON: ``{"messages": [...]}`` plus how it was made."""
@@ -188,6 +238,41 @@ class ChatSession:
                 "seed": p.seed,
             },
         }
+
+
+MAX_TOOL_ROUNDS = 3  # answers in a row that may call tools, per user message
+
+
+def _without_oldest_exchange(history: list[dict]) -> list[dict]:
+    """``history`` without its first exchange: the first user message and everything up to the
+    next one (the reply, its tool calls and their results)."""
+    for i in range(1, len(history)):
+        if history[i]["role"] == "user":
+            return history[i:]
+    return history[-1:]
+
+
+def _hide_calls(deltas: Iterator[str]) -> Iterator[str]:
+    """The text deltas of a reply without its ``<tool_call>…</tool_call>`` parts (the user sees
+    the calls as one line each once they run); text that may start a tag is held back."""
+    held, inside = "", False
+    for delta in deltas:
+        held += delta
+        while held:
+            tag = "</tool_call>" if inside else "<tool_call>"
+            at = held.find(tag)
+            if at >= 0:
+                if not inside and at:
+                    yield held[:at]
+                held, inside = held[at + len(tag):], not inside
+                continue
+            keep = next((k for k in range(min(len(tag) - 1, len(held)), 0, -1) if held.endswith(tag[:k])), 0)
+            if not inside and len(held) > keep:
+                yield held[: len(held) - keep]
+            held = held[len(held) - keep:] if keep else ""
+            break
+    if held and not inside:
+        yield held
 
 
 _CONTROL = {c: "\ufffd" for c in [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F]}

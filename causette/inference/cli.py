@@ -66,6 +66,12 @@ def register(sub) -> None:
         default="auto",
         help="auto: chat for an SFT checkpoint, continuation for a base one (default)",
     )
+    tools = c.add_mutually_exclusive_group()
+    tools.add_argument("--tools", dest="tools", action="store_true", default=None,
+                       help="offer the built-in tools (calculer, date_heure, notes, convertir, chercher); "
+                            "the default for a model trained with them (sft.tool_data)")
+    tools.add_argument("--no-tools", dest="tools", action="store_false", help="chat without tools")
+    c.add_argument("--yes", action="store_true", help="run a tool that writes (a note) without asking first")
     _add_sampling_args(c, CHAT_DEFAULTS)
     c.set_defaults(func=run_chat)
 
@@ -259,7 +265,10 @@ def run_chat(args: argparse.Namespace) -> int:
     engine = _engine(loaded, args)
     engine.backend(1)  # compiled (or read from the cache) now, not in the middle of the first reply
     system = valid_unicode(args.system) if args.system else None
-    session = ChatSession(engine, _params(args), system=system, mode=mode)
+    use_tools = loaded.trained_with_tools if args.tools is None else args.tools
+    session = ChatSession(engine, _params(args), system=system, mode=mode,
+                          tools=_builtin_tools() if use_tools and mode == CHAT else None,
+                          confirm=(lambda call: True) if args.yes else _ask_before)
     _enable_line_editing()
     _tolerant_stdin()
     print(f"causette chat: {loaded.describe()}")
@@ -268,8 +277,27 @@ def run_chat(args: argparse.Namespace) -> int:
         print(f"note: continuation mode ({why}): each line you type is continued as plain text, without history")
     elif args.mode == "chat" and not loaded.is_chat_model:
         print(f"note: chat mode forced on a checkpoint of stage {loaded.stage!r}: it was not trained to chat")
+    if session.tools:
+        print("outils : " + ", ".join(t["function"]["name"] for t in session.tools)
+              + (" (une note s'écrit sans demander : --yes)" if args.yes else " (une note demande votre accord)"))
     print("type /help for commands, Ctrl-D or /quit to leave")
     return Repl(session).run()
+
+
+def _builtin_tools() -> list[dict]:
+    from causette.tools import openai_tools
+
+    return openai_tools()
+
+
+def _ask_before(call) -> bool:
+    """A call that writes (a note): the user says yes or no on the terminal (no: the model is told)."""
+    what = ", ".join(str(v) for v in call.arguments.values())
+    try:
+        answer = input(f"\n? {call.name}({what}) : d'accord ? [o/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("o", "oui", "y", "yes")
 
 
 def _enable_line_editing() -> None:
