@@ -227,7 +227,7 @@ def test_runnable_commands_are_cheap():
 
 DOC_PAGES = [p for p in PAGES if p.parent.name == "docs" and p.name != "README.md"]
 # Pages of other tickets still being written: reported by these tests, not yet required.
-PENDING: set[str] = {"outils.md"}  # issue 27: its command comes with the chat's tools
+PENDING: set[str] = set()
 PENDING_REASON = "page in progress (another ticket): it needs a runnable command and a link to code lines"
 
 
