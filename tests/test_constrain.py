@@ -96,7 +96,8 @@ def test_prefixes_and_unsupported_schemas():
 
 @pytest.fixture(scope="module")
 def tok():
-    specials = [*DEFAULT_SPECIALS, "<tool_call>", "</tool_call>"]
+    specials = list(DEFAULT_SPECIALS)  # the tool tags are among them
+    assert "<tool_call>" in specials and "</tool_call>" in specials
     text = ("Il fait beau. " * 20 + '{"name": "calculer", "arguments": {"expression": "2+2"}} ' * 5
             + "Le chat dort sur le canapé, près de la fenêtre. 0123456789 ")
     return train_tokenizer(TokenizerConfig(vocab_size=400, workers=1, special_tokens=specials), [text])
@@ -147,7 +148,8 @@ def _after_open(processor: ToolCallProcessor, open_id: int):
 
 
 def test_a_tokenizer_without_tool_tokens_is_one_clear_line(tok):
-    plain = train_tokenizer(TokenizerConfig(vocab_size=300, workers=1), ["Il fait beau. " * 30])
+    old = ["<|bos|>", "<|pad|>", "<|im_start|>", "<|im_end|>"]  # a tokenizer trained before tools
+    plain = train_tokenizer(TokenizerConfig(vocab_size=300, workers=1, special_tokens=old), ["Il fait beau. " * 30])
     with pytest.raises(CausetteError, match="no tool tokens"):
         ToolCallProcessor(plain, TOOLS)
 

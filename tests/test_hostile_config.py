@@ -386,7 +386,7 @@ def test_sft_reader_reports_bad_lines_with_file_and_line(tmp_path, capsys):
                      f"{f}:3: invalid JSON (a number too long to read)",
                      f"{f}:5: not UTF-8 text (byte 0xff at column 1)",
                      f"{f}:6: message 1 (user): 'content' must be a string, got a number",
-                     f"{f}:7: message 1: 'role' must be system, user or assistant, got a list",
+                     f"{f}:7: message 1: 'role' must be system, user, assistant or tool, got a list",
                      f"{f}:8: 'input' must be a string, got a number"]:
         assert expected + "\n" in out, out
     assert "6 errors" in out and "Traceback" not in out

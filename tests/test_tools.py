@@ -517,7 +517,7 @@ def test_an_excerpt_shows_the_match():
 
 
 def test_the_chat_templates_compact_line_names_the_registry():
-    """The compact tools line of the chat template (data/chat_template.py) lists exactly the
+    """The compact tools line of the chat template (causette/data/chat_template.py) lists exactly the
     built-in tools and their arguments, in the registry's order."""
     from causette.data.chat_template import BUILTIN_TOOLS
     from causette.tools import TOOLS as REGISTRY
