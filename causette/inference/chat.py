@@ -177,16 +177,28 @@ class ChatSession:
         for notice in notices:
             notify(notice)
         self.transcript.append({"role": "user", "content": user_text})
+        before = history[:-1]  # the conversation before this message
         for round_ in range(MAX_TOOL_ROUNDS + 1):
             done = yield from self._one_reply(ids, history, notify, tools_left=round_ < MAX_TOOL_ROUNDS)
             if done:
                 return
             history = self.history  # the calls and their results, committed by _one_reply
-            ids = self._render(history)
-            if len(ids) > self.budget:
-                notify(tr("plus de place dans le contexte pour la réponse après les outils",
-                          "no room left in the context for the answer after the tools"))
+            while len(ids := self._render(history)) > self.engine.block_size - self.answer_room and before:
+                dropped = len(history) - len(_without_oldest_exchange(history))
+                history, before = history[dropped:], before[dropped:]
+            if len(ids) > self.engine.block_size - self.answer_room:
+                # Even alone, this exchange leaves no room for the answer: the model forgets it
+                # (the conversation stays well formed: user and assistant turns alternate).
+                self.history = before
+                notify(tr("plus de place dans le contexte pour la réponse après les outils : cet échange est oublié",
+                          "no room left in the context for the answer after the tools: this exchange is forgotten"))
                 return
+            self.history = history
+
+    @property
+    def answer_room(self) -> int:
+        """Tokens kept for the answer that follows tool results (short: it reports them)."""
+        return min(self.reserve, max(32, self.engine.block_size // 4))
 
     def _one_reply(self, ids: list[int], history: list[dict], notify, tools_left: bool):
         """One streamed answer; True when the turn is over (no tool call to run)."""
