@@ -441,7 +441,7 @@ def test_continuation_mode_has_no_roles_and_no_history(engine, tok):
 def test_repl_prints_notes_on_their_own_line(tok):
     import io
 
-    from causette.inference.chat import Repl
+    from causette.inference.repl import Repl
 
     engine = Engine(ScriptedModel([ord("a")], 0, tok.vocab_size, block=48), tok)  # never stops by itself
     session = ChatSession(engine, SamplingParams(temperature=0, max_new_tokens=100))

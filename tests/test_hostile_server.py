@@ -33,7 +33,8 @@ from server_helpers import make_checkpoints  # noqa: E402
 
 from causette.checkpoint.load import load_checkpoint  # noqa: E402
 from causette.cli import main  # noqa: E402
-from causette.inference.chat import ChatSession, Repl  # noqa: E402
+from causette.inference.chat import ChatSession  # noqa: E402
+from causette.inference.repl import Repl  # noqa: E402
 from causette.inference.engine import Engine  # noqa: E402
 from causette.inference.sampling import SamplingParams  # noqa: E402
 from causette.inference.server import Limits, ServerThread, create_app  # noqa: E402

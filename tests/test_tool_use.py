@@ -57,7 +57,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
-from causette.inference.chat import ChatSession, _hide_calls  # noqa: E402
+from causette.inference.chat import ChatSession  # noqa: E402
+from causette.inference.tool_use import hide_calls  # noqa: E402
 from causette.inference.engine import Engine  # noqa: E402
 from causette.inference.sampling import SamplingParams  # noqa: E402
 from causette.model.kvcache import KVCache  # noqa: E402
@@ -142,8 +143,8 @@ def test_calls_are_hidden_from_the_stream_whatever_the_cut():
     text = 'Je calcule.<tool_call>\n{"name": "calculer"}\n</tool_call> Voilà.'
     for size in (1, 2, 3, 5, 11, 64):
         pieces = [text[i : i + size] for i in range(0, len(text), size)]
-        assert "".join(_hide_calls(iter(pieces))) == "Je calcule. Voilà."
-    assert "".join(_hide_calls(iter(["a <tool_", "ca", "pas un appel"]))) == "a <tool_capas un appel"
+        assert "".join(hide_calls(iter(pieces))) == "Je calcule. Voilà."
+    assert "".join(hide_calls(iter(["a <tool_", "ca", "pas un appel"]))) == "a <tool_capas un appel"
 
 
 def test_a_tokenizer_without_tool_tokens_refuses_tools_in_one_line():

@@ -258,7 +258,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from causette.inference.chat import CHAT, CONTINUE, ChatSession, Repl
+    from causette.inference.chat import CHAT, CONTINUE, ChatSession
+    from causette.inference.repl import Repl
 
     loaded = _load(args)
     mode = {"chat": CHAT, "continue": CONTINUE}.get(args.mode) or (CHAT if loaded.is_chat_model else CONTINUE)

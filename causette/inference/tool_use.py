@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from causette.tools import BY_NAME, run_tool
 
@@ -121,4 +121,27 @@ def _short_result(value) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
-__all__ = ["ToolCall", "describe", "parse_tool_calls", "run_calls"]
+def hide_calls(deltas: Iterator[str]) -> Iterator[str]:
+    """The text deltas of a reply without its ``<tool_call>…</tool_call>`` parts (the user sees
+    the calls as one line each once they run); text that may start a tag is held back."""
+    held, inside = "", False
+    for delta in deltas:
+        held += delta
+        while held:
+            tag = "</tool_call>" if inside else "<tool_call>"
+            at = held.find(tag)
+            if at >= 0:
+                if not inside and at:
+                    yield held[:at]
+                held, inside = held[at + len(tag):], not inside
+                continue
+            keep = next((k for k in range(min(len(tag) - 1, len(held)), 0, -1) if held.endswith(tag[:k])), 0)
+            if not inside and len(held) > keep:
+                yield held[: len(held) - keep]
+            held = held[len(held) - keep:] if keep else ""
+            break
+    if held and not inside:
+        yield held
+
+
+__all__ = ["ToolCall", "describe", "hide_calls", "parse_tool_calls", "run_calls"]
