@@ -427,3 +427,12 @@ def test_sft_trains_on_the_demo_and_the_tool_data(tmp_path):
     result, report = finetune(cfg, progress=False, echo=lines.append)
     assert result.steps == 2 and report["train_conversations"] + report["val_conversations"] > 415 + 30
     assert any(line.startswith("tool data: 40 generated conversations") for line in lines)
+
+
+def test_a_folder_as_out_is_one_clear_line(tmp_path, capsys):
+    from causette.cli import main
+
+    assert main(["sft", "tool-data", "--out", str(tmp_path), "--n", "3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path}: is a directory; give a file name such as {tmp_path / 'outils.jsonl.gz'}"]
+    assert list(tmp_path.iterdir()) == []

@@ -129,6 +129,7 @@ from causette.tokenizer.special import (
     TOOL_RESPONSE_END,
     supports_tools,
 )
+from causette.tools import TOOLS as REGISTRY
 
 ROLES = ("system", "user", "assistant")  # the roles of both formats (and of the legacy role tokens)
 CHAT_ROLES = (*ROLES, "tool")  # ChatML also takes tool results
@@ -137,15 +138,11 @@ IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 CHATML, LEGACY = "chatml", "legacy"
 LEGACY_END = "<|end|>"
 
-# Causette's built-in tools and their arguments, in the order of the compact tools line. A
-# tools list made only of these names gets that line (module docstring).
+# Causette's built-in tools and their arguments, in the order of the compact tools line, read
+# from the tools themselves (causette/tools). A tools list made only of these names gets that
+# line (module docstring).
 BUILTIN_TOOLS: dict[str, tuple[str, ...]] = {
-    "calculer": ("expression",),
-    "date_heure": (),
-    "note_ajouter": ("texte",),
-    "notes_lister": (),
-    "convertir": ("valeur", "de", "vers"),
-    "chercher": ("requete",),
+    tool.name: tuple(tool.parameters.get("properties", {})) for tool in REGISTRY
 }
 TOOLS_LINE_START = "Outils : "
 TOOLS_LINE_END = "."

@@ -53,6 +53,7 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
+from causette.errors import CausetteError
 from causette.sft import tool_phrases as P
 from causette.sft.demo import NOVEL, WORKS
 from causette.tools import openai_tools
@@ -793,6 +794,8 @@ def write_tool_data(path: str | Path, n: int, seed: int = 0, split: str = "train
     """Generate and write ``n`` conversations to ``path`` atomically (JSONL; ``.gz``: gzip without a
     date, so the same arguments give the same bytes); returns the count of each kind."""
     path = Path(path)
+    if path.is_dir():
+        raise CausetteError(f"{path}: is a directory; give a file name such as {path / 'outils.jsonl.gz'}")
     records = generate_dialogues(n, seed, split, shares)
     data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
     with atomic_write(path, "wb") as raw:
