@@ -7,6 +7,7 @@ same code paths as a real run, at a size that trains in a second on 2 cores.
 from __future__ import annotations
 
 import gzip
+from types import SimpleNamespace
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from causette.corpus.config import SourceConfig
 from causette.corpus.store import iter_texts
 from causette.data.prepare import prepare
 from causette.model import Transformer
+from causette.model.kvcache import KVCache
 from causette.tokenizer.config import TokenizerConfig
 from causette.tokenizer.train import train_tokenizer
 
@@ -94,7 +96,8 @@ def copy_run(base_run: Path, tmp_path: Path, name: str) -> Path:
     return dst
 
 
-def make_chat_checkpoints(root: Path, tie_embeddings: bool = True, mute_special: bool = False) -> dict[str, Path]:
+def make_chat_checkpoints(root: Path, tie_embeddings: bool = True, mute_special: bool = False,
+                          block_size: int = 64) -> dict[str, Path]:
     """A tiny tokenizer and random Llama model, saved as an SFT run and as a base (pretrain) run.
 
     ``mute_special``: zero the output weights of the special tokens (needs untied embeddings), so
@@ -105,7 +108,7 @@ def make_chat_checkpoints(root: Path, tie_embeddings: bool = True, mute_special:
     cfg = load_config(
         "model/llama",
         ["model.n_layer=2", "model.n_embd=64", "model.n_head=4", "model.n_kv_head=2",
-         f"model.vocab_size={tok.vocab_size}", "model.block_size=64", "model.init_std=0.3",
+         f"model.vocab_size={tok.vocab_size}", f"model.block_size={block_size}", "model.init_std=0.3",
          f"model.tie_embeddings={str(tie_embeddings).lower()}"],
     ).model
     torch.manual_seed(0)
@@ -136,3 +139,48 @@ class LetterTokenizer:
                 return chr(65 + token % 26)
 
         return Decoder()
+
+
+class ToolUser(torch.nn.Module):
+    """A stand-in chat model: asked a question, it calls ``calculer``; shown a tool result, it
+    answers with it. It follows the engine's contract (``logits`` for a prompt, ``step``)."""
+
+    def __init__(self, tok, call: str | list[str], answer: str, before: str = ""):
+        """``call``: the text inside ``<tool_call>`` (or several, one call each), after ``before``."""
+        super().__init__()
+        self.tok = tok
+        self.cfg = SimpleNamespace(block_size=512, vocab_size=tok.vocab_size, sliding_window=None)
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        sp = tok.special_tokens
+        self.response_id = sp["<tool_response>"]
+        self.call = tok.encode(before, allowed_special="none")
+        for k, body in enumerate([call] if isinstance(call, str) else call):
+            self.call += ([*tok.encode("\n", allowed_special="none")] if k or before else [])
+            self.call += [sp["<tool_call>"], *tok.encode(body, allowed_special="none"), sp["</tool_call>"]]
+        self.call.append(sp["<|im_end|>"])
+        self.answer = [*tok.encode(answer, allowed_special="none"), sp["<|im_end|>"]]
+        self.context: list[int] = []
+        self.prompt_len = 0
+
+    def new_cache(self, batch_size, max_len=None, dtype=None, device=None):
+        return KVCache(1, batch_size, 1, max_len or self.cfg.block_size, 1)
+
+    def _next(self) -> torch.Tensor:
+        reply = self.answer if self.response_id in self.context else self.call
+        k = len(self.context) - self.prompt_len
+        logits = torch.zeros(1, self.cfg.vocab_size)
+        logits[0, reply[min(k, len(reply) - 1)]] = 10.0
+        return logits
+
+    def logits(self, idx, cache=None, last_only=False):
+        start = cache.pos if cache is not None else 0
+        self.context = self.context[:start] + idx[0].tolist()
+        self.prompt_len = len(self.context)
+        if cache is not None:
+            cache.advance(idx.shape[1])
+        return self._next()[:, None]
+
+    def step(self, tokens, positions, cache):
+        self.context = self.context[: int(positions[0])] + [int(tokens[0])]
+        cache.set_lengths((positions + 1).tolist())
+        return self._next()

@@ -185,3 +185,40 @@ def test_the_built_in_tools_schemas_are_covered():
     for name, args in examples.items():
         assert verdict(grammar, call(name, args)) == "whole", name
     assert verdict(grammar, call("calculer", {"expression": "1", "x": 2})) == "refused"
+
+
+def _string_verdict(grammar: CallGrammar, raw: bytes) -> bool:
+    """Whether ``raw`` is accepted as the inside of a string argument, closing quote and all."""
+    state = grammar.start()
+    for byte in b'{"name": "calculer", "arguments": {"expression": "' + raw + b'"}}':
+        state = grammar.step(state, byte)
+        if state is None:
+            return False
+    return grammar.complete(state)
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=st.binary(max_size=8).filter(lambda b: not set(b) & {0x22, 0x5C} and min(b, default=0x20) >= 0x20))
+def test_strings_take_exactly_the_valid_utf8(raw):
+    """No overlong form, surrogate or code point above U+10FFFF gets through: what the automaton
+    accepts in a string is what Python decodes as UTF-8."""
+    try:
+        raw.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    assert _string_verdict(CallGrammar(TOOLS), raw) == valid
+
+
+@pytest.mark.parametrize("raw", [b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf0\x80\x80\x80", b"\xf4\x90\x80\x80",
+                                 b"\xc0\xaf", b"\xf5\x80\x80\x80"])
+def test_invalid_utf8_is_refused(raw):
+    assert not _string_verdict(CallGrammar(TOOLS), raw)
+    assert _string_verdict(CallGrammar(TOOLS), "é€𝄞".encode())
+
+
+def test_max_length_caps_a_string_in_bytes():
+    capped = [{"type": "function", "function": {"name": "calculer", "parameters": {
+        "type": "object", "properties": {"expression": {"type": "string", "maxLength": 4}}}}}]
+    assert _string_verdict(CallGrammar(capped), b"abcd") and not _string_verdict(CallGrammar(capped), b"abcde")
+    assert not _string_verdict(CallGrammar(capped), "ééé".encode())  # 6 bytes: at most 4 characters, never more

@@ -254,9 +254,9 @@ def _chat(**fields) -> bytes:
     (json.dumps({"messages": [{"role": "user", "content": {"a": 1}}]}).encode(), "messages",
      "messages[0].content must be a string, got an object"),
     (json.dumps({"messages": [{"role": [[[]]], "content": "a"}]}).encode(), "messages",
-     "messages[0]: unknown role a list (system, user or assistant)"),
+     "messages[0]: unknown role a list (system, user, assistant or tool)"),
     (json.dumps({"messages": [{"role": "\ud800", "content": "a"}]}).encode(), "messages",
-     "messages[0]: unknown role '\ufffd' (system, user or assistant)"),
+     "messages[0]: unknown role '\ufffd' (system, user, assistant or tool)"),
 ])
 def test_absurd_values_are_400_naming_the_field(server, content, param, message):
     assert_error(post(server, content=content), 400, message, param=param)

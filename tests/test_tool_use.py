@@ -65,46 +65,7 @@ from causette.model.kvcache import KVCache  # noqa: E402
 from causette.tokenizer import train_tokenizer  # noqa: E402
 from causette.tokenizer.config import TokenizerConfig  # noqa: E402
 from causette.tools import openai_tools  # noqa: E402
-
-
-class ToolUser(torch.nn.Module):
-    """A stand-in chat model: asked a question, it calls ``calculer``; shown a tool result, it
-    answers with it. It follows the engine's contract (``logits`` for a prompt, ``step``)."""
-
-    def __init__(self, tok, call: str, answer: str):
-        super().__init__()
-        self.tok = tok
-        self.cfg = SimpleNamespace(block_size=512, vocab_size=tok.vocab_size, sliding_window=None)
-        self.dummy = torch.nn.Parameter(torch.zeros(1))
-        sp = tok.special_tokens
-        self.response_id = sp["<tool_response>"]
-        self.call = [sp["<tool_call>"], *tok.encode(call, allowed_special="none"), sp["</tool_call>"], sp["<|im_end|>"]]
-        self.answer = [*tok.encode(answer, allowed_special="none"), sp["<|im_end|>"]]
-        self.context: list[int] = []
-        self.prompt_len = 0
-
-    def new_cache(self, batch_size, max_len=None, dtype=None, device=None):
-        return KVCache(1, batch_size, 1, max_len or self.cfg.block_size, 1)
-
-    def _next(self) -> torch.Tensor:
-        reply = self.answer if self.response_id in self.context else self.call
-        k = len(self.context) - self.prompt_len
-        logits = torch.zeros(1, self.cfg.vocab_size)
-        logits[0, reply[min(k, len(reply) - 1)]] = 10.0
-        return logits
-
-    def logits(self, idx, cache=None, last_only=False):
-        start = cache.pos if cache is not None else 0
-        self.context = self.context[:start] + idx[0].tolist()
-        self.prompt_len = len(self.context)
-        if cache is not None:
-            cache.advance(idx.shape[1])
-        return self._next()[:, None]
-
-    def step(self, tokens, positions, cache):
-        self.context = self.context[: int(positions[0])] + [int(tokens[0])]
-        cache.set_lengths((positions + 1).tolist())
-        return self._next()
+from helpers import ToolUser  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -44,13 +44,18 @@ MAX_NUMBER = 24  # characters in one number
 DIGITS = frozenset(b"0123456789")
 ESCAPES = frozenset(b'"\\/bfnrt')
 HEX = frozenset(b"0123456789abcdefABCDEF")
+# UTF-8 lead bytes whose second byte has a narrower range (RFC 3629): lead -> pending state,
+# and that state's (lowest, highest) second byte and the pending state after it.
+UTF8_LEAD = {0xE0: 21, 0xED: 22, 0xF0: 23, 0xF4: 24}
+UTF8_SECOND = {21: (0xA0, 0xBF, 11), 22: (0x80, 0x9F, 11), 23: (0x90, 0xBF, 12), 24: (0x80, 0x8F, 12)}
 
 # A state is a tuple of frames, innermost last:
 #   ("obj", schema, seen, phase, key, chosen)  an object; phase: start ({ to come), open (a key or }),
 #                                             key (reading it), colon, value (its first byte),
 #                                             next (, or }); chosen: the tool name (the call's frame)
-#   ("str", options, got, pending)             inside a string; options: the enum's bytes or None;
-#                                             got: its bytes (enum) or their number; pending below
+#   ("str", options, got, pending, cap)        inside a string; options: the enum's bytes or None;
+#                                             got: its bytes (enum) or their number; pending below;
+#                                             cap: most bytes (maxLength, MAX_STRING)
 #   ("num", text, integer)                     inside a number
 #   ("lit", rest)                              the rest of true / false
 #   ("blank", n, frame)                        n blanks read before ``frame`` goes on
@@ -167,7 +172,8 @@ class CallGrammar:
             return parent + (("blank", 0, frame),) if byte == ord("{") else None
         if kind == "string":
             options = tuple(v.encode("utf-8") for v in schema["enum"]) if "enum" in schema else None
-            return parent + (("str", options, b"" if options else 0, 0),) if byte == ord('"') else None
+            cap = min(self.max_string, _cap(schema.get("maxLength")))
+            return parent + (("str", options, b"" if options else 0, 0, cap),) if byte == ord('"') else None
         if kind in ("number", "integer"):
             return parent + (("num", bytes([byte]), kind == "integer"),) if byte == ord("-") or byte in DIGITS else None
         if kind == "boolean" and byte in (ord("t"), ord("f")):
@@ -183,31 +189,38 @@ class CallGrammar:
         return rest[:-1] + (("blank", 0, ("obj", idx, seen, phase, key, chosen)),)
 
     def _string(self, rest, frame, byte):
-        _, options, got, pending = frame
+        _, options, got, pending, cap = frame
         if options is not None:  # an enum: the bytes so far start one of the choices
             if byte == ord('"'):
                 return self._value_done(rest, got) if got in options else None
             grown = got + bytes([byte])
-            return rest + (("str", options, grown, 0),) if any(o.startswith(grown) for o in options) else None
+            return rest + (("str", options, grown, 0, cap),) if any(o.startswith(grown) for o in options) else None
         # ``pending``: 0 nothing; -1 after a backslash; 1..4 hex digits of \uXXXX still due;
-        # 11..13 continuation bytes of a UTF-8 character still due (minus 10)
-        if pending == 0 and byte != ord('"') and got >= self.max_string:
+        # 11..13 continuation bytes of a UTF-8 character still due (minus 10); 21..24 the
+        # narrower second byte after E0, ED, F0, F4 (no overlong forms, surrogates or > U+10FFFF). ``got`` counts
+        # bytes; ``cap`` (the schema's maxLength, counted in bytes: never more characters than it)
+        if pending == 0 and byte != ord('"') and got >= cap:
             return None  # long enough: only the closing quote (a character or escape under way ends first)
         if pending == -1:
             if byte == ord("u"):
-                return rest + (("str", None, got + 1, 4),)
-            return rest + (("str", None, got + 1, 0),) if byte in ESCAPES else None
+                return rest + (("str", None, got + 1, 4, cap),)
+            return rest + (("str", None, got + 1, 0, cap),) if byte in ESCAPES else None
         if 1 <= pending <= 4:
-            return rest + (("str", None, got + 1, pending - 1),) if byte in HEX else None
+            return rest + (("str", None, got + 1, pending - 1, cap),) if byte in HEX else None
+        if pending > 20:  # the second byte of a sequence whose range is narrower (UTF8_SECOND)
+            lo, hi, after = UTF8_SECOND[pending]
+            return rest + (("str", None, got + 1, after, cap),) if lo <= byte <= hi else None
         if pending > 10:
-            return rest + (("str", None, got + 1, pending - 1 if pending > 11 else 0),) if 0x80 <= byte <= 0xBF else None
+            return rest + (("str", None, got + 1, pending - 1 if pending > 11 else 0, cap),) \
+                if 0x80 <= byte <= 0xBF else None
         if byte == ord('"'):
             return self._value_done(rest, None)
         if byte < 0x20 or 0x80 <= byte <= 0xC1 or byte > 0xF4:
             return None  # a control character, or not the start of a UTF-8 character
         if byte >= 0xC2:
-            return rest + (("str", None, got + 1, 11 if byte < 0xE0 else 12 if byte < 0xF0 else 13),)
-        return rest + (("str", None, got + 1, -1 if byte == ord("\\") else 0),)
+            due = UTF8_LEAD.get(byte, 11 if byte < 0xE0 else 12 if byte < 0xF0 else 13)
+            return rest + (("str", None, got + 1, due, cap),)
+        return rest + (("str", None, got + 1, -1 if byte == ord("\\") else 0, cap),)
 
     def _number(self, rest, frame, byte):
         _, text, integer = frame
@@ -256,6 +269,12 @@ def _number_prefix(text: bytes, integer: bool) -> bool:
             i += 1
         return i == n
     return False
+
+
+def _cap(max_length) -> int:
+    """A schema's ``maxLength`` as a cap on a string's bytes (none: no cap of its own)."""
+    return max_length if isinstance(max_length, int) and not isinstance(max_length, bool) and max_length >= 0 \
+        else 1 << 30
 
 
 def _number_whole(text: bytes, integer: bool) -> bool:
@@ -312,14 +331,26 @@ class ToolCallProcessor:
 
     Outside a call it changes nothing. Inside, the logits of every token that would leave the
     grammar are ``-inf``; once the call is whole, only blanks and ``</tool_call>`` remain.
+
+    ``choice`` is OpenAI's ``tool_choice``: ``"auto"`` (the model decides), ``"required"`` (the
+    reply starts with a call) or ``"none"`` (no call: ``<tool_call>`` is never drawn); a choice
+    of one function is ``"required"`` with ``tools`` reduced to it. ``parallel=False``: at most
+    one call per reply (``parallel_tool_calls: false``). ``constrain=False``: the calls
+    themselves are left free (the server's case for client schemas this automaton does not
+    cover: arrays, ``anyOf``...); the choice and ``parallel`` still hold.
     """
 
-    def __init__(self, tokenizer, tools: list[dict], trie: TokenTrie | None = None, max_string: int = MAX_STRING):
+    def __init__(self, tokenizer, tools: list[dict], trie: TokenTrie | None = None, max_string: int = MAX_STRING,
+                 choice: str = "auto", parallel: bool = True, constrain: bool = True):
         names = tokenizer.special_tokens
         if "<tool_call>" not in names or "</tool_call>" not in names:
             raise CausetteError("this tokenizer has no tool tokens (trained before tools): chat without tools")
+        if choice not in ("auto", "required", "none"):
+            raise CausetteError(f"tool choice must be auto, required or none, got {choice!r}")
         self.open_id, self.close_id = names["<tool_call>"], names["</tool_call>"]
-        self.grammar = CallGrammar(tools, max_string)
+        self.choice, self.parallel = choice, parallel
+        self.calls = 0  # calls opened so far in this reply
+        self.grammar = CallGrammar(tools, max_string) if constrain else None
         self.trie = trie or TokenTrie(tokenizer)
         self.tokenizer = tokenizer
         self.state: tuple | None = None  # None: outside a call
@@ -331,6 +362,13 @@ class ToolCallProcessor:
             self._follow(token)
         self.seen = len(tokens)
         if self.state is None:
+            if self.choice == "required" and not tokens:  # the reply opens with a call
+                only = torch.full_like(logits, float("-inf"))
+                only[..., self.open_id] = logits[..., self.open_id]
+                return only
+            if self.choice == "none" or (self.calls and not self.parallel):
+                logits = logits.clone()
+                logits[..., self.open_id] = float("-inf")
             return logits
         mask = self._cache.get(self.state)
         if mask is None:
@@ -345,7 +383,8 @@ class ToolCallProcessor:
     def _follow(self, token: int) -> None:
         if self.state is None:
             if token == self.open_id:
-                self.state = self.grammar.start()
+                self.state = self.grammar.start() if self.grammar else None
+                self.calls += 1
             return
         if token == self.close_id:
             self.state = None

@@ -14,7 +14,11 @@ bounded FIFO queue and the continuous batching of the requests in
 Server-Sent Events.
 
 A reply ends at any special token, at a ``stop`` string, after ``max_tokens``, or when the
-context is full (``finish_reason`` ``"stop"`` or ``"length"``).
+context is full (``finish_reason`` ``"stop"`` or ``"length"``). When the request offers tools
+(server_schema.py), the calls the model writes come back as ``tool_calls`` (arguments as JSON
+text), streamed as one ``tool_calls`` delta per call once it is whole, with ``finish_reason``
+``"tool_calls"``; a call that does not parse (cut by ``max_tokens``) stays in the content as
+its text, as llama.cpp's server does.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from causette.inference.sampling import SamplingParams
 from causette.inference.server_guard import LocalOnly
 from causette.inference.server_schema import CHAT, CONTINUE, ApiError, Limits, RequestReader, invalid
 from causette.inference.server_worker import Job, Worker, _events_of, _run_job
+from causette.inference.tool_use import CallSplitter, read_call
+from causette.tokenizer.special import supports_tools
 
 __all__ = ["ApiError", "Limits", "ServerThread", "create_app", "listen_socket"]
 
@@ -110,6 +116,7 @@ def create_app(loaded, mode: str = "auto", limits: Limits | None = None,
         return {
             "id": model_name, "object": "model", "created": created, "owned_by": "causette",
             "causette": {"stage": loaded.stage, "mode": mode, "context": engine.block_size,
+                         "tools": mode == CHAT and supports_tools(engine.tokenizer),
                          "max_tokens": reader.max_tokens, "defaults": request_defaults},
         }
 
@@ -161,22 +168,24 @@ def _add_completion_routes(app: FastAPI, reader: RequestReader, state: dict[str,
 
     async def complete(request: Request, chat: bool):
         body = await reader.json_body(request)
-        prompt = reader.chat_prompt(body) if chat else reader.completion_prompt(body)
+        offer = reader.tool_offer(body) if chat else None
+        prompt = reader.chat_prompt(body, offer) if chat else reader.completion_prompt(body)
         params = reader.params(body, len(prompt))
         stream_opts = body.get("stream_options") or {}
         if not isinstance(body.get("stream") or False, bool) or not isinstance(stream_opts, dict):
             raise invalid("'stream' must be true or false, 'stream_options' an object", param="stream")
-        job = Job(prompt, params, asyncio.get_running_loop())
+        job = Job(prompt, params, asyncio.get_running_loop(), processor=reader.processor(offer))
+        calls = offer is not None and offer.callable  # the reply may hold tool calls
         ident = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
         head = {"id": ident, "object": "chat.completion" if chat else "text_completion",
                 "created": int(time.time()), "model": model_name}
 
         if not body.get("stream"):
-            return await _whole_reply(state["worker"], job, request, head, prompt, chat)
+            return await _whole_reply(state["worker"], job, request, head, prompt, chat, calls)
 
         state["worker"].submit(job)  # a full queue gives a 503 now, before the stream starts
         head["object"] = "chat.completion.chunk" if chat else "text_completion"
-        events = _stream_events(job, request, head, prompt, chat, stream_opts.get("include_usage"))
+        events = _stream_events(job, request, head, prompt, chat, stream_opts.get("include_usage"), calls)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -189,17 +198,48 @@ def _add_completion_routes(app: FastAPI, reader: RequestReader, state: dict[str,
         return await complete(request, chat=False)
 
 
-async def _whole_reply(worker: Worker, job: Job, request: Request, head: dict, prompt: list[int], chat: bool):
+async def _whole_reply(worker: Worker, job: Job, request: Request, head: dict, prompt: list[int], chat: bool,
+                       calls: bool = False):
     """The reply in one JSON body, once the job is done (499 when the client left first)."""
     text = "".join([d async for d in _run_job(worker, job, request)])
     result = job.result
     if result is None:  # the client left
         return JSONResponse({}, status_code=499)
     reason = FINISH.get(result.finish_reason, "stop")
-    choice = ({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": reason,
-               "logprobs": None} if chat else
-              {"index": 0, "text": text, "finish_reason": reason, "logprobs": None})
+    if not chat:
+        choice = {"index": 0, "text": text, "finish_reason": reason, "logprobs": None}
+        return {**head, "choices": [choice], "usage": _usage(prompt, result)}
+    message = {"role": "assistant", "content": text}
+    if calls:
+        content, tool_calls = _split_calls(text)
+        if tool_calls:
+            message = {"role": "assistant", "content": content or None, "tool_calls": tool_calls}
+            reason = "tool_calls" if reason == "stop" else reason
+    choice = {"index": 0, "message": message, "finish_reason": reason, "logprobs": None}
     return {**head, "choices": [choice], "usage": _usage(prompt, result)}
+
+
+def _call_object(raw: str, index: int | None = None) -> dict | None:
+    """A call's text as OpenAI's ``tool_calls`` entry (None when it does not parse)."""
+    call = read_call(raw, "call_" + uuid.uuid4().hex[:24])
+    if call.error is not None:
+        return None
+    entry = {"id": call.id, "type": "function",
+             "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
+    return entry if index is None else {"index": index, **entry}
+
+
+def _split_calls(text: str) -> tuple[str, list[dict]]:
+    """The content and the calls of a whole reply; a call that does not parse stays in the content."""
+    splitter = CallSplitter()
+    content, calls = [], []
+    for kind, piece in splitter.feed(text) + splitter.close():
+        entry = _call_object(piece) if kind == "call" else None
+        if entry is not None:
+            calls.append(entry)
+        else:
+            content.append(piece if kind == "text" else f"<tool_call>{piece}" + ("</tool_call>" if kind == "call" else ""))
+    return "\n".join(content), calls
 
 
 def _chunk(head: dict, chat: bool, delta: str | None, reason: str | None = None) -> dict:
@@ -211,17 +251,41 @@ def _chunk(head: dict, chat: bool, delta: str | None, reason: str | None = None)
     return {**head, "choices": [{"index": 0, **piece, "finish_reason": reason, "logprobs": None}]}
 
 
+class _StreamedCalls:
+    """The chunks of a streamed chat reply that may hold tool calls: text as content deltas, each
+    call as one ``tool_calls`` delta once it is whole (a call that does not parse: its text)."""
+
+    def __init__(self, head: dict):
+        self.head, self.splitter, self.count = head, CallSplitter(), 0
+
+    def chunks(self, pieces: list[tuple[str, str]]) -> list[dict]:
+        out = []
+        for kind, piece in pieces:
+            entry = _call_object(piece, self.count) if kind == "call" else None
+            if entry is None:
+                text = piece if kind == "text" else f"<tool_call>{piece}" + ("</tool_call>" if kind == "call" else "")
+                out.append(_chunk(self.head, True, text))
+                continue
+            self.count += 1
+            chunk = _chunk(self.head, True, None)
+            chunk["choices"][0]["delta"] = {"tool_calls": [entry]}
+            out.append(chunk)
+        return out
+
+
 async def _stream_events(job: Job, request: Request, head: dict, prompt: list[int], chat: bool,
-                         include_usage) -> AsyncIterator[str]:
+                         include_usage, calls: bool = False) -> AsyncIterator[str]:
     """The Server-Sent Events of a streamed reply: its pieces as they come, the finish reason, the
     usage if asked, ``[DONE]``. An error once the stream has started is an event (the status is sent)."""
     if chat:
         first = _chunk(head, chat, "")
         first["choices"][0]["delta"] = {"role": "assistant", "content": ""}
         yield _sse(first)
+    streamed = _StreamedCalls(head) if calls else None
     try:
         async for delta in _events_of(job, request):
-            yield _sse(_chunk(head, chat, delta))
+            for chunk in streamed.chunks(streamed.splitter.feed(delta)) if streamed else [_chunk(head, chat, delta)]:
+                yield _sse(chunk)
     except Exception as e:  # noqa: BLE001 - the status is sent already: report in the stream
         err = e if isinstance(e, ApiError) else ApiError(500, f"internal error: {e}", "server_error")
         yield _sse(err.body())
@@ -229,7 +293,12 @@ async def _stream_events(job: Job, request: Request, head: dict, prompt: list[in
     result = job.result
     if result is None:  # the client left
         return
-    yield _sse(_chunk(head, chat, None, FINISH.get(result.finish_reason, "stop")))
+    reason = FINISH.get(result.finish_reason, "stop")
+    if streamed:
+        for chunk in streamed.chunks(streamed.splitter.close()):
+            yield _sse(chunk)
+        reason = "tool_calls" if streamed.count and reason == "stop" else reason
+    yield _sse(_chunk(head, chat, None, reason))
     if include_usage:
         yield _sse({**head, "choices": [], "usage": _usage(prompt, result)})
     yield _sse("[DONE]")

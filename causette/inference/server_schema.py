@@ -9,6 +9,16 @@ body over ``max_body_bytes`` (413). Strings holding lone surrogates (``"\\ud800"
 but not text) are repaired with :func:`~causette.utils.text.valid_unicode`, as every reader of
 user text does.
 
+**Tools** (OpenAI's function calling). A request may offer ``tools`` (function objects with a
+JSON schema), with ``tool_choice`` (``"auto"``, ``"none"``, ``"required"`` or one function) and
+``parallel_tool_calls``; its messages may hold assistant ``tool_calls`` (arguments as JSON
+text, as OpenAI sends them) and ``role: "tool"`` results. The template renders them as the
+model was trained (Hermes / Qwen2.5 tags, causette/data/chat_template.py). The model's calls are
+constrained (causette/inference/constrain.py): a name among the offered tools, arguments
+valid for its schema; a schema the automaton does not cover (arrays, ``anyOf``...) leaves the
+calls of that request free, the choice still holds. Tools need a chat model whose tokenizer has
+the tool tokens: otherwise a 400 says so.
+
 **Prompts.** Conversations go through the one chat template (``render_chat``), which encodes
 contents with special tokens disallowed: a user who types ``<|user|>`` sends those characters,
 never a role token. With a base (pretrained, not SFT) checkpoint, ``/v1/chat/completions``
@@ -22,11 +32,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from causette.data.chat_template import render_chat
+from causette.data.chat_template import check_tools, render_chat
 from causette.errors import CausetteError
 from causette.inference.config import MIN_PENALTY, MIN_TEMPERATURE, setting_problem, shown
+from causette.inference.constrain import CallGrammar, TokenTrie, ToolCallProcessor
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
+from causette.tokenizer.special import supports_tools
 from causette.utils.text import valid_unicode
 
 CHAT, CONTINUE = "chat", "continue"
@@ -103,6 +115,99 @@ def _text_content(content: Any, n: int) -> str:
     raise invalid(f"messages[{n}].content must be a string, got {_kind(content)}", param="messages")
 
 
+@dataclass
+class ToolOffer:
+    """The tools a chat request offers, and how the model may call them."""
+
+    tools: list[dict]  # OpenAI tool objects, rendered in the system turn
+    choice: str = "auto"  # auto, required or none (a named function: required, ``only`` set)
+    only: str | None = None  # the one function the reply must call
+    parallel: bool = True  # more than one call per reply
+
+    @property
+    def callable(self) -> bool:
+        return self.choice != "none"
+
+
+def _tool_offer(body: dict) -> ToolOffer | None:
+    """The request's ``tools``, ``tool_choice`` and ``parallel_tool_calls``, checked."""
+    tools, choice = body.get("tools"), body.get("tool_choice")
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None and not isinstance(parallel, bool):
+        raise invalid("'parallel_tool_calls' must be true or false", param="parallel_tool_calls")
+    if not tools:
+        if choice not in (None, "none", "auto") or (tools is not None and not isinstance(tools, list)):
+            what = "'tools' must be a non-empty list" if tools is not None else "'tool_choice' needs 'tools'"
+            raise invalid(what, param="tools" if tools is not None else "tool_choice")
+        return None
+    try:
+        tools = check_tools(tools)
+    except CausetteError as e:
+        raise invalid(str(e), param="tools") from None
+    for k, tool in enumerate(tools):
+        params = tool["function"].get("parameters")
+        if tool.get("type", "function") != "function" or not (params is None or isinstance(params, dict)):
+            raise invalid(f"tools[{k}] must be {{\"type\": \"function\", \"function\": {{\"name\", "
+                          f"\"parameters\": {{...}}}}}}", param="tools")
+    names = [t["function"]["name"] for t in tools]
+    offer = ToolOffer(tools, parallel=parallel is not False)
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name") if isinstance(choice.get("function"), dict) else None
+        if choice.get("type") != "function" or name not in names:
+            raise invalid(f"'tool_choice' must name one of the tools offered ({', '.join(names)})",
+                          param="tool_choice")
+        offer.choice, offer.only = "required", name
+    elif choice is not None:
+        if choice not in ("auto", "none", "required"):
+            raise invalid(f"'tool_choice' must be auto, none, required or a function, got {shown(choice)}",
+                          param="tool_choice")
+        offer.choice = choice
+    return offer
+
+
+def _assistant_calls(calls: Any, n: int) -> list[dict]:
+    """An assistant message's ``tool_calls``, their arguments read from JSON text into objects."""
+    if not isinstance(calls, list):
+        raise invalid(f"messages[{n}].tool_calls must be a list", param="messages")
+    out = []
+    for k, call in enumerate(calls):
+        where = f"messages[{n}].tool_calls[{k}]"
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise invalid(f"{where} must be {{\"id\", \"type\": \"function\", \"function\": "
+                          f"{{\"name\", \"arguments\"}}}}", param="messages")
+        args = function.get("arguments")
+        if isinstance(args, str):
+            try:
+                args = json.loads(args) if args.strip() else {}
+            except (json.JSONDecodeError, RecursionError):
+                args = None
+        if not isinstance(args, dict):
+            raise invalid(f"{where}.function.arguments must be a JSON object (or its text)", param="messages")
+        out.append({"id": str(call.get("id") or f"call_{k + 1}"), "type": "function",
+                    "function": {"name": valid_unicode(function["name"]), "arguments": args}})
+    return out
+
+
+def _message(m: Any, n: int) -> dict:
+    """One request message in the template's form."""
+    if not isinstance(m, dict):
+        raise invalid(f"messages[{n}] must be an object with 'role' and 'content'", param="messages")
+    role = m.get("role")
+    if role not in ("system", "user", "assistant", "tool"):
+        what = shown(valid_unicode(role)) if isinstance(role, str) else _kind(role)
+        raise invalid(f"messages[{n}]: unknown role {what} (system, user, assistant or tool)",
+                      param="messages", code="invalid_role")
+    calls = m.get("tool_calls") if role == "assistant" else None
+    if calls:  # OpenAI sends "content": null with calls
+        content = "" if m.get("content") is None else _text_content(m.get("content"), n)
+        return {"role": role, "content": content, "tool_calls": _assistant_calls(calls, n)}
+    message = {"role": role, "content": _text_content(m.get("content"), n)}
+    if role == "tool" and isinstance(m.get("tool_call_id"), str):
+        message["tool_call_id"] = m["tool_call_id"]
+    return message
+
+
 class RequestReader:
     """Turns request bodies into prompts and sampling settings, or raises :class:`ApiError`."""
 
@@ -112,6 +217,7 @@ class RequestReader:
         self.limits = limits
         self.max_tokens = min(limits.max_tokens or engine.block_size, engine.block_size)
         self.defaults = defaults
+        self._trie: TokenTrie | None = None  # the vocabulary's byte trie, made at the first tools request
 
     async def json_body(self, request) -> dict:
         """The body as a JSON object, read at most ``max_body_bytes`` (else 413)."""
@@ -196,32 +302,49 @@ class RequestReader:
         except CausetteError as e:  # the checks above are the stricter ones: a bug if it comes here
             raise invalid(str(e)) from None
 
-    def chat_prompt(self, body: dict) -> list[int]:
+    def chat_prompt(self, body: dict, offer: ToolOffer | None = None) -> list[int]:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise invalid("'messages' must be a non-empty list", param="messages")
         if len(messages) > self.limits.max_messages:
             raise invalid(f"too many messages ({len(messages)}); at most {self.limits.max_messages}",
                           param="messages", code="too_many_messages")
-        clean = []
-        for n, m in enumerate(messages):
-            if not isinstance(m, dict):
-                raise invalid(f"messages[{n}] must be an object with 'role' and 'content'", param="messages")
-            role = m.get("role")
-            if role not in ("system", "user", "assistant"):
-                what = shown(valid_unicode(role)) if isinstance(role, str) else _kind(role)
-                raise invalid(f"messages[{n}]: unknown role {what} (system, user or assistant)",
-                              param="messages", code="invalid_role")
-            clean.append({"role": role, "content": _text_content(m.get("content"), n)})
+        clean = [_message(m, n) for n, m in enumerate(messages)]
         if self.mode == CONTINUE:  # a base model: continue the last user message as plain text
             if clean[-1]["role"] != "user":
                 raise invalid("the last message must come from the user", param="messages")
             return self.engine.encode_prompt(clean[-1]["content"])
         try:
-            ids, _ = render_chat(self.engine.tokenizer, clean, add_generation_prompt=True)
+            ids, _ = render_chat(self.engine.tokenizer, clean, add_generation_prompt=True,
+                                 tools=offer.tools if offer else None)
         except CausetteError as e:
             raise invalid(str(e), param="messages") from None
         return ids
+
+    def tool_offer(self, body: dict) -> ToolOffer | None:
+        """The tools the request offers (None: none), or a 400 when this model cannot take them."""
+        offer = _tool_offer(body)
+        if offer is not None and self.mode == CONTINUE:
+            raise invalid("tools need a chat model: this server continues text (a base checkpoint)", param="tools")
+        if offer is not None and not supports_tools(self.engine.tokenizer):
+            raise invalid("this model's tokenizer has no tool tokens (trained before tools): send no 'tools'",
+                          param="tools")
+        return offer
+
+    def processor(self, offer: ToolOffer | None) -> ToolCallProcessor | None:
+        """The logits processor that keeps the calls of one reply valid (constrain.py)."""
+        if offer is None:
+            return None
+        tools = [t for t in offer.tools if offer.only in (None, t["function"]["name"])]
+        try:
+            CallGrammar(tools)
+            constrain = True
+        except CausetteError:  # a schema the automaton does not cover: free calls
+            constrain = False
+        if self._trie is None:
+            self._trie = TokenTrie(self.engine.tokenizer)
+        return ToolCallProcessor(self.engine.tokenizer, tools, self._trie, choice=offer.choice,
+                                 parallel=offer.parallel, constrain=constrain)
 
     def completion_prompt(self, body: dict) -> list[int]:
         prompt = body.get("prompt")

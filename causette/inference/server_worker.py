@@ -43,6 +43,7 @@ class Job:
     events: asyncio.Queue = field(default_factory=asyncio.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     result: Generation | None = None  # set when the worker is done with it
+    processor: Any = None  # a logits processor for its tokens (tool calls: constrain.py)
 
     def emit(self, kind: str, value: Any) -> None:
         try:
@@ -154,7 +155,7 @@ class Worker:
             block = False
             if job.cancelled.is_set():
                 continue  # its client left while it waited
-            request = Request(job.prompt, job.params, cancelled=job.cancelled.is_set)
+            request = Request(job.prompt, job.params, cancelled=job.cancelled.is_set, processor=job.processor)
             try:
                 scheduler.submit(request)
             except Exception as e:  # noqa: BLE001 - reported to the client, the worker goes on

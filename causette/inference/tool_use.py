@@ -55,12 +55,13 @@ def parse_tool_calls(text: str, first_id: int = 1) -> tuple[str, list[ToolCall]]
     if last >= 0 and "</tool_call>" not in text[last:]:
         body, tail = text[:last], text[last + len(OPEN):]
     for i, chunk in enumerate([m.group(1) for m in CALL.finditer(body)] + ([tail] if tail else [])):
-        calls.append(_one_call(chunk.strip(), f"call_{first_id + i}"))
+        calls.append(read_call(chunk.strip(), f"call_{first_id + i}"))
     content = CALL.sub("", body).strip()
     return content, calls
 
 
-def _one_call(raw: str, call_id: str) -> ToolCall:
+def read_call(raw: str, call_id: str) -> ToolCall:
+    """One call from the text between its tags (an ``error`` when it is not a call)."""
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as e:
@@ -121,27 +122,71 @@ def _short_result(value) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
+class CallSplitter:
+    """A reply's text deltas split, as they come, into text and whole calls.
+
+    ``feed(delta)`` and, at the end, ``close()`` give ``("text", str)``, ``("call", raw)`` (the
+    text between ``<tool_call>`` and ``</tool_call>``) and, from ``close`` only, ``("cut", raw)``
+    (a call the reply ended inside). Text that may start a tag is held back, and so are blanks
+    until what follows them is known: those just before a call (the template's line break) or
+    at the very end are dropped, as :func:`parse_tool_calls` strips them."""
+
+    def __init__(self):
+        self.held = ""  # text not yet given out (it may start a tag)
+        self.blank = ""  # blanks after the last text given out
+        self.raw = ""  # the call under way
+        self.inside = False
+
+    def feed(self, delta: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        self.held += delta
+        while self.held:
+            tag = "</tool_call>" if self.inside else OPEN
+            at = self.held.find(tag)
+            if at >= 0:
+                piece, self.held = self.held[:at], self.held[at + len(tag):]
+                if self.inside:
+                    out.append(("call", (self.raw + piece).strip()))
+                    self.raw = ""
+                else:
+                    self._text(piece, out)
+                    self.blank = ""
+                self.inside = not self.inside
+                continue
+            keep = next((k for k in range(min(len(tag) - 1, len(self.held)), 0, -1)
+                         if self.held.endswith(tag[:k])), 0)
+            ready, self.held = self.held[: len(self.held) - keep], self.held[len(self.held) - keep:]
+            if self.inside:
+                self.raw += ready
+            else:
+                self._text(ready, out)
+            break
+        return out
+
+    def close(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        if self.inside:
+            out.append(("cut", (self.raw + self.held).strip()))
+        else:
+            self._text(self.held, out)
+        self.held = self.raw = self.blank = ""
+        return out
+
+    def _text(self, piece: str, out: list) -> None:
+        text = self.blank + piece
+        body = text.rstrip()
+        if body:
+            out.append(("text", body))
+        self.blank = text[len(body):]
+
+
 def hide_calls(deltas: Iterator[str]) -> Iterator[str]:
     """The text deltas of a reply without its ``<tool_call>…</tool_call>`` parts (the user sees
-    the calls as one line each once they run); text that may start a tag is held back."""
-    held, inside = "", False
+    the calls as one line each once they run)."""
+    splitter = CallSplitter()
     for delta in deltas:
-        held += delta
-        while held:
-            tag = "</tool_call>" if inside else "<tool_call>"
-            at = held.find(tag)
-            if at >= 0:
-                if not inside and at:
-                    yield held[:at]
-                held, inside = held[at + len(tag):], not inside
-                continue
-            keep = next((k for k in range(min(len(tag) - 1, len(held)), 0, -1) if held.endswith(tag[:k])), 0)
-            if not inside and len(held) > keep:
-                yield held[: len(held) - keep]
-            held = held[len(held) - keep:] if keep else ""
-            break
-    if held and not inside:
-        yield held
+        yield from (text for kind, text in splitter.feed(delta) if kind == "text")
+    yield from (text for kind, text in splitter.close() if kind == "text")
 
 
-__all__ = ["ToolCall", "describe", "hide_calls", "parse_tool_calls", "run_calls"]
+__all__ = ["CallSplitter", "ToolCall", "describe", "hide_calls", "parse_tool_calls", "read_call", "run_calls"]
