@@ -57,6 +57,7 @@ def run_stage(stage: str, cfg: Config, run: RunLayout, progress: bool, echo: Cal
             raise KeyboardInterrupt
     elif stage == "eval":
         from causette.eval.evaluate import run_eval
+        from causette.eval.tools import format_tools
 
         grammar = {"suites": ["grammaire"], "grammar_limit": EVAL_GRAMMAR_PAIRS, "with_val": True}
         base = run_eval(run.root, device=device or "auto", **grammar)
@@ -66,6 +67,8 @@ def run_stage(stage: str, cfg: Config, run: RunLayout, progress: bool, echo: Cal
         if t:
             echo(f"eval: base model {t['bits_per_byte']:.3f} bits/byte on the val split"
                  + (f", {g['accuracy']:.1%} of {g['total']:,} French minimal pairs" if g.get("total") else ""))
+        if chat.get("tools"):
+            echo("eval: " + format_tools(chat["tools"])[0])
     elif stage == "report":
         from causette.eval.report import write_report
 

@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--sft", nargs="+", help="instruction JSONL files: SFT loss, BLEU and chrF")
     e.add_argument("--pairs", nargs="+", metavar="FILE",
                    help="minimal pairs, BLiMP-style JSONL (sentence_good, sentence_bad, phenomenon): accuracy per phenomenon")
-    e.add_argument("--suite", action="append", choices=["grammaire"],
-                   help="a built-in suite of minimal pairs: grammaire (French agreement, from Universal Dependencies)")
+    e.add_argument("--suite", action="append", choices=["grammaire", "outils"],
+                   help="a built-in suite: grammaire (French agreement by minimal pairs, from Universal "
+                   "Dependencies), outils (tool use on held-out phrasings: right tool, exact arguments, answers)")
     e.add_argument("--max-tokens", type=int, default=131072, help="tokens of text to evaluate at most")
     e.add_argument("--device", default="auto")
     e.add_argument("--json", type=Path, help="also write the results to this JSON file")

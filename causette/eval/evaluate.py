@@ -4,6 +4,7 @@
     causette eval --checkpoint runs/demo --data livre.txt   # any text file(s) or a corpus folder
     causette eval --checkpoint runs/demo/sft --sft data/sft_demo.jsonl.gz   # + BLEU / chrF
     causette eval --checkpoint runs/demo --suite grammaire  # grammar by minimal pairs (grammar.py)
+    causette eval --checkpoint runs/assistant/sft --suite outils   # tool use (tools.py)
 
 Text files and folders given with ``--data`` are read as the corpus stage reads its sources
 (so a Project Gutenberg header is dropped, a TEI play rendered) and cleaned with the *run's own*
@@ -37,9 +38,11 @@ from causette.corpus.store import iter_texts, read_manifest
 from causette.errors import CausetteError
 from causette.eval.metrics import evaluate_windows, token_byte_lengths
 from causette.eval.minimal_pairs import fixed_subset, read_pair_files
+from causette.eval.tools import evaluate_tools, format_tools
 from causette.inference.engine import sample_texts
 from causette.sft.data import eval_batches, load_conversations
 from causette.sft.metrics import answer_scores, greedy_answers, sft_loss
+from causette.tokenizer.special import supports_tools
 from causette.utils.paths import RunLayout
 
 DEFAULT_SETTINGS = "the default corpus settings"  # where run_normalize_config found nothing better
@@ -138,15 +141,19 @@ def chat_samples(model, tokenizer, questions: list[str], max_new_tokens: int = 6
 def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[str] | None = None,
              max_tokens: int = 131072, prompts: list[str] | None = None, device: str = "auto",
              raw: bool = False, pairs: list[str] | None = None, suites: list[str] | None = None,
-             grammar_limit: int | None = None, with_val: bool = False) -> dict:
+             grammar_limit: int | None = None, with_val: bool = False, tools: bool | None = None) -> dict:
     """Everything ``causette eval`` prints, as a dict (also used by ``causette run``).
 
     ``raw``: score the ``data`` files as given instead of cleaning them like the run's corpus.
     ``pairs`` (BLiMP-style files) and ``suites`` (``"grammaire"``): minimal pairs (grammar.py);
     given alone, they are all that is measured (no val split, no samples) unless ``with_val``.
     ``grammar_limit``: score a fixed subset of about that many pairs (the same share of each
-    phenomenon) instead of all of them.
+    phenomenon) instead of all of them. ``tools``: measure tool use (tools.py; the ``outils``
+    suite); None: for a chat model trained with tools.
     """
+    if suites and "outils" in suites:
+        suites = [s for s in suites if s != "outils"]
+        tools = True
     grammar_sources = grammar_pairs = None
     if pairs or suites:  # read and checked before the model is loaded: a bad line fails at once
         from causette.eval.grammar import pair_sources  # deferred: eval/grammar.py imports this module
@@ -159,13 +166,18 @@ def run_eval(checkpoint: str | Path, data: list[str] | None = None, sft: list[st
     model, tok = loaded.model, loaded.tokenizer
     out: dict = {"checkpoint": str(loaded.path), "stage": loaded.stage}
     run = _run_dir_of(loaded.path)
+    if tools or (tools is None and loaded.trained_with_tools):
+        if not (loaded.is_chat_model and supports_tools(tok)):
+            raise CausetteError(f"{loaded.path}: tool use needs a chat model whose tokenizer has the tool tokens "
+                                "(causette run assistant makes one)")
+        out["tools"] = evaluate_tools(model, tok)
     if grammar_sources:
         from causette.eval.grammar import evaluate_grammar  # deferred: a cycle (see above)
 
         norm, norm_from = run_normalize_config(loaded.path, run)
         out["grammar"] = evaluate_grammar(model, tok, grammar_sources, norm, norm_from, run, pairs=grammar_pairs)
-        if not data and not sft and not with_val:
-            return out
+    if (grammar_sources or tools) and not data and not sft and not with_val:
+        return out
     if data:
         sources = data
     else:  # the val split of the run that produced this checkpoint
@@ -222,6 +234,8 @@ def format_eval(result: dict) -> list[str]:
         from causette.eval.grammar import format_grammar  # deferred: a cycle (see above)
 
         lines += format_grammar(result["grammar"])
+    if "tools" in result:
+        lines += format_tools(result["tools"])
     for q, a in result.get("chat", []):
         lines.append(f"Q: {q}\nA: {a}")
     for s in result.get("samples", []):

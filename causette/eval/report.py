@@ -19,6 +19,7 @@ from pathlib import Path
 
 from causette.errors import CausetteError
 from causette.eval.report_grammar import grammar_section
+from causette.eval.tools import tools_section
 from causette.train.run_log import read_metrics
 from causette.utils.artefact import kind_of
 from causette.utils.io import atomic_write
@@ -151,6 +152,7 @@ def _write_report(run: Path, layout: RunLayout) -> Path:
     lines += _sft_section(layout)
     ev = _json(layout.eval_json)
     lines += grammar_section(layout, ev)
+    lines += tools_section(((ev or {}).get("chat") or {}).get("tools"))
     lines += _evaluation_section(ev)
 
     out = layout.report
