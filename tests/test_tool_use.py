@@ -120,3 +120,31 @@ def test_a_tokenizer_without_tool_tokens_refuses_tools_in_one_line():
 
     with pytest.raises(CausetteError, match="no tool tokens|pas les tokens des outils"):
         ChatSession(Engine(model, old), SamplingParams(), tools=openai_tools())
+
+
+def test_the_terminal_shows_a_call_as_its_own_line(tok, tmp_path):
+    """In ``causette chat`` the call is one line « → calculer(17*23) = 391 », not a « note : »."""
+    import io
+
+    from causette.inference.repl import Repl
+
+    model = ToolUser(tok, '\n{"name": "calculer", "arguments": {"expression": "17*23"}}\n', "17 × 23 font 391.")
+    session = ChatSession(Engine(model, tok, decode="exact"), SamplingParams(temperature=0, max_new_tokens=80),
+                          tools=openai_tools(), tool_context=ToolContext(data_dir=tmp_path))
+    typed = iter(["Combien font 17 fois 23 ?"])
+    out = io.StringIO()
+    repl = Repl(session, out=out, input_fn=lambda p: _next_or_eof(typed, out, p))
+    repl.run()
+    lines = out.getvalue().splitlines()
+    assert "→ calculer(17*23) = 391" in lines
+    assert any(line.endswith("17 × 23 font 391.") for line in lines)
+
+
+def _next_or_eof(typed, out, prompt: str) -> str:
+    out.write(prompt)
+    try:
+        line = next(typed)
+    except StopIteration:
+        raise EOFError from None
+    out.write(line + "\n")  # what a terminal echoes
+    return line

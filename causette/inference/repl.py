@@ -70,7 +70,10 @@ class Repl:
         if self._open_line:  # a reply is being printed: notes go on their own line
             self.say()
             self._open_line = False
-        self.say(tr(f"note : {text}", f"note: {text}"))
+        if text.startswith("→ "):  # a tool call that ran: shown as it is (tool_use.describe)
+            self.say(text)
+        else:
+            self.say(tr(f"note : {text}", f"note: {text}"))
 
     def run(self) -> int:
         while True:
