@@ -13,15 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from causette.data.chat_template import (
-    CHAT_TEMPLATE_JINJA,
-    LEGACY_CHAT_TEMPLATE_JINJA,
-    chat_format,
-    check_messages,
-    jinja_template,
-    render_chat,
-    render_text,
-)
+from causette.data.chat_jinja import CHAT_TEMPLATE_JINJA, LEGACY_CHAT_TEMPLATE_JINJA, jinja_template
+from causette.data.chat_template import chat_format, check_messages, render_chat, render_text
 from causette.errors import CausetteError
 from causette.tokenizer import train_tokenizer
 from causette.tokenizer.config import TokenizerConfig

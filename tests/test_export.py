@@ -22,7 +22,8 @@ import torch
 from causette.checkpoint.weights import save_model
 from causette.cli import main as cli_main
 from causette.config import load_config
-from causette.data.chat_template import CHAT_TEMPLATE_JINJA, render_chat
+from causette.data.chat_jinja import CHAT_TEMPLATE_JINJA
+from causette.data.chat_template import render_chat
 from causette.errors import CausetteError
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
@@ -431,7 +432,7 @@ def test_gguf_float16_and_refusals(tmp_path, tok):
 def test_gguf_of_a_chat_model_in_the_older_format_warns(tmp_path):
     """A tokenizer from before ChatML: its own template is written, and one warning says that
     llama.cpp's built-in templates do not know it."""
-    from causette.data.chat_template import LEGACY_CHAT_TEMPLATE_JINJA
+    from causette.data.chat_jinja import LEGACY_CHAT_TEMPLATE_JINJA
     from causette.export.gguf import export_gguf
 
     specials = ["<|bos|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]

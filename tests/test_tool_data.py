@@ -1,19 +1,22 @@
 """The generated tool-use conversations (causette/sft/tool_data.py): their shape, that every tool
 result is what the tool returns for those arguments, held-out eval phrasings, shares, determinism.
 
-The checks here are written from the shared contract of issue 27, not from the generator: the
-arguments' schema, the result of each tool, Python's own arithmetic for ``calculer``, a factor
-table of our own for ``convertir``, the calendar for ``date_heure``.
+Every result is checked twice: replayed with the built-in tools themselves (``run_tool`` in a
+context built from the conversation's scene), and against the shared contract of issue 27, written
+here and not taken from the generator nor the tools: the arguments' schema, Python's own arithmetic
+for ``calculer``, a factor table of our own for ``convertir``, the calendar for ``date_heure``.
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import math
 import re
 import subprocess
 import sys
+from collections import Counter
 from datetime import date
 from fractions import Fraction
 
@@ -23,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from causette.errors import CausetteError
+from causette.sft import tool_data
 from causette.sft import tool_phrases as P
 from causette.sft.tool_data import (
     DEFAULT_SHARES,
@@ -31,12 +35,14 @@ from causette.sft.tool_data import (
     TOOL_NAMES,
     TOOLS,
     UNITS,
-    convert,
+    ToolFolder,
+    dialogues_with_scenes,
     estimated_tokens,
     generate_dialogues,
     library,
     write_tool_data,
 )
+from causette.tools import ToolContext, run_tool
 from causette.utils.paths import DEMO_CORPUS
 
 # ----------------------------------------------------------------------------- the contract
@@ -46,7 +52,7 @@ ARGUMENTS = {"calculer": {"expression": str}, "date_heure": {}, "note_ajouter": 
 MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
           "novembre", "décembre"]
 WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
-DATE = re.compile(rf"({'|'.join(WEEKDAYS)}) (\d{{1,2}}) ({'|'.join(MONTHS)}) (\d{{4}})")
+DATE = re.compile(rf"({'|'.join(WEEKDAYS)}) (1er|\d{{1,2}}) ({'|'.join(MONTHS)}) (\d{{4}})")  # « 1er » as in French
 # convertir, from the definitions of the units: in metres, grams, litres, metres per second, seconds
 FACTORS = {"km": 1e3, "m": 1, "cm": 1e-2, "mm": 1e-3, "mi": 1609.344, "pied": 0.3048, "pouce": 0.0254,
            "kg": 1e3, "g": 1, "mg": 1e-3, "lb": 453.59237, "oz": 453.59237 / 16,
@@ -79,7 +85,8 @@ def result_problems(name: str, args: dict, result: dict) -> list[str]:
         m = DATE.fullmatch(str(result.get("date")))
         ok = set(result) == {"date", "heure"} and m is not None and re.fullmatch(r"\d\d:\d\d", result["heure"]) and \
             int(result["heure"][:2]) < 24 and int(result["heure"][3:]) < 60 and \
-            WEEKDAYS[date(int(m[4]), MONTHS.index(m[3]) + 1, int(m[2])).weekday()] == m[1]
+            WEEKDAYS[date(int(m[4]), MONTHS.index(m[3]) + 1, int(m[2].removesuffix("er"))).weekday()] == m[1] and \
+            m[2] != "1"  # the first of the month is « 1er »
     elif name == "note_ajouter":
         ok = result == {"ok": True, "numero": result.get("numero"), "texte": args["texte"]} and \
             isinstance(result["numero"], int) and result["numero"] >= 1
@@ -87,10 +94,11 @@ def result_problems(name: str, args: dict, result: dict) -> list[str]:
         notes = result.get("notes")
         ok = set(result) == {"notes"} and isinstance(notes, list) and \
             all(n == {"numero": i, "texte": n.get("texte")} and isinstance(n["texte"], str) for i, n in enumerate(notes, 1))
-    elif name == "convertir":
-        expected = float(f"{converted(args['valeur'], args['de'], args['vers']):.6g}")
-        expected = int(expected) if expected.is_integer() else expected
-        ok = result == {"valeur": expected, "unite": args["vers"]} and type(result["valeur"]) is type(expected)
+    elif name == "convertir":  # 6 significant digits (a value on a rounding tie may go either way here)
+        v = result.get("valeur")
+        ok = set(result) == {"valeur", "unite"} and result["unite"] == args["vers"] and \
+            isinstance(v, (int, float)) and isinstance(v, int) == float(v).is_integer() and \
+            math.isclose(v, converted(args["valeur"], args["de"], args["vers"]), rel_tol=1e-5, abs_tol=1e-9)
     else:
         passages = result.get("passages")
         ok = set(result) == {"passages"} and isinstance(passages, list) and len(passages) <= 3 and \
@@ -277,16 +285,52 @@ def test_notes_listed_after_an_addition_include_it():
     assert both > 20
 
 
-def test_conversions_agree_with_the_definitions_of_the_units():
-    assert convert(5, "km", "m") == 5000 and convert(32, "°F", "°C") == 0 and convert(0, "°C", "K") == Fraction("273.15")
-    assert convert(1, "gal", "L") == Fraction("3.785411784") and convert(100, "km/h", "m/s") == Fraction(250, 9)
-    for a in FACTORS:
-        for b in FACTORS:
-            if a != b and UNITS[a].dimension == UNITS[b].dimension:
-                assert math.isclose(convert(7.5, a, b), converted(7.5, a, b), rel_tol=1e-12), (a, b)
-    for t in KELVIN:
-        for u in KELVIN:
-            assert math.isclose(convert(21.5, t, u), converted(21.5, t, u), rel_tol=1e-12), (t, u)
+def test_each_tool_message_is_what_run_tool_returns(tmp_path, monkeypatch):
+    """Every result is the built-in tool's own: each call replayed with run_tool, in order, in a
+    context built from the conversation's scene (its clock, the notes it assumes, the texts
+    searched), gives the very text of its tool message. The generator works in a scratch folder
+    that it removes, and never in the user's data folder."""
+    scratch, user = tmp_path / "scratch", tmp_path / "user"
+    scratch.mkdir()
+    monkeypatch.setattr(tool_data, "memory_folder", lambda: str(scratch))
+    monkeypatch.setenv("CAUSETTE_DATA_DIR", str(user))
+    monkeypatch.setenv("HOME", str(user))
+    pairs = dialogues_with_scenes(300, 0)
+    assert list(scratch.iterdir()) == [] and not user.exists()
+    assert [r for r, _ in pairs] == generate_dialogues(300, 0)
+    folder, calls = ToolFolder(tmp_path / "replay"), Counter()
+    for record, scene in pairs:
+        context = ToolContext(tmp_path / "notes" / record["id"], folder.roots(scene.corpus),
+                              clock=lambda moment=scene.moment: moment)
+        for text in scene.notes:
+            run_tool("note_ajouter", {"texte": text}, context)
+        messages = record["messages"]
+        for m, tool in itertools.pairwise(messages):
+            if m.get("tool_calls"):
+                fn = m["tool_calls"][0]["function"]
+                assert tool["content"] == run_tool(fn["name"], fn["arguments"], context), (record["id"], fn)
+                calls[fn["name"]] += 1
+    assert set(calls) == set(TOOL_NAMES) and sum(calls.values()) > 200
+    assert sum(bool(s.notes) for _, s in pairs) > 20 and {s.corpus for _, s in pairs} == {"works", "demo"}
+    # the replay can fail: the same listing without the notes the conversation assumed differs
+    record, scene = next((r, s) for r, s in pairs if s.notes and r["messages"][-2].get("name") == "notes_lister")
+    assert run_tool("notes_lister", {}, ToolContext(tmp_path / "empty")) != record["messages"][-2]["content"]
+
+
+def test_every_conversion_drawn_is_one_the_tool_makes(tmp_path):
+    """The generator's units (their names in the requests and answers) are the tool's: any two of
+    one dimension convert, as the definitions of the units say; two of different dimensions do not."""
+    context = ToolContext(tmp_path)
+    for a, unit_a in UNITS.items():
+        for b, unit_b in UNITS.items():
+            if a == b:
+                continue
+            result = json.loads(run_tool("convertir", {"valeur": 7.5, "de": a, "vers": b}, context))
+            if unit_a.dimension != unit_b.dimension:
+                assert set(result) == {"erreur"}, (a, b)
+                continue
+            assert result["unite"] == b and math.isclose(result["valeur"], converted(7.5, a, b), rel_tol=1e-5), (a, b)
+    assert {u.dimension for u in UNITS.values()} == {"length", "mass", "volume", "speed", "time", "temperature"}
 
 
 def test_eval_phrasings_are_never_used_in_train(train, held_out):

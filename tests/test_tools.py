@@ -480,6 +480,18 @@ def test_chercher_keeps_its_index_until_a_file_changes(texts):
     assert search_in(texts, "cachalot")["passages"][0]["source"] == "cours/nouveau.md"
 
 
+def test_a_pinned_index_is_not_checked_again_until_unpinned(texts):
+    context = ToolContext(texts.parent / "data", roots=(texts,))
+    with search_mod.pinned(context.roots):
+        pinned = search_mod.index_for(context.roots)
+        (texts / "cours" / "nouveau.md").write_text("Le cachalot plonge.\n", encoding="utf-8")
+        assert search_mod.index_for(context.roots) is pinned
+        assert call("chercher", {"requete": "cachalot"}, context) == {"passages": []}
+        assert search_mod.index_for((texts,)) is not pinned  # another tuple, though equal: checked as usual
+    assert search_mod.index_for(context.roots) is not pinned
+    assert call("chercher", {"requete": "cachalot"}, context)["passages"][0]["source"] == "cours/nouveau.md"
+
+
 def test_chercher_in_a_missing_folder(tmp_path):
     message = error("chercher", {"requete": "baleine"}, ToolContext(tmp_path, roots=(tmp_path / "absent",)))
     assert "n'existe pas" in message and "CAUSETTE_NOTES_DIR" in message

@@ -49,7 +49,8 @@ from pathlib import Path
 import gguf
 import torch
 
-from causette.data.chat_template import LEGACY, chat_format, jinja_template
+from causette.data.chat_jinja import jinja_template
+from causette.data.chat_template import LEGACY, chat_format
 from causette.errors import CausetteError
 from causette.export.hf import special_ids
 from causette.export.source import check_llama, open_checkpoint, resolve_dtype

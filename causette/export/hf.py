@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from causette.data.chat_template import jinja_template
+from causette.data.chat_jinja import jinja_template
 from causette.errors import CausetteError
 from causette.export.source import open_checkpoint, prepare_out_dir, resolve_dtype
 from causette.model import hf_reference, tensors

@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 
 from causette.checkpoint.files import state_path
 from causette.checkpoint.weights import save_model
-from causette.data.chat_template import CHAT_TEMPLATE_JINJA
+from causette.data.chat_jinja import CHAT_TEMPLATE_JINJA
 from causette.errors import CausetteError
 from causette.export.hf_tokenizer import convert_tokenizer
 from causette.export.source import prepare_out_dir

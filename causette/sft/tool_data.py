@@ -21,15 +21,16 @@ a request for a tool that does not exist (send an e-mail, play music…) decline
 ``multi_turn``, an earlier exchange (small talk, a question or another call), then a call.
 Conversations are kept short for the demo model's 256 tokens (:data:`MAX_TOKENS`).
 
-**Results are the tools' own.** Each result is what the built-in tool returns for those arguments
-(the shared contract): ``calculer`` is evaluated here with Python's arithmetic on the very
-expression of the call, and only expressions whose value is known exactly are kept (Python's float
-must read like the exact value, int or float alike); ``convertir`` computes exactly with the factors
-of the table below, 6 significant digits, an int when whole (values too close to a rounding tie
-are drawn again); ``date_heure`` reads a drawn moment; ``notes_lister`` lists the notes of the
-conversation (those drawn before it, plus any the conversation added); ``chercher`` returns
-paragraphs of the demo corpus, the query made of rare words of the one it must find, which no
-other line of the corpus holds together.
+**Results are the tools' own.** Every ``tool`` message is what :func:`causette.tools.run_tool`
+returns for the call's arguments, in a context the generator builds (:class:`ToolFolder`, in a
+temporary folder, never the user's data folder): the conversation's clock (a drawn moment) for
+``date_heure``; a notes file that starts with the notes the conversation assumes, added by
+``note_ajouter`` itself, so that the numbers of later notes follow; for ``chercher``, short
+paragraphs of the demo novels, one per file, the query made of rare words of the one it must find,
+which no other line of the corpus holds together (kept when the tool finds that passage first).
+The generator only chooses what to keep: ``calculer`` expressions whose result reads like the
+exact value, conversions that give a plain number. :func:`dialogues_with_scenes` also gives the
+:class:`Scene` of each conversation, from which the same results can be computed again.
 
 **Phrasings.** The requests come from causette/sft/tool_phrases.py: the ``eval`` split uses only
 phrasings that ``train`` never uses, so its score measures the task, not the sentences; each eval
@@ -40,12 +41,15 @@ arguments always give the same conversations, and the same bytes once written (g
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
 import math
+import os
 import random
 import re
+import tempfile
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,7 +60,8 @@ from pathlib import Path
 from causette.errors import CausetteError
 from causette.sft import tool_phrases as P
 from causette.sft.demo import NOVEL, WORKS
-from causette.tools import openai_tools
+from causette.tools import ToolContext, openai_tools, run_tool, search
+from causette.tools.context import NOTES_FILE
 from causette.utils.io import atomic_write
 from causette.utils.paths import DEMO_CORPUS
 
@@ -94,21 +99,8 @@ TOOLS = openai_tools()
 # ----------------------------------------------------------------------------- numbers
 
 
-def calc_result(x: float) -> float:
-    """The number ``calculer`` returns: an int when integral and below 1e15, else 10 significant digits."""
-    if float(x).is_integer() and abs(x) < 1e15:
-        return int(x)
-    return float(f"{x:.10g}")
-
-
-def convert_result(x: float | Fraction) -> float:
-    """The number ``convertir`` returns: 6 significant digits, an int when that is whole (as calculer)."""
-    rounded = float(f"{float(x):.6g}")
-    return int(rounded) if rounded.is_integer() and abs(rounded) < 1e15 else rounded
-
-
-def french_number(x: float | Fraction) -> str:
-    """``3.5`` → ``3,5``; ``5000.0`` → ``5000`` (decimal comma, no thousands separator)."""
+def french_number(x: float) -> str:
+    """A tool's number as an answer writes it: ``3.5`` → ``3,5`` (decimal comma, no thousands separator)."""
     if isinstance(x, float) and x.is_integer():
         x = int(x)
     return str(x).replace(".", ",")
@@ -143,16 +135,8 @@ def render(e: tuple, ops: dict[str, str], comma: bool = False, space: bool = Fal
     return left + sign + right
 
 
-def python_value(e: tuple) -> float:
-    """What Python computes for the call's expression (ints stay ints, ``/`` is a float division)."""
-    if e[0] == "n":
-        return float(e[1]) if "." in e[1] else int(e[1])
-    if e[0] == "neg":
-        return -python_value(e[1])
-    return OPS[e[0]](python_value(e[1]), python_value(e[2]))
-
-
 def exact_value(e: tuple) -> Fraction:
+    """The value of ``e`` in exact arithmetic (to tell the results that read like it)."""
     if e[0] == "n":
         return Fraction(e[1])
     if e[0] == "neg":
@@ -160,15 +144,16 @@ def exact_value(e: tuple) -> Fraction:
     return Fraction(OPS[e[0]](exact_value(e[1]), exact_value(e[2])))
 
 
-def known(value: float, exact: Fraction) -> bool:
-    """A result worth training on: written without an exponent, and the float Python gives reads
-    like the exact value, type included. ``66.4*85`` is ``5644.000000000001`` for Python: kept,
-    it would be ``5644.0`` or ``5644`` depending on whether a tool rounds before or after it
-    checks for an integer, so it is left out."""
-    if not math.isfinite(value) or abs(value) >= 1e12 or (value and abs(value) < 1e-3):
+def reads_exactly(r, exact: Fraction) -> bool:
+    """A result worth training on: ``calculer``'s number ``r`` is written without an exponent and
+    reads like the exact value, type included. ``66.4*85`` is 5644 exactly, but the tool answers
+    ``5644.0`` (Python's float is ``5644.000000000001``): left out, and so is a float whose 10
+    digits read as a whole number, an int once an answer writes it."""
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or abs(r) >= 1e12 or (r and abs(r) < 1e-3):
         return False
-    ours, exact_one = calc_result(value), calc_result(float(exact))
-    return ours == exact_one and type(ours) is type(exact_one) and type(calc_result(float(f"{value:.10g}"))) is type(ours)
+    if exact.denominator == 1:
+        return type(r) is int and r == exact
+    return type(r) is float and not r.is_integer() and r == float(f"{float(exact):.10g}")
 
 
 def _number(rng: random.Random, low: int, high: int, decimals: int = 0) -> tuple:
@@ -224,55 +209,33 @@ def shown_expression(rng: random.Random, e: tuple) -> str:
 
 @dataclass(frozen=True)
 class Unit:
-    dimension: str
-    factor: float | Fraction  # in the dimension's base unit (m, g, L, m/s, s); temperatures are converted apart
+    """How the requests and answers write a unit (``convertir`` itself knows its units and factors)."""
+
+    dimension: str  # units of one dimension are drawn together
     singular: str
     plural: str
     named: bool = False  # the answer writes its name (« 3 pieds »), not its symbol
 
 
 UNITS = {
-    "km": Unit("length", 1000, "kilomètre", "kilomètres"), "m": Unit("length", 1, "mètre", "mètres"),
-    "cm": Unit("length", 0.01, "centimètre", "centimètres"), "mm": Unit("length", 0.001, "millimètre", "millimètres"),
-    "mi": Unit("length", 1609.344, "mile", "miles", True), "pied": Unit("length", 0.3048, "pied", "pieds", True),
-    "pouce": Unit("length", 0.0254, "pouce", "pouces", True),
-    "kg": Unit("mass", 1000, "kilogramme", "kilogrammes"), "g": Unit("mass", 1, "gramme", "grammes"),
-    "mg": Unit("mass", 0.001, "milligramme", "milligrammes"), "lb": Unit("mass", 453.59237, "livre", "livres"),
-    "oz": Unit("mass", 28.349523125, "once", "onces"),
-    "L": Unit("volume", 1, "litre", "litres"), "mL": Unit("volume", 0.001, "millilitre", "millilitres"),
-    "cL": Unit("volume", 0.01, "centilitre", "centilitres"), "gal": Unit("volume", 3.785411784, "gallon", "gallons", True),
-    "km/h": Unit("speed", Fraction(1000, 3600), "kilomètre par heure", "kilomètres par heure"),
-    "m/s": Unit("speed", 1, "mètre par seconde", "mètres par seconde"),
-    "mph": Unit("speed", 0.44704, "mile par heure", "miles par heure"),
-    "h": Unit("time", 3600, "heure", "heures"), "min": Unit("time", 60, "minute", "minutes"),
-    "s": Unit("time", 1, "seconde", "secondes"), "jour": Unit("time", 86400, "jour", "jours", True),
-    "°C": Unit("temperature", 0, "degré Celsius", "degrés Celsius"),
-    "°F": Unit("temperature", 0, "degré Fahrenheit", "degrés Fahrenheit"),
-    "K": Unit("temperature", 0, "kelvin", "kelvins"),
+    "km": Unit("length", "kilomètre", "kilomètres"), "m": Unit("length", "mètre", "mètres"),
+    "cm": Unit("length", "centimètre", "centimètres"), "mm": Unit("length", "millimètre", "millimètres"),
+    "mi": Unit("length", "mile", "miles", True), "pied": Unit("length", "pied", "pieds", True),
+    "pouce": Unit("length", "pouce", "pouces", True),
+    "kg": Unit("mass", "kilogramme", "kilogrammes"), "g": Unit("mass", "gramme", "grammes"),
+    "mg": Unit("mass", "milligramme", "milligrammes"), "lb": Unit("mass", "livre", "livres"),
+    "oz": Unit("mass", "once", "onces"),
+    "L": Unit("volume", "litre", "litres"), "mL": Unit("volume", "millilitre", "millilitres"),
+    "cL": Unit("volume", "centilitre", "centilitres"), "gal": Unit("volume", "gallon", "gallons", True),
+    "km/h": Unit("speed", "kilomètre par heure", "kilomètres par heure"),
+    "m/s": Unit("speed", "mètre par seconde", "mètres par seconde"),
+    "mph": Unit("speed", "mile par heure", "miles par heure"),
+    "h": Unit("time", "heure", "heures"), "min": Unit("time", "minute", "minutes"),
+    "s": Unit("time", "seconde", "secondes"), "jour": Unit("time", "jour", "jours", True),
+    "°C": Unit("temperature", "degré Celsius", "degrés Celsius"),
+    "°F": Unit("temperature", "degré Fahrenheit", "degrés Fahrenheit"),
+    "K": Unit("temperature", "kelvin", "kelvins"),
 }
-
-
-def _exact(x: float | Fraction) -> Fraction:
-    return x if isinstance(x, Fraction) else Fraction(repr(x))  # a factor or value as written: 0.3048, 2.5
-
-
-def convert(value: float, source: str, target: str) -> Fraction:
-    """``value`` in ``source`` expressed in ``target``, exactly (the factors as written in decimal)."""
-    a, b = UNITS[source], UNITS[target]
-    if a.dimension != b.dimension:
-        raise ValueError(f"cannot convert {source} to {target}")
-    v = _exact(value)
-    if a.dimension != "temperature":
-        return v * _exact(a.factor) / _exact(b.factor)
-    zero = Fraction("273.15")
-    celsius = {"°C": v, "°F": (v - 32) * Fraction(5, 9), "K": v - zero}[source]
-    return {"°C": celsius, "°F": celsius * Fraction(9, 5) + 32, "K": celsius + zero}[target]
-
-
-def clear_of_ties(x: Fraction) -> bool:
-    """``x`` does not sit (within a relative 1e-9) on a tie of its 6-digit rounding: any
-    implementation of convertir, exact or in floats, rounds it the same way."""
-    return convert_result(x * (1 + Fraction(1, 10 ** 9))) == convert_result(x * (1 - Fraction(1, 10 ** 9)))
 
 
 def unit_name(unit: str, value: float) -> str:
@@ -287,16 +250,6 @@ def unit_symbol(unit: str, value: float) -> str:
 
 # ----------------------------------------------------------------------------- dates
 
-WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
-MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-          "novembre", "décembre"]
-
-
-def french_date(d: date) -> str:
-    """``samedi 6 décembre 2026``."""
-    return f"{WEEKDAYS[d.weekday()]} {d.day} {MONTHS[d.month - 1]} {d.year}"
-
-
 def spoken_time(hhmm: str) -> str:
     """``14:05`` → ``14 h 05``; ``09:00`` → ``9 h``."""
     h, m = (int(x) for x in hhmm.split(":"))
@@ -304,13 +257,9 @@ def spoken_time(hhmm: str) -> str:
 
 
 def random_moment(rng: random.Random) -> datetime:
-    """A moment between 2024 and 2030, never on the first of a month (« 1 » or « 1er »: the one
-    spelling a tool could choose either way; the model copies the date it is given anyway)."""
-    start = date(2024, 1, 1).toordinal()
-    while True:
-        d = date.fromordinal(rng.randint(start, date(2030, 12, 31).toordinal()))
-        if d.day != 1:
-            return datetime(d.year, d.month, d.day) + timedelta(minutes=rng.randrange(24 * 60))
+    """A moment between 2024 and 2030: the clock of a conversation (date_heure reads it)."""
+    day = date.fromordinal(rng.randint(date(2024, 1, 1).toordinal(), date(2030, 12, 31).toordinal()))
+    return datetime(day.year, day.month, day.day) + timedelta(minutes=rng.randrange(24 * 60))
 
 
 # ----------------------------------------------------------------------------- the demo corpus
@@ -389,7 +338,86 @@ def quote(text: str, limit: int = QUOTE_CHARS) -> str:
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
+# ----------------------------------------------------------------------------- the tools' folder
+
+CORPORA = ("works", "demo")  # how chercher names the texts it searches (see ToolFolder)
+
+
+class ToolFolder:
+    """What the built-in tools read and write while conversations are generated, under ``root``
+    (a temporary folder, never the user's data folder): the notes, in ``donnees/notes.json``, and
+    the texts ``chercher`` searches, the library's passages. The tool joins a paragraph shorter
+    than 250 characters to the next, so each passage is a file of its own, and a root of the
+    context: named after its work (``le_petit_chose.txt``, a folder of the user's texts) for the
+    ``works`` corpus, or, as the tool names the shipped corpus when no folder is set, after the
+    demo corpus (``demo_fr_pd.txt.gz``) for the ``demo`` one. Written on first use, then searched
+    without the tool checking the files again (:func:`search.pinned`) until :meth:`close`."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.data_dir = self.root / "donnees"
+        self._roots: dict[str, tuple[Path, ...]] = {}
+        self._pins = contextlib.ExitStack()
+
+    def close(self) -> None:
+        """Unpin the texts (the folder itself belongs to whoever made it)."""
+        self._pins.close()
+
+    def roots(self, corpus: str) -> tuple[Path, ...]:
+        """The files of ``corpus`` (one of :data:`CORPORA`), one passage each, in the library's order."""
+        if corpus not in self._roots:
+            paths = []
+            for i, (work_file, text) in enumerate(library().passages):
+                path = self.root / corpus / f"{i:04d}" / (DEMO_CORPUS.name if corpus == "demo" else work_file)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                data = (text + "\n").encode("utf-8")  # a scratch folder of our own: plain writes
+                path.write_bytes(gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
+                paths.append(path)
+            self._roots[corpus] = tuple(paths)
+        return self._roots[corpus]
+
+    def context(self, corpus: str, clock) -> ToolContext:
+        """The tools' context: this folder's notes and ``corpus``' texts (pinned), ``clock`` for the date."""
+        context = ToolContext(self.data_dir, self.roots(corpus), clock=clock)
+        self._pins.enter_context(search.pinned(context.roots))
+        return context
+
+
+def memory_folder() -> str | None:
+    """Where the tools' scratch folder goes: ``/dev/shm``, in memory, where there is one (the notes
+    tool syncs each write to the disk, thousands of times per run), else the usual temporary folder."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What the tools of one conversation start from: its clock's moment (None: never read), the
+    notes already taken, the texts searched. The same calls in a context built from it (a fresh
+    notes file with these notes added, ``clock`` returning ``moment``) give the same results."""
+
+    moment: datetime | None = None
+    notes: tuple[str, ...] = ()
+    corpus: str = "works"
+
+
 # ----------------------------------------------------------------------------- one exchange
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of a built-in tool and its result: ``content`` is :func:`run_tool`'s JSON text, as is."""
+
+    name: str
+    arguments: dict
+    content: str
+
+    @property
+    def result(self) -> dict:
+        return json.loads(self.content)
+
+    def function(self) -> dict:
+        return {"name": self.name, "arguments": self.arguments}
 
 
 @dataclass
@@ -398,20 +426,23 @@ class Turn:
 
     user: str
     answer: str
-    call: dict | None = None  # {"name": ..., "arguments": {...}}
-    result: dict | None = None
+    call: Call | None = None
 
 
 @dataclass
 class Draw:
-    """The random choices of one split, and the state of the conversation being written (its notes
-    and its clock: a second call in the same conversation sees what the first one left)."""
+    """The random choices of one split, the tools' folder, and the state of the conversation being
+    written (its notes, its clock, the texts it searches: a second call sees what the first left)."""
 
     rng: random.Random
     split: str
-    notes: list[str] | None = None
+    folder: ToolFolder
+    notes: list[str] | None = None  # the texts in the notes file (None: not drawn yet)
+    assumed: tuple[str, ...] = ()  # the notes taken before the conversation
     now: datetime | None = None
+    corpus: str = "works"
     search_empty: bool = False  # drawn once per conversation, before any redrawing for length
+    contexts: dict[str, ToolContext] = field(default_factory=dict)
 
     def phrase(self, family: str) -> str:
         return self.rng.choice(P.PHRASES[family][self.split])
@@ -420,11 +451,19 @@ class Draw:
         return self.rng.choice(P.ANSWERS[family]).format(**slots)
 
     def new_conversation(self) -> None:
-        self.notes, self.now = None, None
+        self.notes, self.assumed, self.now, self.corpus = None, (), None, "works"
+        (self.folder.data_dir / NOTES_FILE).unlink(missing_ok=True)
+
+    def scene(self) -> Scene:
+        return Scene(self.now, self.assumed, self.corpus)
 
     def current_notes(self) -> list[str]:
+        """The notes' texts; the first time, the notes the conversation assumes are drawn and added."""
         if self.notes is None:
             self.notes = self.rng.sample(P.NOTES, self.rng.choice([0, 1, 1, 2, 2, 3, 4]))
+            self.assumed = tuple(self.notes)
+            for text in self.notes:
+                self.call("note_ajouter", {"texte": text})
         return self.notes
 
     def clock(self) -> datetime:
@@ -432,9 +471,15 @@ class Draw:
             self.now = random_moment(self.rng)
         return self.now
 
-
-def call_turn(user: str, name: str, arguments: dict, result: dict, answer: str) -> Turn:
-    return Turn(user, answer, {"name": name, "arguments": arguments}, result)
+    def call(self, name: str, arguments: dict, may_fail: bool = False) -> Call:
+        """The tool ``name`` run on ``arguments`` in this conversation's context (its clock is
+        :meth:`clock`, drawn when the tool reads it); an erreur raises unless ``may_fail``."""
+        if self.corpus not in self.contexts:
+            self.contexts[self.corpus] = self.folder.context(self.corpus, self.clock)
+        call = Call(name, arguments, run_tool(name, arguments, self.contexts[self.corpus]))
+        if not may_fail and "erreur" in call.result:
+            raise RuntimeError(f"{name} {arguments}: the tool answered {call.content}")
+        return call
 
 
 # ----------------------------------------------------------------------------- calculer
@@ -446,17 +491,12 @@ CALC_FAMILIES = {"calc.expr": 45, "calc.story": 15, "calc.percent": 6, "calc.sqr
 def _calc_expr(d: Draw) -> Turn:
     while True:
         e = random_expression(d.rng)
-        try:
-            value, exact = python_value(e), exact_value(e)
-        except ZeroDivisionError:
-            continue
-        if known(value, exact):
+        call = d.call("calculer", {"expression": render(e, CALL)}, may_fail=True)  # 5/(3-3): an erreur
+        if "erreur" not in call.result and reads_exactly(call.result["resultat"], exact_value(e)):
             break
-    r = french_number(calc_result(value))
+    r = french_number(call.result["resultat"])
     user = d.phrase("calc.expr").format(e=shown_expression(d.rng, e))
-    answer = d.answer("calc.expr", f=render(e, FRENCH, comma=True, space=True), r=r)
-    return call_turn(user, "calculer", {"expression": render(e, CALL)},
-                     {"resultat": calc_result(value)}, answer)
+    return Turn(user, d.answer("calc.expr", f=render(e, FRENCH, comma=True, space=True), r=r), call)
 
 
 def _story_operands(rng: random.Random, how: str) -> tuple[str, str]:
@@ -483,46 +523,42 @@ def _calc_story(d: Draw) -> Turn:
         first, op, second = re.fullmatch(r"\{(a|b)\}([-+*/])\{(a|b)\}", pattern).groups()
         operands = {"a": ("n", a), "b": ("n", b)}
         e = (op, operands[first], operands[second])
-        value, exact = python_value(e), exact_value(e)
-        if known(value, exact):
+        call = d.call("calculer", {"expression": render(e, CALL)})
+        if reads_exactly(call.result["resultat"], exact_value(e)):
             break
-    r = calc_result(value)
-    slots = {"a": a.replace(".", ","), "b": b.replace(".", ","), "r": french_number(r)}
-    return call_turn(template.format(**slots), "calculer", {"expression": render(e, CALL)}, {"resultat": r},
-                     answer.format(**slots))
+    slots = {"a": a.replace(".", ","), "b": b.replace(".", ","), "r": french_number(call.result["resultat"])}
+    return Turn(template.format(**slots), answer.format(**slots), call)
 
 
-def _calc_function(d: Draw, family: str) -> tuple[str, float, Fraction, dict]:
-    """(expression of the call, Python's value, the exact value, the slots of request and answer)."""
+def _calc_function(d: Draw, family: str) -> tuple[str, Fraction, dict]:
+    """(expression of the call, its exact value, the slots of request and answer)."""
     rng = d.rng
     if family == "calc.sqrt":
         x = rng.randint(2, 100) ** 2 if rng.random() < 0.7 else rng.randint(2, 999)
         root = math.isqrt(x)
         exact = Fraction(root) if root * root == x else Fraction(math.sqrt(x))  # the float root is correctly rounded
-        return f"racine({x})", math.sqrt(x), exact, {"x": x}
+        return f"racine({x})", exact, {"x": x}
     if family == "calc.round":
         n = rng.randint(0, 3)
         text = _number(rng, 0, 999, n + 2)[1]  # n + 2 decimals, the last not 0: never a tie
         scaled = Fraction(text) * 10 ** n
         exact = Fraction(round(scaled), 10 ** n)
         call = f"arrondi({text}, {n})" if n else f"arrondi({text})"
-        value = round(float(text), n) if n else round(float(text))
-        return call, value, exact, {"x": text.replace(".", ","), "prec": rng.choice(P.ROUNDING[n])}
+        return call, exact, {"x": text.replace(".", ","), "prec": rng.choice(P.ROUNDING[n])}
     if family == "calc.power":
         a, b = (rng.randint(2, 30), rng.choice([2, 3])) if rng.random() < 0.5 else (rng.randint(2, 9), rng.randint(4, 10))
         pw = rng.choice(P.POWERS.get(b, [f"puissance {b}"]))
-        return f"{a}**{b}", a ** b, Fraction(a) ** b, {"a": a, "pw": pw}
+        return f"{a}**{b}", Fraction(a) ** b, {"a": a, "pw": pw}
     if family == "calc.abs":
         text = _number(rng, 1, 999, rng.choice([0, 0, 1]))[1]
-        value = abs(-float(text) if "." in text else -int(text))
-        return f"abs(-{text})", value, Fraction(text), {"x": "-" + text.replace(".", ",")}
+        return f"abs(-{text})", Fraction(text), {"x": "-" + text.replace(".", ",")}
     a, b = rng.randint(10, 999), rng.randint(2, 30)
     if family == "calc.remainder":
-        return f"{a}%{b}", a % b, Fraction(a % b), {"a": a, "b": b}
+        return f"{a}%{b}", Fraction(a % b), {"a": a, "b": b}
     if family == "calc.quotient":
-        return f"{a}//{b}", a // b, Fraction(a // b), {"a": a, "b": b}
+        return f"{a}//{b}", Fraction(a // b), {"a": a, "b": b}
     p, x = rng.choice([5, 10, 12, 15, 20, 25, 30, 40, 50, 75, rng.randint(1, 99)]), rng.randint(10, 2000)
-    return f"{x}*{p}/100", x * p / 100, Fraction(x * p, 100), {"p": p, "x": x}
+    return f"{x}*{p}/100", Fraction(x * p, 100), {"p": p, "x": x}
 
 
 def _calculer(d: Draw) -> Turn:
@@ -532,12 +568,12 @@ def _calculer(d: Draw) -> Turn:
     if family == "calc.story":
         return _calc_story(d)
     while True:
-        call, value, exact, slots = _calc_function(d, family)
-        if known(value, exact):
+        expression, exact, slots = _calc_function(d, family)
+        call = d.call("calculer", {"expression": expression})
+        if reads_exactly(call.result["resultat"], exact):
             break
-    r = calc_result(value)
-    return call_turn(d.phrase(family).format(**slots), "calculer", {"expression": call}, {"resultat": r},
-                     d.answer(family, r=french_number(r), **slots))
+    r = french_number(call.result["resultat"])
+    return Turn(d.phrase(family).format(**slots), d.answer(family, r=r, **slots), call)
 
 
 # ----------------------------------------------------------------------------- the other tools
@@ -545,28 +581,29 @@ def _calculer(d: Draw) -> Turn:
 
 def _date_heure(d: Draw) -> Turn:
     family = d.rng.choices(["date.day", "date.time", "date.both", "date.weekday", "date.year"], [30, 30, 20, 10, 10])[0]
-    now = d.clock()
-    result = {"date": french_date(now.date()), "heure": now.strftime("%H:%M")}
-    answer = d.answer(family, date=result["date"], h=spoken_time(result["heure"]),
-                      weekday=WEEKDAYS[now.weekday()], year=now.year)
-    return call_turn(d.phrase(family), "date_heure", {}, result, answer)
+    call = d.call("date_heure", {})  # the tool reads the conversation's clock
+    date_text, hhmm = call.result["date"], call.result["heure"]
+    weekday, *_, year = date_text.split()
+    answer = d.answer(family, date=date_text, h=spoken_time(hhmm), weekday=weekday, year=year)
+    return Turn(d.phrase(family), answer, call)
 
 
 def _note_ajouter(d: Draw) -> Turn:
     notes = d.current_notes()
     text = d.rng.choice([n for n in P.NOTES if n not in notes])
-    notes.append(text)
-    result = {"ok": True, "numero": len(notes), "texte": text}
-    return call_turn(d.phrase("note.add").format(t=text), "note_ajouter", {"texte": text}, result,
-                     d.answer("note.add", k=len(notes), t=text))
+    call = d.call("note_ajouter", {"texte": text})
+    added = call.result
+    notes.append(added["texte"])
+    return Turn(d.phrase("note.add").format(t=text), d.answer("note.add", k=added["numero"], t=added["texte"]), call)
 
 
 def _notes_lister(d: Draw) -> Turn:
-    notes = d.current_notes()
-    items = "\n".join(f"{i}. {t}" for i, t in enumerate(notes, 1))
+    d.current_notes()  # the notes the conversation assumes, added before the listing
+    call = d.call("notes_lister", {})
+    notes = call.result["notes"]
+    items = "\n".join(f"{n['numero']}. {n['texte']}" for n in notes)
     family = "note.list" if len(notes) > 1 else "note.list.one" if notes else "note.list.none"
-    result = {"notes": [{"numero": i, "texte": t} for i, t in enumerate(notes, 1)]}
-    return call_turn(d.phrase("note.list"), "notes_lister", {}, result, d.answer(family, n=len(notes), items=items))
+    return Turn(d.phrase("note.list"), d.answer(family, n=len(notes), items=items), call)
 
 
 def _convert_value(rng: random.Random, unit: str) -> float:
@@ -584,40 +621,39 @@ def _convertir(d: Draw) -> Turn:
         dimension = rng.choice(sorted({u.dimension for u in UNITS.values()}))
         source, target = rng.sample([k for k, u in UNITS.items() if u.dimension == dimension], 2)
         value = _convert_value(rng, source)
-        exact = convert(value, source, target)
-        r = convert_result(exact)
-        if (r == 0 or 1e-3 <= abs(r) < 1e9) and clear_of_ties(exact):
+        call = d.call("convertir", {"valeur": value, "de": source, "vers": target})
+        r = call.result["valeur"]
+        if r == 0 or 1e-3 <= abs(r) < 1e9:
             break
     v = french_number(value)
     slots = {"v": v, "u1": rng.choice([unit_symbol(source, value), unit_name(source, value)]),
              "u2": rng.choice([unit_symbol(target, 2), UNITS[target].plural]), "u2p": UNITS[target].plural}
     answer = d.answer("convert", v=v, s1=unit_symbol(source, value), r=french_number(r), s2=unit_symbol(target, r))
-    return call_turn(d.phrase("convert").format(**slots), "convertir", {"valeur": value, "de": source, "vers": target},
-                     {"valeur": r, "unite": target}, answer)
+    return Turn(d.phrase("convert").format(**slots), answer, call)
 
 
 def _chercher(d: Draw) -> Turn:
+    """A search for rare words of one passage, kept when the tool finds that passage first (or, for
+    one conversation in ten, a search for words no text holds)."""
     lib, rng = library(), d.rng
     if d.search_empty:
         q = rng.choice(P.NOTHING_FOUND)
-        return call_turn(d.phrase("search").format(q=q), "chercher", {"requete": q}, {"passages": []},
-                         d.answer("search.none", q=q))
+        call = d.call("chercher", {"requete": q})
+        if call.result["passages"]:
+            raise RuntimeError(f"chercher {q!r} finds a passage: not a search that finds nothing")
+        return Turn(d.phrase("search").format(q=q), d.answer("search.none", q=q), call)
     while True:
         index = rng.randrange(len(lib.passages))
         q = search_query(lib, rng, index)
-        if q:
+        if not q:
+            continue
+        d.corpus = rng.choice(CORPORA)
+        call = d.call("chercher", {"requete": q})
+        found = call.result["passages"]
+        if found and found[0]["texte"] == lib.passages[index][1]:
             break
-    found = [index]
-    others = [i for i in lib.by_word[q.split()[0]] if i != index]
-    if others and rng.random() < 0.1:
-        found.append(rng.choice(others))
-    # The texts searched: a folder of the user's files (one per work here), or, when none is set,
-    # the demo corpus itself, which chercher names by its file name.
-    shipped = rng.random() < 0.5
-    passages = [{"source": DEMO_CORPUS.name if shipped else lib.passages[i][0], "texte": lib.passages[i][1]}
-                for i in found]
-    answer = d.answer("search", src=passages[0]["source"], quote=quote(passages[0]["texte"]))
-    return call_turn(d.phrase("search").format(q=q), "chercher", {"requete": q}, {"passages": passages}, answer)
+    answer = d.answer("search", src=found[0]["source"], quote=quote(found[0]["texte"]))
+    return Turn(d.phrase("search").format(q=q), answer, call)
 
 
 MAKERS = {"calculer": _calculer, "date_heure": _date_heure, "note_ajouter": _note_ajouter,
@@ -677,9 +713,8 @@ def turn_messages(turn: Turn, call_id: str) -> list[dict]:
     out = [{"role": "user", "content": turn.user}]
     if turn.call is not None:
         out.append({"role": "assistant", "content": "", "tool_calls": [
-            {"id": call_id, "type": "function", "function": dict(turn.call)}]})
-        out.append({"role": "tool", "tool_call_id": call_id, "name": turn.call["name"],
-                    "content": json.dumps(turn.result, ensure_ascii=False)})
+            {"id": call_id, "type": "function", "function": turn.call.function()}]})
+        out.append({"role": "tool", "tool_call_id": call_id, "name": turn.call.name, "content": turn.call.content})
     out.append({"role": "assistant", "content": turn.answer})
     return out
 
@@ -712,7 +747,7 @@ def conversation(d: Draw, kind: str, tool: str | None, with_system: bool) -> dic
         messages += turn_messages(turn, f"call_{calls}")
     record = {"kind": kind, "task": task, "messages": messages, "tools": TOOLS}
     if d.split == "eval":
-        record["expected"] = turns[-1].call
+        record["expected"] = turns[-1].call.function() if turns[-1].call else None
     return record
 
 
@@ -760,6 +795,14 @@ def generate_dialogues(n: int, seed: int = 0, split: str = "train", shares: dict
     """``n`` tool-use conversations (module docstring): kinds in ``shares`` exactly (largest
     remainders), tools evenly among the single calls, in a seeded order; each drawn again (same
     kind, same tool) while its :func:`estimated_tokens` is over ``max_tokens`` (None: any length)."""
+    return [record for record, _ in dialogues_with_scenes(n, seed, split, shares, system_share, max_tokens)]
+
+
+def dialogues_with_scenes(n: int, seed: int = 0, split: str = "train", shares: dict | None = None,
+                          system_share: float = SYSTEM_SHARE,
+                          max_tokens: float | None = MAX_TOKENS) -> list[tuple[dict, Scene]]:
+    """:func:`generate_dialogues`, each conversation with the :class:`Scene` its tools ran in. The
+    tools run in a temporary folder, removed at the end (see :class:`ToolFolder`)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"n: expected a whole number >= 0, got {n!r}")
     if split not in SPLITS:
@@ -772,22 +815,24 @@ def generate_dialogues(n: int, seed: int = 0, split: str = "train", shares: dict
     rng.shuffle(kinds)
     singles = [t for t, c in allocate(counts["single"], dict.fromkeys(TOOL_NAMES, 1)).items() for _ in range(c)]
     rng.shuffle(singles)
-    d = Draw(rng, split)
-    records = []
-    for i, kind in enumerate(kinds):
-        tool = singles.pop() if kind == "single" else rng.choice(MULTI_TURN_TOOLS) if kind == "multi_turn" else None
-        with_system = rng.random() < system_share
-        d.search_empty = rng.random() < SEARCH_EMPTY
-        best = None
-        for attempt in range(MAX_DRAWS):  # the second half without the system message, the shortest kept
-            record = conversation(d, kind, tool, with_system and attempt < MAX_DRAWS // 2)
-            size = estimated_tokens(record)
-            if best is None or size < best[0]:
-                best = (size, record)
-            if max_tokens is None or size <= max_tokens:
-                break
-        records.append({"id": f"outils-{split}-{i:05d}", **best[1]})
-    return records
+    out = []
+    with tempfile.TemporaryDirectory(prefix="causette-outils-", dir=memory_folder()) as scratch, \
+            contextlib.closing(ToolFolder(scratch)) as folder:
+        d = Draw(rng, split, folder)
+        for i, kind in enumerate(kinds):
+            tool = singles.pop() if kind == "single" else rng.choice(MULTI_TURN_TOOLS) if kind == "multi_turn" else None
+            with_system = rng.random() < system_share
+            d.search_empty = rng.random() < SEARCH_EMPTY
+            best = None
+            for attempt in range(MAX_DRAWS):  # the second half without the system message, the shortest kept
+                record = conversation(d, kind, tool, with_system and attempt < MAX_DRAWS // 2)
+                size = estimated_tokens(record)
+                if best is None or size < best[0]:
+                    best = (size, record, d.scene())
+                if max_tokens is None or size <= max_tokens:
+                    break
+            out.append(({"id": f"outils-{split}-{i:05d}", **best[1]}, best[2]))
+    return out
 
 
 def write_tool_data(path: str | Path, n: int, seed: int = 0, split: str = "train", shares: dict | None = None) -> Counter:

@@ -21,6 +21,7 @@ time it is needed and kept in memory for the process, as long as the files stay 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import re
@@ -173,6 +174,7 @@ def excerpt(text: str, query_terms: set[str], width: int = EXCERPT) -> str:
 
 _CACHE: dict[tuple, Index] = {}
 _CACHE_SIZE = 4
+_PINNED: dict[int, tuple[tuple[Path, ...], Index]] = {}  # id(roots): (roots, their index)
 
 
 def source_files(roots: tuple[Path, ...] | None) -> list[tuple[str, Path]]:
@@ -201,7 +203,11 @@ def read_text(path: Path) -> str:
 
 
 def index_for(roots: tuple[Path, ...] | None) -> Index:
-    """The index of ``roots``' texts: built once, rebuilt when a file is added, removed or changed."""
+    """The index of ``roots``' texts: built once, rebuilt when a file is added, removed or changed
+    (unless :func:`pinned`)."""
+    pin = _PINNED.get(id(roots))
+    if pin is not None and pin[0] is roots:
+        return pin[1]
     files = source_files(roots)
     key = tuple((name, str(p), p.stat().st_mtime_ns, p.stat().st_size) for name, p in files)
     if key not in _CACHE:
@@ -213,6 +219,22 @@ def index_for(roots: tuple[Path, ...] | None) -> Index:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = Index(passages)
     return _CACHE[key]
+
+
+@contextlib.contextmanager
+def pinned(roots: tuple[Path, ...]):
+    """Inside ``with pinned(context.roots):``, the index of those roots is the one built on
+    entering, without looking at the files again at each search: for texts that stay as they are
+    meanwhile and are searched thousands of times (the generated SFT conversations), where checking
+    every file each time would cost more than the search itself. What is pinned is that very tuple
+    (the one a ToolContext holds), found at once without comparing or hashing its paths."""
+    key = id(roots)
+    _PINNED[key] = (roots, index_for(roots))
+    try:
+        yield
+    finally:
+        if _PINNED.get(key, (None,))[0] is roots:
+            del _PINNED[key]
 
 
 def search(query: str, roots: tuple[Path, ...] | None) -> dict:
