@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import causette  # noqa: E402,F401  (first: it sets the CPU threads before torch loads)
 import llama_cpp  # noqa: E402
 import torch  # noqa: E402
 

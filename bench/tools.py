@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import causette  # noqa: E402,F401  (first: it sets the CPU threads before torch loads)
 import torch  # noqa: E402
 
 from causette.checkpoint.load import load_checkpoint  # noqa: E402
