@@ -434,3 +434,35 @@ def test_a_fine_tuned_tiny_model_answers_in_chat(base, tmp_path):
         session = ChatSession(engine, SamplingParams(temperature=0.0, max_new_tokens=24))
         assert "".join(session.reply(question)) == answer
     shutil.rmtree(tmp_path / "chat")
+
+
+def test_batches_group_conversations_of_similar_length(tokenizer):
+    """Each epoch is still every conversation once, in a seeded order, but windows of GROUP are
+    sorted by length: a batch pads little (on random batches a third of the work is padding)."""
+    import random as _random
+
+    import causette.sft.data as sft_data
+    from causette.sft.data import GROUP
+
+    rng = _random.Random(0)
+    convs = [[{"role": "user", "content": "q"}, {"role": "assistant", "content": "le chat " * rng.randint(1, 6)}]
+             for _ in range(GROUP * 2 + 16)]
+    batches = SFTBatches(tokenizer, convs, BLOCK, seed=3)
+    n = len(batches)
+    order = [batches._index(g) for g in range(n)]
+    assert sorted(order) == list(range(n))  # a permutation
+    lengths = [len(batches.examples[i][0]) for i in order]
+    assert len(set(lengths)) > 3
+    for start in range(0, n, GROUP):
+        window = lengths[start:start + GROUP]
+        assert window == sorted(window)
+    assert [batches._index(n + g) for g in range(n)] != order  # another epoch, another order
+    padded = sum(batches.batch(s, 8)[0].numel() for s in range(n // 8))
+    saved = sft_data.GROUP
+    try:
+        sft_data.GROUP = 1  # no grouping: the plain permutation
+        plain = SFTBatches(tokenizer, convs, BLOCK, seed=3)
+        unsorted = sum(plain.batch(s, 8)[0].numel() for s in range(n // 8))
+    finally:
+        sft_data.GROUP = saved
+    assert padded < 0.9 * unsorted

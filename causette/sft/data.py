@@ -288,6 +288,9 @@ def eval_batches(tokenizer, conversations: list[list[dict]], block_size: int, ba
     return [collate(examples[i : i + batch_size], tokenizer.pad_id) for i in range(0, len(examples), batch_size)]
 
 
+GROUP = 256  # conversations per window sorted by length (SFTBatches._epoch_order)
+
+
 class SFTBatches:
     """Conversations in a seeded order per epoch; batch of step ``s`` is a pure function of ``s``.
 
@@ -322,9 +325,24 @@ class SFTBatches:
     def _index(self, g: int) -> int:
         epoch, k = divmod(g, len(self.examples))
         if epoch != self._epoch:
-            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.examples))
+            self._order = self._epoch_order(epoch)
             self._epoch = epoch
         return int(self._order[k])
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        """A seeded permutation, sorted by length inside windows of ``GROUP`` conversations.
+
+        A batch is padded to its longest conversation, and the padding costs as much compute as
+        real tokens: on random batches of the tool-use data it is a third of the work. Batches
+        drawn from a window sorted by length hold conversations of about the same length; the
+        windows keep the order random at a larger scale (as ``group_by_length`` in HF's Trainer).
+        """
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.examples))
+        lengths = np.array([len(self.examples[i][0]) for i in order])
+        for start in range(0, len(order), GROUP):
+            window = slice(start, start + GROUP)
+            order[window] = order[window][np.argsort(lengths[window], kind="stable")]
+        return order
 
     def batch(self, step: int, batch_size: int, micro: int = 0, accum: int = 1, rank: int = 0, world: int = 1):
         first = ((step * accum + micro) * world + rank) * batch_size
