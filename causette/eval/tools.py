@@ -34,7 +34,7 @@ from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
 from causette.inference.tool_use import parse_tool_calls
 from causette.sft.tool_data import french_number, generate_dialogues, spoken_time
-from causette.utils.lang import tr
+from causette.utils.lang import num, tr
 
 CALL_TOKENS = 96  # most tokens of the first message (a call is ~30)
 ANSWER_TOKENS = 64  # most tokens of the answer after the result
@@ -229,7 +229,7 @@ def tools_section(result: dict | None) -> list[str]:
     how = tr("contraints", "constrained") if result.get("constrained") else tr("libres", "free")
     lines = [tr("## Outils", "## Tools"), "",
              tr(f"{result['conversations']} conversations aux tournures jamais vues à l'entraînement (seed "
-                f"{result['seed']}), réponses gloutonnes, appels {how} ; {result['seconds']} s. Le détail des "
+                f"{result['seed']}), réponses gloutonnes, appels {how} ; {num(result['seconds'], '.1f')} s. Le détail des "
                 "mesures : docs/outils.md.",
                 f"{result['conversations']} conversations with phrasings never seen in training (seed "
                 f"{result['seed']}), greedy replies, {how} calls; {result['seconds']} s. What each measure "
