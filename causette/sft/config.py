@@ -20,7 +20,7 @@ class SFTTrainConfig(TrainConfig):
 
     # Off by default: batches change length, and compiling (~30 s on 2 CPU cores, more when the
     # lengths vary) only pays over a long fine-tuning; configs/assistant.yaml turns it on
-    # (3,000 steps: 1.5× faster steps, bench/LOG.md).
+    # (thousands of steps: ~1.2× faster, bench/LOG.md).
     compile: Optional[bool] = False
     batch_size: int = 8
     max_steps: int = 300

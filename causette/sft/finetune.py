@@ -24,7 +24,6 @@ from causette.checkpoint.adapters import ADAPTER_JSON, adapter_base, adapter_loa
 from causette.checkpoint.weights import load_model
 from causette.config import Config, to_dict
 from causette.errors import CausetteError
-from causette.model import Transformer
 from causette.model.lora import apply_lora, merge_lora
 from causette.sft.data import SFTBatches, eval_batches, load_conversations, split_conversations
 from causette.sft.metrics import eval_table, evaluate_sft, sft_loss
@@ -69,10 +68,10 @@ def _finetune(cfg: Config, base, data, resume: bool, device_name, progress: bool
     device = pick_device(device_name or tc.device)
     dtype = resolve_dtype(tc.precision, device)
     use_compile = decide_compile(tc.compile, device)
-    model = load_model(base_dir, expected_vocab=tokenizer.vocab_size)
-    if use_compile and not sc.lora.enabled:  # our compiled CPU kernels, as pretraining (a no-op elsewhere)
-        model = _with_cpu_kernels(model)
-    model = model.train()
+    # Compiled, the model is traced again as batch lengths change (torch.compile's automatic
+    # dynamic shapes): not with pretraining's CPU kernels, compiled for one shape each (they
+    # would hit torch's recompile limit within seconds, bench/LOG.md).
+    model = load_model(base_dir, expected_vocab=tokenizer.vocab_size).train()
     block = model.cfg.block_size
     batches = SFTBatches(tokenizer, train_convs, block, seed=tc.seed)
     val_batches = eval_batches(tokenizer, val_convs, block, tc.batch_size)
@@ -164,15 +163,6 @@ def _add_lora(model: torch.nn.Module, lora, base_dir: Path,
     echo(f"lora: r={lora.r}, alpha={lora.alpha:g} on {len(wrapped)} layers: "
          f"{n_train:,} trainable parameters ({100 * n_train / n_all:.2f}% of {n_all:,})")
     return adapter_saver(lora, base_dir), adapter_loader
-
-
-def _with_cpu_kernels(model: Transformer) -> Transformer:
-    """The same model and weights, with the compiled CPU kernels of bf16 training (attention
-    backward, chunked LM-head loss): with ``sft.train.compile``, 1.5× faster steps than eager
-    on the tool data (bench/LOG.md), as in pretraining."""
-    fast = Transformer(model.cfg, cpu_kernels=True)
-    fast.load_state_dict(model.state_dict())
-    return fast
 
 
 def _sft_trainer(model: torch.nn.Module, tc, out: Path, batches: SFTBatches, val_batches, runtime: Runtime,
