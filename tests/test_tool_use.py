@@ -148,3 +148,31 @@ def _next_or_eof(typed, out, prompt: str) -> str:
         raise EOFError from None
     out.write(line + "\n")  # what a terminal echoes
     return line
+
+
+def test_a_long_tool_result_is_cut_to_leave_room_for_the_answer(tok, tmp_path):
+    """A result too long for the context (a search in a small model) loses its end, marked « … »,
+    rather than the whole exchange; when even half of it does not fit, nothing is cut."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "chercher", "arguments": {"requete": "chat"}}}
+    long = json.dumps({"passages": [{"source": "a.txt", "texte": "Le chat dort. " * 30}]}, ensure_ascii=False)
+    history = [{"role": "user", "content": "Cherche chat."}, {"role": "assistant", "content": "", "tool_calls": [call]},
+               {"role": "tool", "tool_call_id": "call_1", "content": long}]
+
+    def session(block: int) -> ChatSession:
+        model = ToolUser(tok, '\n{"name": "calculer", "arguments": {}}\n', "Voilà.")
+        model.cfg.block_size = block
+        return ChatSession(Engine(model, tok, decode="exact"), SamplingParams(temperature=0, max_new_tokens=16),
+                           tools=openai_tools(), tool_context=ToolContext(data_dir=tmp_path))
+
+    full = len(session(4096)._render(history))
+    small = session(full - 40 + 16)  # the answer keeps 16 tokens: 40 too many
+    assert small.answer_room == 16
+    limit = small.engine.block_size - small.answer_room
+    shorter, cut = small._shorten_results(history)
+    kept = shorter[2]["content"][:-1]
+    assert cut > 0 and shorter[2]["content"].endswith("…") and long.startswith(kept) and len(kept) == len(long) - cut
+    assert len(small._render(shorter)) <= limit  # it fits ...
+    one_more = history[:2] + [dict(history[2], content=long[: len(kept) + 1] + "…")]
+    assert len(small._render(one_more)) > limit  # ... and keeps all it can
+    tiny = session(full // 2)
+    assert tiny._shorten_results(history) == (history, 0)

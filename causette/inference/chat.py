@@ -182,6 +182,13 @@ class ChatSession:
                 dropped = len(history) - len(_without_oldest_exchange(history))
                 history, before = history[dropped:], before[dropped:]
             if len(ids) > self.engine.block_size - self.answer_room:
+                history, cut = self._shorten_results(history)
+                ids = self._render(history)
+                if cut:
+                    notify(tr(f"résultat d'outil raccourci pour tenir dans le contexte ({_plural(cut, 'caractère')} "
+                              "en moins)", f"tool result shortened to fit in the context ({_plural(cut, 'character')} "
+                              "fewer)"))
+            if len(ids) > self.engine.block_size - self.answer_room:
                 # Even alone, this exchange leaves no room for the answer: the model forgets it
                 # (the conversation stays well formed: user and assistant turns alternate).
                 self.history = before
@@ -192,8 +199,31 @@ class ChatSession:
 
     @property
     def answer_room(self) -> int:
-        """Tokens kept for the answer that follows tool results (short: it reports them)."""
-        return min(self.reserve, max(32, self.engine.block_size // 4))
+        """Tokens kept for the answer that follows tool results (short: it reports them; 32 in a
+        context of 256, where a call and its result already take a hundred)."""
+        return min(self.reserve, max(16, self.engine.block_size // 8))
+
+    def _shorten_results(self, history: list[dict]) -> tuple[list[dict], int]:
+        """``history`` with the longest tool result of its last exchange cut (its end replaced by
+        « … ») until the prompt leaves ``answer_room``, if a cut of at most half of it does; the
+        characters cut (0: none helps)."""
+        k = max((i for i, m in enumerate(history) if m["role"] == "tool"), default=None,
+                key=lambda i: len(history[i]["content"]))
+        if k is None:
+            return history, 0
+        text = history[k]["content"]
+
+        def trial(keep: int) -> list[dict]:
+            return history[:k] + [dict(history[k], content=text[:keep] + "…")] + history[k + 1:]
+
+        limit = self.engine.block_size - self.answer_room
+        lo, hi = len(text) // 2, len(text)  # the most kept that fits lies in [lo, hi)
+        if len(self._render(trial(lo))) > limit:
+            return history, 0
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if len(self._render(trial(mid))) <= limit else (lo, mid)
+        return trial(lo), len(text) - lo
 
     def _one_reply(self, ids: list[int], history: list[dict], notify, tools_left: bool):
         """One streamed answer; True when the turn is over (no tool call to run)."""
