@@ -438,7 +438,10 @@ def test_sft_tool_data_setting(tmp_path):
     from causette.sft.finetune import tool_data_paths
 
     cfg = load_config("assistant")
-    assert cfg.sft.tool_data == 2000 and load_config("demo").sft.tool_data == 0
+    assert cfg.sft.tool_data == 10000 and load_config("demo").sft.tool_data == 0
+    # the 15-minute recipe (docs/outils.md): pretraining and SFT on the clock, the SFT compiled
+    assert (cfg.train.max_minutes, cfg.sft.train.max_minutes, cfg.sft.train.max_steps) == (5, 8, 3000)
+    assert cfg.sft.train.compile is True and load_config("demo").sft.train.compile is False
     with pytest.raises(CausetteError, match="sft.tool_data"):
         load_config("assistant", ["sft.tool_data=-3"])
     lines = []
