@@ -222,3 +222,17 @@ def test_max_length_caps_a_string_in_bytes():
         "type": "object", "properties": {"expression": {"type": "string", "maxLength": 4}}}}}]
     assert _string_verdict(CallGrammar(capped), b"abcd") and not _string_verdict(CallGrammar(capped), b"abcde")
     assert not _string_verdict(CallGrammar(capped), "ééé".encode())  # 6 bytes: at most 4 characters, never more
+
+
+def test_a_schema_not_covered_leaves_the_calls_free_only_when_asked(tok):
+    """``constrain=None`` (the server with client tools): an array argument, which the automaton
+    does not cover, leaves the calls free but the choice still holds; ``True`` refuses it."""
+    arrays = [{"type": "function", "function": {"name": "liste", "parameters": {
+        "type": "object", "properties": {"items": {"type": "array"}}}}}]
+    with pytest.raises(CausetteError, match="not 'array'"):
+        ToolCallProcessor(tok, arrays)
+    free = ToolCallProcessor(tok, arrays, choice="required", constrain=None)
+    assert free.grammar is None
+    logits = free([], torch.zeros(tok.vocab_size))
+    assert torch.isfinite(logits).sum() == 1 and logits[free.open_id] == 0  # the reply opens with a call
+    assert ToolCallProcessor(tok, TOOLS, constrain=None).grammar is not None

@@ -34,14 +34,12 @@ from causette.sft.tool_data import (
     MAX_TOKENS,
     TOOL_NAMES,
     TOOLS,
-    UNITS,
-    ToolFolder,
     dialogues_with_scenes,
     estimated_tokens,
     generate_dialogues,
-    library,
     write_tool_data,
 )
+from causette.sft.tool_material import UNITS, ToolFolder, library
 from causette.tools import ToolContext, run_tool
 from causette.utils.paths import DEMO_CORPUS
 

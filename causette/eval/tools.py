@@ -33,7 +33,8 @@ from causette.inference.constrain import TokenTrie, ToolCallProcessor
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
 from causette.inference.tool_use import parse_tool_calls
-from causette.sft.tool_data import french_number, generate_dialogues, spoken_time
+from causette.sft.tool_data import generate_dialogues
+from causette.sft.tool_material import french_number, spoken_time
 from causette.utils.lang import num, tr
 
 CALL_TOKENS = 96  # most tokens of the first message (a call is ~30)

@@ -336,12 +336,13 @@ class ToolCallProcessor:
     reply starts with a call) or ``"none"`` (no call: ``<tool_call>`` is never drawn); a choice
     of one function is ``"required"`` with ``tools`` reduced to it. ``parallel=False``: at most
     one call per reply (``parallel_tool_calls: false``). ``constrain=False``: the calls
-    themselves are left free (the server's case for client schemas this automaton does not
-    cover: arrays, ``anyOf``...); the choice and ``parallel`` still hold.
+    themselves are left free; ``None``: free only when a schema is one this automaton does not
+    cover (arrays, ``anyOf``...: the server's case for client tools). The choice and
+    ``parallel`` hold either way.
     """
 
     def __init__(self, tokenizer, tools: list[dict], trie: TokenTrie | None = None, max_string: int = MAX_STRING,
-                 choice: str = "auto", parallel: bool = True, constrain: bool = True):
+                 choice: str = "auto", parallel: bool = True, constrain: bool | None = True):
         names = tokenizer.special_tokens
         if "<tool_call>" not in names or "</tool_call>" not in names:
             raise CausetteError("this tokenizer has no tool tokens (trained before tools): chat without tools")
@@ -350,7 +351,13 @@ class ToolCallProcessor:
         self.open_id, self.close_id = names["<tool_call>"], names["</tool_call>"]
         self.choice, self.parallel = choice, parallel
         self.calls = 0  # calls opened so far in this reply
-        self.grammar = CallGrammar(tools, max_string) if constrain else None
+        self.grammar: CallGrammar | None = None
+        if constrain is not False:
+            try:
+                self.grammar = CallGrammar(tools, max_string)
+            except CausetteError:
+                if constrain:
+                    raise
         self.trie = trie or TokenTrie(tokenizer)
         self.tokenizer = tokenizer
         self.state: tuple | None = None  # None: outside a call

@@ -219,27 +219,29 @@ async def _whole_reply(worker: Worker, job: Job, request: Request, head: dict, p
     return {**head, "choices": [choice], "usage": _usage(prompt, result)}
 
 
-def _call_object(raw: str, index: int | None = None) -> dict | None:
-    """A call's text as OpenAI's ``tool_calls`` entry (None when it does not parse)."""
-    call = read_call(raw, "call_" + uuid.uuid4().hex[:24])
-    if call.error is not None:
-        return None
-    entry = {"id": call.id, "type": "function",
-             "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
-    return entry if index is None else {"index": index, **entry}
+def _reply_parts(pieces: list[tuple[str, str]], first_index: int = 0) -> list[tuple[str, str | dict]]:
+    """The pieces of tool_use.CallSplitter as ``("text", str)`` or ``("call", tool_calls entry)``
+    (OpenAI's form, arguments as JSON text, ``index`` counted from ``first_index``); a call that
+    does not parse (or was cut) is given back as its text."""
+    out: list[tuple[str, str | dict]] = []
+    for kind, piece in pieces:
+        call = read_call(piece, "call_" + uuid.uuid4().hex[:24]) if kind == "call" else None
+        if call is None or call.error is not None:
+            out.append(("text", piece if kind == "text" else "<tool_call>" + piece
+                        + ("</tool_call>" if kind == "call" else "")))
+            continue
+        arguments = json.dumps(call.arguments, ensure_ascii=False)
+        out.append(("call", {"index": first_index + sum(k == "call" for k, _ in out), "id": call.id,
+                             "type": "function", "function": {"name": call.name, "arguments": arguments}}))
+    return out
 
 
 def _split_calls(text: str) -> tuple[str, list[dict]]:
-    """The content and the calls of a whole reply; a call that does not parse stays in the content."""
+    """The content and the calls of a whole reply."""
     splitter = CallSplitter()
-    content, calls = [], []
-    for kind, piece in splitter.feed(text) + splitter.close():
-        entry = _call_object(piece) if kind == "call" else None
-        if entry is not None:
-            calls.append(entry)
-        else:
-            content.append(piece if kind == "text" else f"<tool_call>{piece}" + ("</tool_call>" if kind == "call" else ""))
-    return "\n".join(content), calls
+    parts = _reply_parts(splitter.feed(text) + splitter.close())
+    calls = [{k: v for k, v in entry.items() if k != "index"} for kind, entry in parts if kind == "call"]
+    return "\n".join(piece for kind, piece in parts if kind == "text"), calls
 
 
 def _chunk(head: dict, chat: bool, delta: str | None, reason: str | None = None) -> dict:
@@ -253,22 +255,18 @@ def _chunk(head: dict, chat: bool, delta: str | None, reason: str | None = None)
 
 class _StreamedCalls:
     """The chunks of a streamed chat reply that may hold tool calls: text as content deltas, each
-    call as one ``tool_calls`` delta once it is whole (a call that does not parse: its text)."""
+    call as one ``tool_calls`` delta once it is whole."""
 
     def __init__(self, head: dict):
         self.head, self.splitter, self.count = head, CallSplitter(), 0
 
     def chunks(self, pieces: list[tuple[str, str]]) -> list[dict]:
         out = []
-        for kind, piece in pieces:
-            entry = _call_object(piece, self.count) if kind == "call" else None
-            if entry is None:
-                text = piece if kind == "text" else f"<tool_call>{piece}" + ("</tool_call>" if kind == "call" else "")
-                out.append(_chunk(self.head, True, text))
-                continue
-            self.count += 1
-            chunk = _chunk(self.head, True, None)
-            chunk["choices"][0]["delta"] = {"tool_calls": [entry]}
+        for kind, part in _reply_parts(pieces, self.count):
+            chunk = _chunk(self.head, True, part if kind == "text" else None)
+            if kind == "call":
+                self.count += 1
+                chunk["choices"][0]["delta"] = {"tool_calls": [part]}
             out.append(chunk)
         return out
 

@@ -35,7 +35,7 @@ from typing import Any
 from causette.data.chat_template import check_tools, render_chat
 from causette.errors import CausetteError
 from causette.inference.config import MIN_PENALTY, MIN_TEMPERATURE, setting_problem, shown
-from causette.inference.constrain import CallGrammar, TokenTrie, ToolCallProcessor
+from causette.inference.constrain import TokenTrie, ToolCallProcessor
 from causette.inference.engine import Engine
 from causette.inference.sampling import SamplingParams
 from causette.tokenizer.special import supports_tools
@@ -336,15 +336,11 @@ class RequestReader:
         if offer is None:
             return None
         tools = [t for t in offer.tools if offer.only in (None, t["function"]["name"])]
-        try:
-            CallGrammar(tools)
-            constrain = True
-        except CausetteError:  # a schema the automaton does not cover: free calls
-            constrain = False
         if self._trie is None:
             self._trie = TokenTrie(self.engine.tokenizer)
+        # constrain=None: a schema the automaton does not cover leaves the calls free
         return ToolCallProcessor(self.engine.tokenizer, tools, self._trie, choice=offer.choice,
-                                 parallel=offer.parallel, constrain=constrain)
+                                 parallel=offer.parallel, constrain=None)
 
     def completion_prompt(self, body: dict) -> list[int]:
         prompt = body.get("prompt")
