@@ -25,6 +25,15 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="run name: artefacts go to runs/<name>/ (overrides run.name)")
 
 
+def add_depth_arg(p: argparse.ArgumentParser) -> None:
+    """``--depth N``, for the stages that build a model: the same as ``--set model.depth=N``."""
+    from causette.utils.ranges import Range, number_in
+
+    p.add_argument("--depth", type=number_in(Range(1, 256)), metavar="N",
+                   help="the model's size in one number: layers N, width 64·N, learning rate... "
+                   "(model.depth; settings given explicitly still win)")
+
+
 def config_from_args(args: argparse.Namespace):
     """Load the config named by ``--config`` (default: the shipped demo) with ``--set`` overrides.
 
@@ -38,6 +47,9 @@ def config_from_args(args: argparse.Namespace):
     name = getattr(args, "name", None)
     if name is not None:
         overrides.append(Setting("run.name", name, f"--name {shlex.quote(name)}"))
+    depth = getattr(args, "depth", None)
+    if depth is not None:
+        overrides.append(Setting("model.depth", depth, f"--depth {depth}"))
     return load_config(getattr(args, "config", None) or "demo", overrides)
 
 

@@ -25,6 +25,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import re
 import types
 import typing
@@ -39,6 +40,7 @@ from causette.config_files import (
     apply_override,
     override_label,
     plain,
+    rank_of,
     read_yaml_tree,
     resolve_config_path,
     show_value,
@@ -46,6 +48,7 @@ from causette.config_files import (
 from causette.corpus.config import CorpusConfig
 from causette.errors import ConfigError
 from causette.model.config import ModelConfig
+from causette.model.depth import derived
 from causette.sft.config import SFTConfig
 from causette.tokenizer.config import TokenizerConfig
 from causette.train.config import TrainConfig
@@ -133,9 +136,49 @@ def load_config(path: str | Path | None = None, overrides: list[str | Setting] |
         data = read_yaml_tree(resolve_config_path(path), seen=()) if path is not None else Sourced()
         for item in overrides or []:
             apply_override(data, item)
+        apply_depth(data, where)
         return from_dict(cls, data, where=where)
     except RecursionError:  # a YAML alias that contains itself
         raise ConfigError(f"{where}: a value is nested too deeply (or contains itself)") from None
+
+
+def apply_depth(data: dict, where: str = "config") -> None:
+    """``model.depth: N`` → the settings its rules derive (causette/model/depth.py), written into
+    ``data`` wherever no setting of equal or higher rank was given: one in the depth's own file, a
+    file extending it, or an override, wins; one inherited from a file the depth's file extends
+    gives way (see :attr:`causette.config_files.Sourced.ranks`)."""
+    model = data.get("model")
+    if not isinstance(model, dict) or plain(model.get("depth")) is None:
+        return
+    depth = plain(model["depth"])
+    item = model["depth"]
+    origin = item.origin if isinstance(item, Override) else getattr(model, "origins", {}).get("depth", where)
+    if isinstance(depth, float) and depth.is_integer():
+        depth = int(depth)
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        raise ConfigError(f"{origin}: 'model.depth' must be an integer, got {show_value(depth)}")
+    problem = ModelConfig.RANGES["depth"].problem(depth)
+    if problem:
+        raise ConfigError(f"{origin}: model.depth {problem}, got {show_number(depth)}")
+    rank = rank_of(model, "depth")
+    heads, kv = plain(model.get("n_head", 4)), plain(model.get("n_kv_head"))
+    group = heads // kv if isinstance(heads, int) and isinstance(kv, int) and kv > 0 and heads % kv == 0 else 1
+    train = data.get("train")
+    lr = plain(train.get("lr")) if isinstance(train, dict) and rank_of(train, "lr") >= rank else None
+    try:  # a number, or text such as "1e-3" (YAML reads an exponent without a dot as text)
+        lr = float(lr) if lr is not None and not isinstance(lr, bool) else None
+    except (TypeError, ValueError):
+        lr = None  # not a number: the conversion below says so, naming train.lr
+    lr = lr if lr is not None and math.isfinite(lr) and lr > 0 else None
+    for section_name, values in derived(depth, group, lr).items():
+        section = data.setdefault(section_name, Sourced(file=where))
+        if not isinstance(section, Sourced):  # a whole section given at once (--set train={...}): it wins
+            continue
+        for key, value in values.items():
+            if rank_of(section, key) < rank:
+                section[key] = value
+                section.origins[key] = f"{origin} (model.depth {depth} → {section_name}.{key})"
+                section.ranks[key] = rank
 
 
 # ----------------------------------------------------------------------------- conversion

@@ -12,6 +12,7 @@ Reading refuses what YAML would accept but no setting can hold: integers of hund
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,10 @@ class Sourced(dict):
         self.file = file
         self.origins = dict(origins or {})
         self.lines: dict = {}  # line of each key in the YAML text it was read from
+        # When each key was given, as a number that grows in the order the settings apply: a file
+        # read later (one that extends another) outranks it, an override outranks every file.
+        # The depth dial (causette/config.py) derives only the settings ranked below its own.
+        self.ranks: dict = {}
 
 
 @dataclass
@@ -161,20 +166,40 @@ def _shown_path(file: Path) -> str:
     return printable_path(file)
 
 
-def _tag(value: Any, file: str) -> Any:
-    """The mappings inside ``value`` (read from ``file``) know their file and their keys' lines."""
+# Rank of the settings of each file read, in reading order: a file's parents are read before it.
+_file_rank = itertools.count(1)
+# Rank of every ``--set`` override: above every file's.
+OVERRIDE_RANK = 2**62
+
+
+def _tag(value: Any, file: str, rank: int | None = None) -> Any:
+    """The mappings inside ``value`` (read from ``file``) know their file, their keys' lines and
+    their keys' rank (one number for the whole file: see :attr:`Sourced.ranks`)."""
+    rank = next(_file_rank) if rank is None else rank
     if isinstance(value, list):
-        return [_tag(v, file) for v in value]
+        return [_tag(v, file, rank) for v in value]
     if not isinstance(value, dict):
         return value
     lines = getattr(value, "lines", {})
     origins = {k: f"{file}: line {lines[k]}" for k in value if k in lines}
-    return Sourced({k: _tag(v, file) for k, v in value.items()}, file=file, origins=origins)
+    out = Sourced({k: _tag(v, file, rank) for k, v in value.items()}, file=file, origins=origins)
+    out.ranks = dict.fromkeys(value, rank)
+    return out
+
+
+def rank_of(section: dict, key: str) -> int:
+    """The rank of ``section[key]`` (0 when absent): an override's is :data:`OVERRIDE_RANK`."""
+    if key not in section:
+        return 0
+    if isinstance(section[key], Override):
+        return OVERRIDE_RANK
+    return getattr(section, "ranks", {}).get(key, 0)
 
 
 def _deep_merge(base: dict, top: dict) -> dict:
     out = Sourced(base, file=getattr(top, "file", "") or getattr(base, "file", ""),
                    origins={**getattr(base, "origins", {}), **getattr(top, "origins", {})})
+    out.ranks = {**getattr(base, "ranks", {}), **getattr(top, "ranks", {})}
     for k, v in top.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _deep_merge(out[k], v)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from causette.cli_args import add_config_args, config_from_args
+from causette.cli_args import add_config_args, add_depth_arg, config_from_args
 from causette.config import Config
 from causette.errors import CausetteError
 from causette.run_state import RunRecord, borrow, chain_key, output_digest, stage_parts
@@ -54,6 +54,7 @@ def register(sub) -> None:
     p.add_argument("--until", choices=STAGES, default=STAGES[-1], metavar="STAGE",
                    help=f"stop after this stage ({', '.join(STAGES)}; default: {STAGES[-1]})")
     add_config_args(p)
+    add_depth_arg(p)
     p.set_defaults(func=_cli)
 
 

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     # the tools an assistant calls (calculer, notes, chercher...): torch-free, under every stage that uses them
     ("tools", ["causette.tools", "causette.tools.*"]),
     # the settings dataclasses of each stage, their loader, and the constants they validate against
-    ("settings", ["causette.config", "causette.config_files", "causette.*.config", "causette.tokenizer.special", "causette.tokenizer.pattern"]),
+    ("settings", ["causette.config", "causette.config_files", "causette.*.config", "causette.model.depth", "causette.tokenizer.special", "causette.tokenizer.pattern"]),
     ("text", ["causette.corpus", "causette.corpus.*", "causette.tokenizer", "causette.tokenizer.*"]),
     ("model", ["causette.model", "causette.model.*"]),
     # the measures the training loop also takes (loss, bits per byte; minimal pairs)

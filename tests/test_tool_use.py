@@ -61,7 +61,6 @@ from causette.inference.chat import ChatSession  # noqa: E402
 from causette.inference.tool_use import hide_calls  # noqa: E402
 from causette.inference.engine import Engine  # noqa: E402
 from causette.inference.sampling import SamplingParams  # noqa: E402
-from causette.model.kvcache import KVCache  # noqa: E402
 from causette.tokenizer import train_tokenizer  # noqa: E402
 from causette.tokenizer.config import TokenizerConfig  # noqa: E402
 from causette.tools import openai_tools  # noqa: E402

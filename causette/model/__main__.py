@@ -3,6 +3,7 @@
     python -m causette.model model/seed16m
     python -m causette.model model/llama --set model.n_kv_head=6 model.mlp=gelu
     python -m causette.model model/demo --tensors      # every tensor's name and shape
+    python -m causette.model --depth 8                  # the dial: the demo config at depth 8
 
 The model is built on PyTorch's "meta" device: shapes only, no memory, instant even for big ones.
 """
@@ -16,9 +17,21 @@ import sys
 import torch
 
 from causette.config import load_config
+from causette.config_files import Setting
 from causette.errors import CausetteError
 from causette.model.counting import count_params, flops_per_token
 from causette.model.transformer import Transformer
+from causette.utils.ranges import Range, number_in
+
+
+def describe_dial(cfg) -> str:
+    """What ``model.depth`` set, shape and optimiser settings, in one line (empty without a depth)."""
+    m, t = cfg.model, cfg.train
+    if m.depth is None:
+        return ""
+    return (f"depth {m.depth}: {m.n_layer} layers × {m.n_embd}, {m.n_head} heads ({m.kv_heads} key/value); "
+            f"train.lr {t.lr:g} → min_lr {t.min_lr:g}, warmup {t.warmup_steps} steps, batch {t.batch_size} × "
+            f"{m.block_size} tokens, weight decay {t.weight_decay:g}")
 
 
 def describe(cfg, tensors: bool = False) -> str:
@@ -54,14 +67,20 @@ def describe(cfg, tensors: bool = False) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m causette.model", description=__doc__.splitlines()[0])
-    ap.add_argument("config", help="a config file or shipped name, e.g. model/seed16m")
+    ap.add_argument("config", nargs="?", default="demo",
+                    help="a config file or shipped name, e.g. model/seed16m (default: demo)")
+    ap.add_argument("--depth", type=number_in(Range(1, 256)), metavar="N",
+                    help="the size dial (model.depth): layers N, width 64·N, and the optimiser settings")
     ap.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides, e.g. model.n_layer=4"
     )
     ap.add_argument("--tensors", action="store_true", help="list every parameter tensor")
     args = ap.parse_args(argv)
+    overrides = list(args.set) + ([Setting("model.depth", args.depth, f"--depth {args.depth}")]
+                                  if args.depth is not None else [])
     try:
-        print(describe(load_config(args.config, args.set).model, args.tensors))
+        cfg = load_config(args.config, overrides)
+        print("\n".join(filter(None, [describe_dial(cfg), describe(cfg.model, args.tensors)])))
     except CausetteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

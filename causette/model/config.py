@@ -33,6 +33,9 @@ class ModelConfig:
     """One decoder-only Transformer; the switches select the GPT-2 or the Llama family."""
 
     # --- sizes
+    # The dial (causette/model/depth.py): when set, the shape (n_layer, n_embd, n_head, n_kv_head)
+    # and the optimiser settings (train.lr, ...) follow from it, unless given explicitly.
+    depth: int | None = None
     vocab_size: int = 8192
     block_size: int = 256  # longest context the model sees (position tables are this long)
     n_layer: int = 4
@@ -100,6 +103,7 @@ class ModelConfig:
 
     # ------------------------------------------------------------------ checks
     RANGES: ClassVar[dict[str, Range]] = {
+        "depth": Range(1, 256, note="null = the shape as written (n_layer, n_embd...)"),
         "vocab_size": Range(1, 2**32, note="token ids are stored as 32-bit integers"),
         # A prompt holds at least <|bos|>, and generation (the samples of every evaluation,
         # `causette generate`) needs room for one more token after it.

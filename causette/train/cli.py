@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from causette.cli_args import add_config_args, config_from_args
+from causette.cli_args import add_config_args, add_depth_arg, config_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps, xpu (overrides train.device)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_args(p)
+    add_depth_arg(p)
     p.set_defaults(func=run_train)
 
 
