@@ -136,30 +136,27 @@ def load_config(path: str | Path | None = None, overrides: list[str | Setting] |
         data = read_yaml_tree(resolve_config_path(path), seen=()) if path is not None else Sourced()
         for item in overrides or []:
             apply_override(data, item)
-        apply_depth(data, where)
-        return from_dict(cls, data, where=where)
+        owned = apply_depth(data, where)
+        cfg = from_dict(cls, data, where=where)
+        if isinstance(cfg, Config):
+            cfg.dial_owned = owned  # for with_depth (model.depth: auto); not a setting
+        return cfg
     except RecursionError:  # a YAML alias that contains itself
         raise ConfigError(f"{where}: a value is nested too deeply (or contains itself)") from None
 
 
-def apply_depth(data: dict, where: str = "config") -> None:
+def apply_depth(data: dict, where: str = "config") -> frozenset[str]:
     """``model.depth: N`` → the settings its rules derive (causette/model/depth.py), written into
     ``data`` wherever no setting of equal or higher rank was given: one in the depth's own file, a
     file extending it, or an override, wins; one inherited from a file the depth's file extends
-    gives way (see :attr:`causette.config_files.Sourced.ranks`)."""
+    gives way (see :attr:`causette.config_files.Sourced.ranks`).
+
+    Returns the settings the dial owns (``"train.lr"``...). With ``depth: auto`` nothing is written
+    yet: training chooses the depth (causette/train/sizing.py), then :func:`with_depth` sets those."""
     model = data.get("model")
     if not isinstance(model, dict) or plain(model.get("depth")) is None:
-        return
-    depth = plain(model["depth"])
-    item = model["depth"]
-    origin = item.origin if isinstance(item, Override) else getattr(model, "origins", {}).get("depth", where)
-    if isinstance(depth, float) and depth.is_integer():
-        depth = int(depth)
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        raise ConfigError(f"{origin}: 'model.depth' must be an integer, got {show_value(depth)}")
-    problem = ModelConfig.RANGES["depth"].problem(depth)
-    if problem:
-        raise ConfigError(f"{origin}: model.depth {problem}, got {show_number(depth)}")
+        return frozenset()
+    depth, origin = _read_depth(model, where)
     rank = rank_of(model, "depth")
     heads, kv = plain(model.get("n_head", 4)), plain(model.get("n_kv_head"))
     group = heads // kv if isinstance(heads, int) and isinstance(kv, int) and kv > 0 and heads % kv == 0 else 1
@@ -170,15 +167,58 @@ def apply_depth(data: dict, where: str = "config") -> None:
     except (TypeError, ValueError):
         lr = None  # not a number: the conversion below says so, naming train.lr
     lr = lr if lr is not None and math.isfinite(lr) and lr > 0 else None
-    for section_name, values in derived(depth, group, lr).items():
+    owned = set()
+    for section_name, values in derived(4 if depth == "auto" else depth, group, lr).items():
         section = data.setdefault(section_name, Sourced(file=where))
         if not isinstance(section, Sourced):  # a whole section given at once (--set train={...}): it wins
             continue
         for key, value in values.items():
             if rank_of(section, key) < rank:
-                section[key] = value
-                section.origins[key] = f"{origin} (model.depth {depth} → {section_name}.{key})"
-                section.ranks[key] = rank
+                owned.add(f"{section_name}.{key}")
+                if depth != "auto":
+                    section[key] = value
+                    section.origins[key] = f"{origin} (model.depth {depth} → {section_name}.{key})"
+                    section.ranks[key] = rank
+    return frozenset(owned)
+
+
+def _read_depth(model: dict, where: str) -> tuple[int | str, str]:
+    """``model.depth`` checked (an integer in range, or "auto") and where it was given."""
+    item = model["depth"]
+    depth = plain(item)
+    origin = item.origin if isinstance(item, Override) else getattr(model, "origins", {}).get("depth", where)
+    if depth == "auto":
+        return depth, origin
+    if isinstance(depth, float) and depth.is_integer():
+        depth = int(depth)
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        raise ConfigError(f"{origin}: 'model.depth' must be an integer or auto, got {show_value(depth)}")
+    problem = ModelConfig.RANGES["depth"].problem(depth)
+    if problem:
+        raise ConfigError(f"{origin}: model.depth {problem}, got {show_number(depth)}")
+    return depth, origin
+
+
+def with_depth(cfg: Config, depth: int) -> Config:
+    """``cfg`` whose ``model.depth: auto`` became ``depth``: the settings the dial owns
+    (``cfg.dial_owned``, recorded by :func:`load_config`) follow the rules, the others stay."""
+    owned = getattr(cfg, "dial_owned", None)
+    model, train = cfg.model, cfg.train
+    group = model.n_head // model.kv_heads if model.n_head % model.kv_heads == 0 else 1
+    lr = None if owned is None or "train.lr" in owned else train.lr
+    sections = {"model": dataclasses.replace(model, depth=depth), "train": dataclasses.replace(train)}
+    for name, values in derived(depth, group, lr).items():
+        for key, value in values.items():
+            if owned is None or f"{name}.{key}" in owned:
+                setattr(sections[name], key, value)
+    out = dataclasses.replace(cfg, **sections)
+    out.dial_owned = owned
+    try:
+        out.model.validate()
+        out.train.validate()
+    except ValueError as e:
+        raise ConfigError(f"model.depth {depth} (chosen for model.depth: auto): {e}") from None
+    return out
 
 
 # ----------------------------------------------------------------------------- conversion

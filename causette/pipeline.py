@@ -140,6 +140,8 @@ def fit_batch(cfg: Config, run: Path, echo: Callable[[str], None]) -> None:
         echo(f"fit: train.batch_size {batch} instead of {tc.batch_size}, so that {tc.max_epochs:g} epochs of "
              f"{tokens:,} train tokens make {steps:,} steps (more, smaller updates learn more from little text)")
         tc.batch_size = batch
+        if getattr(cfg, "dial_owned", None):  # fitted now: model.depth: auto must not set it back
+            cfg.dial_owned = cfg.dial_owned - {"train.batch_size"}
 
 
 def fit_vocab(cfg: Config, run: Path, echo: Callable[[str], None]) -> None:

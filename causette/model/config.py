@@ -34,8 +34,9 @@ class ModelConfig:
 
     # --- sizes
     # The dial (causette/model/depth.py): when set, the shape (n_layer, n_embd, n_head, n_kv_head)
-    # and the optimiser settings (train.lr, ...) follow from it, unless given explicitly.
-    depth: int | None = None
+    # and the optimiser settings (train.lr, ...) follow from it, unless given explicitly. "auto":
+    # chosen when training starts, from the time budget and the measured speed (train/sizing.py).
+    depth: int | Literal["auto"] | None = None
     vocab_size: int = 8192
     block_size: int = 256  # longest context the model sees (position tables are this long)
     n_layer: int = 4

@@ -37,6 +37,7 @@ from causette.model.counting import count_params, flops_per_token
 from causette.model.transformer import Transformer
 from causette.tokenizer.io import load_tokenizer
 from causette.train import distributed
+from causette.train.sizing import size_model
 from causette.train.trainer import CheckpointFiles, Hooks, Runtime, Throughput, Trainer, TrainResult
 from causette.utils.device import compile_supported, cpu_compile_supported, pick_device, resolve_dtype
 from causette.utils.flops import matmul_peak
@@ -74,6 +75,8 @@ def train(
 
 
 def _train(cfg: Config, run: RunLayout, resume: bool, device_name, progress: bool, echo) -> TrainResult:
+    if cfg.model.depth == "auto":
+        cfg = choose_depth(cfg, run, resume, device_name, echo)
     meta, tok, model_cfg = check_inputs(cfg, run, resume, echo)
     setup = build_trainer(cfg, run, meta, tok, model_cfg, device_name, progress, echo)
     if resume:
@@ -91,6 +94,21 @@ def _train(cfg: Config, run: RunLayout, resume: bool, device_name, progress: boo
     if setup.info.is_main:
         echo(summary_line(result, time.time() - t0, setup.trainer.state_extra["unigram_bits_per_byte"]))
     return result
+
+
+def choose_depth(cfg: Config, run: RunLayout, resume: bool, device_name, echo) -> Config:
+    """``model.depth: auto`` → a depth, from the budget and this machine's speed (train/sizing.py)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise CausetteError("model.depth: auto measures this machine with one process; under torchrun give "
+                            "a depth (--depth N, or model.depth in the config)")
+    meta = read_meta(run.data)
+    owned = getattr(cfg, "dial_owned", None)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, vocab_size=meta["vocab_size"]))
+    cfg.dial_owned = owned
+    device = pick_device(device_name or cfg.train.device)
+    return size_model(cfg, run.root, resume, cfg.train.max_minutes * 60, int(meta["splits"]["train"]["tokens"]),
+                      device, resolve_dtype(cfg.train.precision, device), decide_compile(cfg.train.compile, device),
+                      echo)
 
 
 def check_inputs(cfg: Config, run: RunLayout, resume: bool, echo: Callable[[str], None]):

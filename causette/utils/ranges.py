@@ -90,10 +90,11 @@ def check(name: str, value: float, rng: Range) -> None:
 
 
 def check_fields(obj) -> None:
-    """Check every field that ``type(obj).RANGES`` names (``None`` stands for "not set")."""
+    """Check every field that ``type(obj).RANGES`` names (``None`` stands for "not set", and a
+    word such as ``auto`` for a choice made later: only numbers have a range)."""
     for name, rng in getattr(type(obj), "RANGES", {}).items():
         value = getattr(obj, name)
-        if value is not None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             check(name, value, rng)
 
 

@@ -1,0 +1,148 @@
+"""``model.depth: auto``: the biggest model that the time budget can train well.
+
+For a fixed budget of minutes, a bigger model learns more from each token but sees fewer of them:
+too big and it stops before it has learned much, too small and it soon learns nothing more. The
+best trade-off is a number of training tokens per parameter, measured on this project's data and
+CPU (bench/LOG.md, « Issue 28 », and `causette explain scaling`): :data:`TOKENS_PER_PARAM`.
+
+At start-up we time a few training steps of each candidate depth (eager, bf16 where training
+uses it: about a second each), predict how many tokens each would see in the budget, and choose
+the deepest whose tokens per parameter stay at or above the target. A run that must not repeat
+its text more than ``train.max_epochs`` times counts no more tokens than that. The choice and the
+table it came from are written to ``runs/<name>/sizing.json``: a resumed run reuses them (the
+machine's load may differ by then), and a report can show them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from causette.config import Config, with_depth
+from causette.errors import CausetteError
+from causette.model.counting import count_params
+from causette.model.transformer import Transformer
+from causette.utils.io import read_json, write_json
+
+# Training tokens per parameter (all parameters, embeddings included) that gave the lowest held-out
+# loss for a fixed wall-clock budget in our measurements (bench/LOG.md « Issue 28 »).
+TOKENS_PER_PARAM = 20.0
+# Depths tried, smallest first (depth 1 is mostly its embedding table).
+CANDIDATES = tuple(range(2, 17))
+# Compiled training runs faster than the eager steps we time (×1.4 at depth 6 to ×2.2 at depth 2
+# on our CPU, bench/LOG.md): the factor we assume, conservative.
+COMPILE_GAIN = 1.5
+# Share of the budget spent on training steps (the rest: compilation, evaluations, checkpoints).
+USABLE = 0.9
+SIZING_FILE = "sizing.json"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    depth: int
+    params: int
+    tokens_per_s: float  # measured (eager), times COMPILE_GAIN when training compiles
+    tokens: float  # predicted for the budget (capped by the epochs allowed)
+
+    @property
+    def ratio(self) -> float:
+        return self.tokens / self.params
+
+
+@dataclass(frozen=True)
+class Choice:
+    depth: int
+    candidates: list[Candidate]
+    budget_s: float
+    target: float
+    reason: str
+
+    def line(self) -> str:
+        return f"model.depth auto → {self.depth}: {self.reason}"
+
+
+def choose(candidates: list[Candidate], target: float | None = None, budget_s: float = 0.0) -> Choice:
+    """The deepest candidate that sees at least ``target`` tokens per parameter (else the smallest)."""
+    target = TOKENS_PER_PARAM if target is None else target
+    if not candidates:
+        raise ValueError("no candidate depth to choose from")
+    ordered = sorted(candidates, key=lambda c: c.depth)
+    fit = [c for c in ordered if c.ratio >= target]
+    best = fit[-1] if fit else ordered[0]
+    why = (f"{best.params / 1e6:.1f}M parameters, ~{best.tokens / 1e6:.1f}M tokens in the budget at "
+           f"~{best.tokens_per_s:,.0f} tokens/s = {best.ratio:.0f} tokens per parameter "
+           f"(target ≥ {target:g}")
+    if not fit:
+        why += "; even the smallest model sees fewer: a longer budget would help"
+    elif best is ordered[-1]:
+        why += f"; depth {best.depth} is the largest tried"
+    else:
+        nxt = ordered[ordered.index(best) + 1]
+        why += f"; depth {nxt.depth} would see {nxt.ratio:.0f}"
+    return Choice(best.depth, ordered, budget_s, target, why + ")")
+
+
+def time_steps(cfg: Config, device: torch.device, dtype: torch.dtype, steps: int = 2) -> float:
+    """Tokens per second of eager training steps (forward, backward, AdamW) of ``cfg``'s model
+    on random tokens: one step to warm up, then the best of ``steps``."""
+    torch.manual_seed(0)
+    m, tc = cfg.model, cfg.train
+    model = Transformer(m).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randint(0, m.vocab_size, (tc.batch_size, m.block_size + 1), device=device)
+    best = math.inf
+    for i in range(steps + 1):
+        t = time.perf_counter()
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            loss = model(x[:, :-1], x[:, 1:])[1]
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:
+            best = min(best, time.perf_counter() - t)
+    return tc.batch_size * m.block_size / best
+
+
+def measure(cfg: Config, budget_s: float, train_tokens: int, device: torch.device, dtype: torch.dtype,
+            compiled: bool, target: float | None = None,
+            timer: Callable[[Config], float] | None = None) -> list[Candidate]:
+    """The candidates, smallest first, until one falls well under the target (deeper ones only see fewer)."""
+    target = TOKENS_PER_PARAM if target is None else target
+    timer = timer or (lambda c: time_steps(c, device, dtype))  # (looked up now: tests replace it)
+    cap = cfg.train.max_epochs * train_tokens if cfg.train.max_epochs else math.inf
+    out = []
+    for depth in CANDIDATES:
+        c = with_depth(cfg, depth)
+        speed = timer(c) * (COMPILE_GAIN if compiled else 1.0)
+        tokens = min(speed * budget_s * USABLE, cap)
+        out.append(Candidate(depth, count_params(c.model).total, speed, tokens))
+        if out[-1].ratio < target / 4:
+            break
+    return out
+
+
+def size_model(cfg: Config, run: Path, resume: bool, budget_s: float, train_tokens: int, device: torch.device,
+               dtype: torch.dtype, compiled: bool, echo: Callable[[str], None] = print) -> Config:
+    """``cfg`` with ``model.depth: auto`` resolved: measured now, or read back when resuming."""
+    saved = run / SIZING_FILE
+    if resume and saved.is_file():
+        depth = int(read_json(saved)["depth"])
+        echo(f"model.depth auto → {depth} (chosen when this run started: {saved})")
+        return with_depth(cfg, depth)
+    if budget_s <= 0:
+        raise CausetteError("model.depth: auto chooses the model from the time budget: set train.max_minutes "
+                            "(or give a depth, e.g. --depth 4)")
+    t = time.perf_counter()
+    choice = choose(measure(cfg, budget_s, train_tokens, device, dtype, compiled), budget_s=budget_s)
+    write_json(saved, {"depth": choice.depth, "budget_s": budget_s, "target_tokens_per_param": choice.target,
+                       "measured_in_s": round(time.perf_counter() - t, 1), "reason": choice.reason,
+                       "candidates": [asdict(c) for c in choice.candidates]})
+    echo(choice.line())
+    return with_depth(cfg, choice.depth)
