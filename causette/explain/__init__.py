@@ -17,7 +17,7 @@ Modules: ``common`` (the model and tokenizer, formatting, the ``topic`` registry
 topic or family of topics (``tokens``, ``embeddings``, ``attention`` with ``heads``, ``cache``
 with ``mask``,
 ``positions``, ``mlp``, ``model``, ``moe``, ``training`` with ``schedule`` and ``muon``,
-``sampling``, ``lora``, ``evaluation`` with ``loss`` and ``bleu``, ``progression``), and ``cli``.
+``sampling``, ``lora``, ``evaluation`` with ``loss`` and ``bleu``, ``progression``, ``scaling``), and ``cli``.
 """
 
 # Importing a topic's module registers it in TOPICS; --help lists the topics in this order.
@@ -36,6 +36,7 @@ from causette.explain import (  # noqa: F401  # isort: skip (this order is --hel
     lora,
     evaluation,
     progression,
+    scaling,
 )
 from causette.explain.attention import attention_by_hand
 from causette.explain.common import (

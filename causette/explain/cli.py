@@ -130,6 +130,10 @@ def _add_training_topic_options(topics: dict[str, argparse.ArgumentParser]) -> N
         "--runs", default="runs", metavar=tr("DOSSIER", "FOLDER"),
         help=tr("où chercher vos runs des cinq étapes (défaut : runs)",
                 "where to look for your runs of the five steps (default: runs)"))
+    topics["scaling"].add_argument(
+        "--file", metavar=tr("FICHIER", "FILE"),
+        help=tr("votre propre grille (la sortie --out de bench/scaling.py ; défaut : celle mesurée pour la doc)",
+                "your own grid (bench/scaling.py's --out; default: the one measured for the docs)"))
     bl = topics["bleu"]
     bl.add_argument("hypothesis", help=tr("la réponse du modèle", "the model's answer"))
     bl.add_argument("reference", help=tr("la réponse attendue", "the expected answer"))
@@ -149,7 +153,7 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
                              "your file, which defines the exercise's function"))
 
 
-NEEDS_NO_MODEL = {"positions", "schedule", "muon", "bleu", "curves", "progression"}
+NEEDS_NO_MODEL = {"positions", "schedule", "muon", "bleu", "curves", "progression", "scaling"}
 IGNORED_TEXT = {
     "positions": ("les positions ne dépendent que du rang des tokens, pas des mots : la phrase donnée ne change rien",
                   "positions depend on the rank of the tokens only, not on the words: the sentence changes nothing"),
