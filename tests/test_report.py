@@ -7,7 +7,7 @@ import json
 import pytest
 
 from causette.eval.report import curves_figure, sft_table
-from causette.utils.lang import NBSP, using
+from causette.utils.lang import NBSP, NNBSP, using
 
 
 @pytest.fixture
@@ -54,3 +54,21 @@ def test_sft_table_in_both_languages():
         assert sft_table(ev)[2:] == ["| held-out SFT loss | 5.304 | 1.560 |", "| perplexity | 201.2 | 4.8 |",
                                      "| exact answers | 0% | 22% |"]
     assert sft_table({}) == []
+
+
+def test_mfu_against_the_peak_the_run_recorded(tmp_path):
+    """The report recomputes MFU from tokens/s against the peak in the checkpoint's state (the one a
+    resumed run may have changed), and says which peak; older runs keep their logged MFU."""
+    from causette.eval.report import _peak_note, _throughput
+
+    rows = [{"step": s, "kind": "train", "train/tokens_per_s": 1000.0, "train/mfu": 0.9} for s in range(1, 9)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    assert _throughput(tmp_path, 2e8, 8e11) == (1000.0, 0.25)
+    assert _throughput(tmp_path) == (1000.0, 0.9)  # no recorded peak: the log's figure
+    peak = {"flops": 8.8e11, "kind": "cached", "source": "cached quiet measurement, ~/.cache/causette/peaks.json"}
+    assert _peak_note(peak) == " (pic 880 GFLOP/s, mesuré au calme sur cette machine)"
+    busy = {"flops": 1.2345e12, "kind": "busy", "source": "measured on a busy machine, not cached: ..."}
+    assert _peak_note(busy) == f" (pic 1{NNBSP}234 GFLOP/s, mesuré sur une machine occupée{NBSP}: MFU sans doute surestimé)"
+    with using("en"):
+        assert _peak_note(peak) == " (peak 880 GFLOP/s, measured on this machine while quiet)"
+    assert _peak_note(None) == "" and _peak_note({"flops": 0}) == ""

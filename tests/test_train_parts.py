@@ -134,18 +134,24 @@ def test_grad_accum_weights_micro_batches_by_their_counted_targets(tmp_path):
     assert abs(whole[1] - split[1]) < 1e-5  # and the same gradient
 
 
-def test_mfu_above_one_remeasures_the_peak(tmp_path):
-    """A peak measured while the cores were busy would show MFU > 100 %: measure it again."""
+def test_mfu_above_one_warns_once_and_stays_uncapped(tmp_path):
+    """MFU > 100 % means the run's peak is too low (a stale cache, a busy machine, a small
+    train.peak_flops): one warning naming the peak, and MFU logged as it is against that same peak."""
     from causette.model.config import ModelConfig
     from causette.model.transformer import Transformer
     from causette.train.config import TrainConfig
     from causette.train.trainer import Runtime, Throughput, Trainer
 
     model = Transformer(ModelConfig(n_layer=1, n_head=2, n_embd=8, block_size=4, vocab_size=16, mlp_hidden=16))
-    cpu = Runtime(torch.device("cpu"))
-    given = Trainer(model, TrainConfig(), tmp_path, None, cpu, speed=Throughput(flops_per_token=1e6, peak_flops=1e6))
-    assert given._mfu(1000.0) == 1000.0  # a peak the user gave is kept as it is (a "peak" of 1 MFLOP/s)
-    measured = Trainer(model, TrainConfig(), tmp_path, None, cpu,
-                       speed=Throughput(flops_per_token=1e6, peak_flops=1e6, remeasure_peak=True))
-    mfu = measured._mfu(1000.0)  # 1 GFLOP/s of model work: well under any real peak
-    assert measured.peak_flops > 1e9 and 0 < mfu < 1
+    said: list[str] = []
+    speed = Throughput(flops_per_token=1e6, peak_flops=1e9, peak_source="cached quiet measurement, ~/x/peaks.json")
+    trainer = Trainer(model, TrainConfig(), tmp_path, None, Runtime(torch.device("cpu")), speed=speed, echo=said.append)
+    assert trainer._mfu(500.0) == 0.5 and said == []
+    assert trainer._mfu(3000.0) == 3.0 and trainer._mfu(4000.0) == 4.0  # uncapped, the same peak
+    assert trainer.peak_flops == 1e9 and len(said) == 1
+    assert said[0].startswith("warning: MFU 300% exceeds 100 %: the peak 1 GFLOP/s (cached quiet measurement, "
+                              "~/x/peaks.json) is stale or too low")
+    assert "python -m causette.utils.flops --remeasure" in said[0]
+    no_peak = Trainer(model, TrainConfig(), tmp_path, None, Runtime(torch.device("cpu")),
+                      speed=Throughput(flops_per_token=1e6), echo=said.append)
+    assert no_peak._mfu(1e9) == 0.0 and len(said) == 1

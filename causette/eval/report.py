@@ -100,12 +100,37 @@ def short_count(x: float) -> str:
     return localize(f"{x:.0f}" if abs(x) >= 1 else f"{x:.2f}".rstrip("0").rstrip("."))
 
 
-def _throughput(run: Path) -> tuple[float, float]:
+def _throughput(run: Path, flops_per_token: float = 0.0, peak_flops: float = 0.0) -> tuple[float, float]:
+    """Median tokens/s and MFU of the run's training rows, past the first quarter. Given the
+    FLOPs per token and the peak the run recorded (its checkpoint's state), MFU is recomputed from
+    tokens/s against that peak, the one the report names, even across resumes; else the logged
+    MFU (runs from before the state recorded them)."""
     rows = [r for r in read_metrics(run) if r["kind"] == "train" and r.get("train/tokens_per_s")]
     if not rows:
         return float("nan"), float("nan")
     tail = rows[len(rows) // 4 :] or rows  # skip the first quarter (compilation, warm-up)
-    return statistics.median(r["train/tokens_per_s"] for r in tail), statistics.median(r.get("train/mfu", 0) for r in tail)
+    tps = statistics.median(r["train/tokens_per_s"] for r in tail)
+    if flops_per_token and peak_flops:
+        return tps, flops_per_token * tps / peak_flops
+    return tps, statistics.median(r.get("train/mfu", 0) for r in tail)
+
+
+# Where a run's peak came from (state.json "peak", causette/utils/flops.py Peak.kind), as the report says it.
+PEAK_KINDS = {"spec": ("fiche technique du GPU", "the GPU's spec sheet"),
+              "cached": ("mesuré au calme sur cette machine", "measured on this machine while quiet"),
+              "measured": ("mesuré au calme sur cette machine", "measured on this machine while quiet"),
+              "busy": ("mesuré sur une machine occupée : MFU sans doute surestimé",
+                       "measured on a busy machine: MFU likely overstated"),
+              "config": ("donné par train.peak_flops", "given by train.peak_flops")}
+
+
+def _peak_note(peak: dict | None) -> str:
+    """« (pic 880 GFLOP/s, mesuré au calme sur cette machine) », or "" when the run did not record it."""
+    if not peak or not peak.get("flops"):
+        return ""
+    fr, en = PEAK_KINDS.get(peak.get("kind"), (peak.get("source", "?"), peak.get("source", "?")))
+    gflops = num(peak["flops"] / 1e9, ",.0f")
+    return tr(f" (pic {gflops} GFLOP/s, {fr})", f" (peak {gflops} GFLOP/s, {en})")
 
 
 def _split_sentence(split: dict) -> str:
@@ -224,7 +249,8 @@ def _pretraining_section(run: Path, layout: RunLayout) -> list[str]:
     from causette.model.counting import count_params
 
     counts = count_params(from_dict(ModelConfig, m)) if m else None
-    tps, mfu = _throughput(run)
+    peak = state.get("peak")  # the one the run measured its MFU against (causette/train/pretrain.py)
+    tps, mfu = _throughput(run, state.get("flops_per_token", 0.0), (peak or {}).get("flops", 0.0))
     val = state.get("val") or {}
     lines = [tr("## Pré-entraînement", "## Pretraining"), ""]
     if counts:
@@ -236,8 +262,9 @@ def _pretraining_section(run: Path, layout: RunLayout) -> list[str]:
                         f"context {m['block_size']}, positions {m['pos']}, {m['norm']}, MLP {m['mlp']}."))
     steps, seen = num(state["step"], ","), num(state.get("tokens_seen", 0), ",")
     speed, mfu_ = num(tps, ",.0f"), num(mfu, ".1%")
-    lines.append(tr(f"{steps} pas, {seen} tokens vus ; débit médian {speed} tokens/s, MFU {mfu_}.",
-                    f"{steps} steps, {seen} tokens seen; median throughput {speed} tokens/s, MFU {mfu_}."))
+    lines.append(tr(f"{steps} pas, {seen} tokens vus ; débit médian {speed} tokens/s, MFU {mfu_}",
+                    f"{steps} steps, {seen} tokens seen; median throughput {speed} tokens/s, MFU {mfu_}")
+                 + _peak_note(peak) + ".")
     if val:
         uni = state.get("unigram_bits_per_byte")
         loss = num(val.get("loss", float("nan")), ".3f")

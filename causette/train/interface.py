@@ -72,4 +72,4 @@ class Throughput:
     tokens_per_step: int = 0
     flops_per_token: float = 0.0
     peak_flops: float = 0.0  # 0: no MFU
-    remeasure_peak: bool = False  # measure the peak again when MFU would exceed 100 % (a busy machine)
+    peak_source: str = ""  # where the peak came from (causette/utils/flops.py), named if MFU exceeds 100 %

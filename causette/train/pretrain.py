@@ -40,7 +40,7 @@ from causette.train import distributed
 from causette.train.sizing import size_model
 from causette.train.trainer import CheckpointFiles, Hooks, Runtime, Throughput, Trainer, TrainResult
 from causette.utils.device import compile_supported, cpu_compile_supported, pick_device, resolve_dtype
-from causette.utils.flops import matmul_peak
+from causette.utils.flops import Peak, stable_peak
 from causette.utils.lock import claim_run
 from causette.utils.paths import RunLayout
 
@@ -198,17 +198,17 @@ def build_trainer(cfg: Config, run: RunLayout, meta: dict, tok, model_cfg, devic
             with autocast():
                 return sample_texts(m, tok, tc.prompts, max_new_tokens=tc.sample_tokens, seed=tc.seed)
 
-    peak = tc.peak_flops or matmul_peak(device, dtype)
+    peak, fpt = run_peak(tc.peak_flops, device, dtype, info.is_main, echo), flops_per_token(model_cfg)
     tokens_per_step = tc.batch_size * tc.grad_accum * info.world * model_cfg.block_size
     tc, epoch_note = cap_epochs(tc, int(meta["splits"]["train"]["tokens"]), tokens_per_step)
     state_extra = {"stage": "pretrain", "tokenizer_hash": tok.hash, "config": to_dict(cfg),
-                   "data": {"tokens": meta["splits"], "dtype": meta["dtype"]}}
+                   "data": {"tokens": meta["splits"], "dtype": meta["dtype"]}, "peak": peak.record(), "flops_per_token": fpt}
     runtime = Runtime(device, dtype, use_compile, info)
     trainer = Trainer(
         model, tc, run.root, batch_fn, runtime,
         hooks=Hooks(eval_fn=eval_fn if val_rows is not None else None, sample_fn=sample_fn),
         files=CheckpointFiles(state_extra, run.tokenizer_file),
-        speed=Throughput(tokens_per_step, flops_per_token(model_cfg), peak, remeasure_peak=not tc.peak_flops),
+        speed=Throughput(tokens_per_step, fpt, peak.flops, peak_source=peak.source),
         progress=progress, echo=echo,
     )
 
@@ -226,7 +226,18 @@ def build_trainer(cfg: Config, run: RunLayout, meta: dict, tok, model_cfg, devic
     return Setup(trainer, info, intro)
 
 
-def intro_lines(tc, model_cfg, runtime: Runtime, tokens_per_step: int, peak: float, n_train: int,
+def run_peak(peak_flops: float, device: torch.device, dtype: torch.dtype, is_main: bool, echo) -> Peak:
+    """The peak MFU is measured against, fixed for the run: ``train.peak_flops`` when given, else
+    :func:`stable_peak` (a GPU's datasheet, this machine's cached quiet measurement, or a fresh one).
+    Only the main process logs MFU: the others measure nothing (0: no MFU)."""
+    if peak_flops:
+        return Peak(peak_flops, "train.peak_flops", "config")
+    if not is_main:
+        return Peak(0.0, "not measured on this rank", "none")
+    return stable_peak(device, dtype, warn=lambda s: echo(f"warning: {s}"))
+
+
+def intro_lines(tc, model_cfg, runtime: Runtime, tokens_per_step: int, peak: Peak, n_train: int,
                 epoch_note: str | None) -> list[str]:
     """The lines that open ``causette train``: the model, the machine and the steps, the epochs,
     the time budget (``tc``: the train settings, capped to the epochs; ``n_train``: train tokens)."""
@@ -241,7 +252,7 @@ def intro_lines(tc, model_cfg, runtime: Runtime, tokens_per_step: int, peak: flo
     intro.append(
         f"run: {device.type} {str(dtype).removeprefix('torch.')}{' + compile' if use_compile else ''}"
         f"{f', {info.world} processes' if info.enabled else ''}{threads_note(device)}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
-        f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak / 1e9:,.0f} GFLOP/s measured"
+        f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak.flops / 1e9:,.0f} GFLOP/s ({peak.source})"
     )
     if epoch_note:
         intro.append(epoch_note)

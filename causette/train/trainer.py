@@ -46,7 +46,6 @@ from causette.train.optim import build_optimizers, set_lr
 from causette.train.run_log import RunLogger, moe_scalars, weight_norms
 from causette.train.schedule import TimeBudget, lr_at
 from causette.train.stop import StopRequest
-from causette.utils.flops import matmul_peak
 from causette.utils.paths import RunLayout
 
 
@@ -82,7 +81,8 @@ class Trainer:
         self.state_extra = files.state_extra
         self.tokenizer_file = files.tokenizer_file
         self.flops_per_token, self.peak_flops = speed.flops_per_token, speed.peak_flops
-        self.remeasure_peak, self.tokens_per_step = speed.remeasure_peak, speed.tokens_per_step
+        self.peak_source, self.tokens_per_step = speed.peak_source, speed.tokens_per_step
+        self.peak_exceeded = False  # MFU went over 100 % once (warned)
         self.progress = progress and self.dist.is_main
         self.echo = echo
 
@@ -229,14 +229,22 @@ class Trainer:
         return loss_value, grad_norm, stats
 
     def _mfu(self, tokens_per_s: float) -> float:
-        """Model FLOPs utilisation. Above 1, the peak was measured while the machine was busy
-        (another process on the cores): measure it again, keep the best seen."""
+        """Model FLOPs utilisation against the run's fixed peak.
+
+        Above 100 %, the peak is too low: a cached measurement made before an upgrade or on a
+        throttled machine, one measured on a busy machine, or a ``train.peak_flops`` too small.
+        We warn once and log MFU uncapped: a capped or silently re-measured figure would hide the
+        problem and make the rows of one run incomparable (they must share one denominator, and
+        the report recomputes MFU against that same peak); the user fixes the peak, not the log."""
         if not self.peak_flops:
             return 0.0
         mfu = self.flops_per_token * tokens_per_s / self.peak_flops
-        if mfu > 1.0 and self.remeasure_peak:
-            self.peak_flops = max(self.peak_flops, matmul_peak(self.device, self.dtype, seconds=0.3))
-            mfu = self.flops_per_token * tokens_per_s / self.peak_flops
+        if mfu > 1.0 and not self.peak_exceeded:
+            self.peak_exceeded = True
+            self.echo(f"warning: MFU {mfu:.0%} exceeds 100 %: the peak {self.peak_flops / 1e9:,.0f} GFLOP/s "
+                      f"({self.peak_source or 'given'}) is stale or too low; MFU is logged uncapped "
+                      f"(re-measure it on a quiet machine: python -m causette.utils.flops --remeasure, "
+                      f"or set train.peak_flops)")
         return mfu
 
     # ------------------------------------------------------------------ the loop

@@ -20,6 +20,7 @@ A run folder, ``runs/<name>/`` (:class:`RunLayout`)::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,16 @@ SMALL_TALK = SHIPPED_DIR / "sft_smalltalk.jsonl"  # written by hand for this pro
 GRAMMAR_SUITE = SHIPPED_DIR / "grammaire.jsonl.gz"  # minimal pairs made from UD French (causette eval --suite grammaire)
 # In a checkout of the repository only: the public corpus laid beside it (../shared/data).
 SHARED_DATA = PACKAGE_DIR.parent.parent / "shared" / "data"
+
+
+def user_cache_dir() -> Path:
+    """This user's Causette cache (compiled decoding steps, matmul peaks): ``$CAUSETTE_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/causette``, else ``~/.cache/causette``."""
+    root = os.environ.get("CAUSETTE_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "causette")
+    return Path(root)
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,12 @@ and afterwards row ``b`` of ``cache`` holds ``positions[b] + 1`` positions, as a
 
 from __future__ import annotations
 
-import os
 import platform
 from pathlib import Path
 
 import torch
+
+from causette.utils.paths import user_cache_dir
 
 
 class Backend:
@@ -41,11 +42,7 @@ class Backend:
 
 def cache_dir() -> Path:
     """Where compiled steps live: ``$CAUSETTE_CACHE_DIR`` or ``<user cache>/causette``, + ``decode``."""
-    root = os.environ.get("CAUSETTE_CACHE_DIR")
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "causette")
-    return Path(root) / "decode"
+    return user_cache_dir() / "decode"
 
 
 def cpu_flags() -> str:
