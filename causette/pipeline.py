@@ -196,6 +196,10 @@ def run_pipeline(cfg: Config, progress: bool = True, echo: Callable[[str], None]
     if until not in STAGES:
         raise CausetteError(f"until: unknown stage {until!r} (stages: {', '.join(STAGES)})")
     layout = RunLayout(cfg.run.path)
+    if STAGES.index(until) >= STAGES.index("train"):  # before minutes of corpus work, not after them
+        from causette.utils.device import pick_device
+
+        pick_device(device or cfg.train.device)
     if cfg.corpus.sources and not cfg.sft.data:
         echo("note: no conversations of yours (sft.data): the chat stage (sft) uses the demo conversations "
              "shipped in data/sft_demo.jsonl.gz")

@@ -32,8 +32,9 @@ from causette.utils.io import read_json, write_json
 # Training tokens per parameter (all parameters, embeddings included) that gave the lowest held-out
 # loss for a fixed wall-clock budget in our measurements (bench/LOG.md « Issue 28 »).
 TOKENS_PER_PARAM = 20.0
-# Depths tried, smallest first (depth 1 is mostly its embedding table).
-CANDIDATES = tuple(range(2, 17))
+# Depths tried, smallest first (depth 1 is mostly its embedding table); a big GPU may go deep,
+# a CPU stops long before (see measure).
+CANDIDATES = tuple(range(2, 33))
 # Compiled training runs faster than the eager steps we time (×1.4 at depth 6 to ×2.2 at depth 2
 # on our CPU, bench/LOG.md): the factor we assume, conservative.
 COMPILE_GAIN = 1.5
@@ -120,7 +121,12 @@ def measure(cfg: Config, budget_s: float, train_tokens: int, device: torch.devic
     out = []
     for depth in CANDIDATES:
         c = with_depth(cfg, depth)
-        speed = timer(c) * (COMPILE_GAIN if compiled else 1.0)
+        try:
+            speed = timer(c) * (COMPILE_GAIN if compiled else 1.0)
+        except torch.OutOfMemoryError:  # this depth does not fit the device: nor do deeper ones
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            break
         tokens = min(speed * budget_s * USABLE, cap)
         out.append(Candidate(depth, count_params(c.model).total, speed, tokens))
         if out[-1].ratio < target / 4:
@@ -140,7 +146,11 @@ def size_model(cfg: Config, run: Path, resume: bool, budget_s: float, train_toke
         raise CausetteError("model.depth: auto chooses the model from the time budget: set train.max_minutes "
                             "(or give a depth, e.g. --depth 4)")
     t = time.perf_counter()
-    choice = choose(measure(cfg, budget_s, train_tokens, device, dtype, compiled), budget_s=budget_s)
+    candidates = measure(cfg, budget_s, train_tokens, device, dtype, compiled)
+    if not candidates:
+        raise CausetteError(f"model.depth: auto: even depth {CANDIDATES[0]} does not fit in {device}'s memory "
+                            f"(train.batch_size {cfg.train.batch_size}); lower the batch or model.block_size")
+    choice = choose(candidates, budget_s=budget_s)
     write_json(saved, {"depth": choice.depth, "budget_s": budget_s, "target_tokens_per_param": choice.target,
                        "measured_in_s": round(time.perf_counter() - t, 1), "reason": choice.reason,
                        "candidates": [asdict(c) for c in choice.candidates]})
