@@ -75,6 +75,10 @@ def _cli(args) -> int:
     user_keys = {o.partition("=")[0].strip() for o in args.overrides}
     if "train.max_epochs" not in user_keys:
         args.overrides = [f"train.max_epochs={OWN_TEXT_MAX_EPOCHS}", *args.overrides]
+    # ... and the model sized to the budget and the text (model.depth: auto), unless a config or a
+    # size was given
+    if args.config is None and args.depth is None and not user_keys & OWN_SIZE_KEYS:
+        args.overrides = ["model.depth=auto", *args.overrides]
     cfg = config_from_args(args)
     cfg.corpus.sources = [SourceConfig(path=s, named=True) for s in sources]  # yours: kept if not French
     fit = {"vocab": "tokenizer.vocab_size" not in user_keys, "batch": "train.batch_size" not in user_keys}
@@ -82,7 +86,9 @@ def _cli(args) -> int:
     return 0
 
 
-# `causette run SOURCES`: at most this many passes over the train tokens (train.max_epochs).
+# `causette run SOURCES`: the settings that say "this size of model" (then no model.depth: auto).
+OWN_SIZE_KEYS = {"model.depth", "model.n_layer", "model.n_embd", "model.n_head", "model.n_kv_head"}
+# ... at most this many passes over the train tokens (train.max_epochs).
 OWN_TEXT_MAX_EPOCHS = 2
 # ... and at most one vocabulary entry per this many characters of train text (tokenizer.vocab_size).
 CHARS_PER_VOCAB_ENTRY = 32

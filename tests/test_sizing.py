@@ -108,3 +108,16 @@ def test_auto_depth_needs_a_budget(base_run, tmp_path):
     cfg = tiny_config(tmp_path, "nobudget", ["model.depth=auto", "train.max_minutes=0"])
     with pytest.raises(CausetteError, match="model.depth: auto chooses the model from the time budget"):
         train(cfg, progress=False, echo=lambda s: None)
+
+
+@pytest.mark.parametrize("extra, depth", [([], "auto"), (["--depth", "3"], 3), (["--set", "model.n_layer=2"], None),
+                                          (["--config", "demo"], None)])
+def test_own_text_sizes_the_model_unless_told(tmp_path, monkeypatch, extra, depth):
+    from causette.cli import main
+
+    seen = []
+    monkeypatch.setattr("causette.pipeline.run_pipeline", lambda cfg, **kw: seen.append(cfg))
+    (tmp_path / "livre.txt").write_text("Il était une fois.", encoding="utf-8")
+    assert main(["run", str(tmp_path / "livre.txt"), "--set", f"run.dir={tmp_path}", *extra]) == 0
+    assert seen[0].model.depth == depth
+    assert seen[0].train.max_epochs == 2
