@@ -39,7 +39,7 @@ def line_with(text: str, start: str) -> str:
 def test_topics():
     assert set(explain.TOPICS) == {
         "tokens", "embeddings", "attention", "heads", "mask", "cache", "positions", "mlp", "model", "moe",
-        "schedule", "muon", "curves", "sampling", "lora", "loss", "bleu", "progression",
+        "schedule", "muon", "curves", "sampling", "lora", "loss", "bleu", "progression", "scaling",
     }
 
 

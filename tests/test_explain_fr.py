@@ -52,7 +52,7 @@ def test_environment_chooses_english(monkeypatch):
 def test_every_topic_accepts_a_sentence(name):
     out = run([name, "Le roi dort."])
     assert out.strip()
-    if name in ("positions", "schedule", "muon", "progression"):
+    if name in ("positions", "schedule", "muon", "progression", "scaling"):
         assert out.startswith(f"note{NBSP}: ") and "la phrase" in out.splitlines()[0]
         assert out.split("\n\n", 1)[1] == run([name])  # the rest is the same
     elif name != "sampling":

@@ -20,6 +20,7 @@ ARGS = {
     "mask": ["mask", "Le chat dort sur le lit.", "--window", "3"],
     "cache": ["cache", "Le chat dort sur le lit.", "--prefill", "4"],
     "progression": ["progression", "--runs", "{runs}"],
+    "scaling": ["scaling"],
 }
 
 

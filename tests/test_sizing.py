@@ -11,11 +11,13 @@ from helpers import copy_run, tiny_config  # noqa: F401
 from causette.checkpoint.weights import read_config
 from causette.config import load_config, with_depth
 from causette.errors import CausetteError
+from causette.eval.report import _pretraining_section
 from causette.model.counting import count_params
 from causette.model.depth import depth_lr
 from causette.train import sizing
 from causette.train.pretrain import train
 from causette.train.sizing import Candidate, choose, measure
+from causette.utils.paths import RunLayout
 
 
 def _cands(speeds: dict[int, float], budget_s: float, params=lambda d: 1e3 * d**3) -> list[Candidate]:
@@ -91,6 +93,9 @@ def test_auto_depth_trains_the_chosen_model_and_resume_keeps_it(base_run, tmp_pa
     assert any(line.startswith("model.depth auto → 2: ") for line in lines)
     saved, _ = read_config(result.checkpoint / "config.json")
     assert (saved.depth, saved.n_layer, saved.n_embd, saved.n_head, saved.vocab_size) == (2, 2, 128, 2, 400)
+    report = "\n".join(_pretraining_section(tmp_path / "auto", RunLayout(tmp_path / "auto")))
+    assert "2 couches × 128" in report
+    assert f"Profondeur choisie d'après le budget (model.depth: auto)\u00a0: 2 — {chosen['reason']}" in report
     # Resumed: the same depth, read back, whatever the machine's speed is now.
     monkeypatch.setattr(sizing, "time_steps", lambda *a, **k: pytest.fail("measured again on resume"))
     lines.clear()

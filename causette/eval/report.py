@@ -242,24 +242,28 @@ def _pretraining_section(run: Path, layout: RunLayout) -> list[str]:
         return []
     ck = find_checkpoint(run, warn=lambda s: None)
     state = read_state(ck)
-    cfg = state.get("config", {})
-    m = cfg.get("model", {})
-    from causette.config import from_dict
-    from causette.model.config import ModelConfig
+    from causette.checkpoint.files import config_path
+    from causette.checkpoint.weights import read_config
     from causette.model.counting import count_params
 
-    counts = count_params(from_dict(ModelConfig, m)) if m else None
+    mc, _ = read_config(config_path(ck))  # the model as trained (its vocabulary is the tokenizer's)
+    counts = count_params(mc)
     peak = state.get("peak")  # the one the run measured its MFU against (causette/train/pretrain.py)
     tps, mfu = _throughput(run, state.get("flops_per_token", 0.0), (peak or {}).get("flops", 0.0))
     val = state.get("val") or {}
     lines = [tr("## Pré-entraînement", "## Pretraining"), ""]
-    if counts:
-        total, non_emb = num(counts.total / 1e6, ".2f"), num(counts.non_embedding / 1e6, ".2f")
-        shape = f"{m['n_layer']} {tr('couches', 'layers')} × {m['n_embd']}"
-        lines.append(tr(f"Modèle : {total}\u00a0M de paramètres ({non_emb}\u00a0M hors plongements), {shape}, "
-                        f"contexte {m['block_size']}, positions {m['pos']}, {m['norm']}, MLP {m['mlp']}.",
-                        f"Model: {total}M parameters ({non_emb}M without embeddings), {shape}, "
-                        f"context {m['block_size']}, positions {m['pos']}, {m['norm']}, MLP {m['mlp']}."))
+    total, non_emb = num(counts.total / 1e6, ".2f"), num(counts.non_embedding / 1e6, ".2f")
+    shape = f"{mc.n_layer} {tr('couches', 'layers')} × {mc.n_embd}"
+    lines.append(tr(f"Modèle : {total}\u00a0M de paramètres ({non_emb}\u00a0M hors plongements), {shape}, "
+                    f"contexte {mc.block_size}, positions {mc.pos}, {mc.norm}, MLP {mc.mlp}.",
+                    f"Model: {total}M parameters ({non_emb}M without embeddings), {shape}, "
+                    f"context {mc.block_size}, positions {mc.pos}, {mc.norm}, MLP {mc.mlp}."))
+    sizing = _json(run / "sizing.json")  # model.depth: auto (causette/train/sizing.py)
+    if sizing and sizing.get("depth") == mc.depth:
+        lines.append(tr(f"Profondeur choisie d'après le budget (model.depth: auto) : {sizing['depth']} — "
+                        f"{sizing.get('reason', '')}.",
+                        f"Depth chosen from the budget (model.depth: auto): {sizing['depth']} — "
+                        f"{sizing.get('reason', '')}."))
     steps, seen = num(state["step"], ","), num(state.get("tokens_seen", 0), ",")
     speed, mfu_ = num(tps, ",.0f"), num(mfu, ".1%")
     lines.append(tr(f"{steps} pas, {seen} tokens vus ; débit médian {speed} tokens/s, MFU {mfu_}",

@@ -165,6 +165,8 @@ IGNORED_TEXT = {
                     "the progression compares five trained models: the sentence is not used"),
     "muon": ("Muon travaille sur une matrice de gradient, pas sur une phrase : la phrase donnée n'est pas utilisée",
              "Muon works on a gradient matrix, not on a sentence: the sentence is not used"),
+    "scaling": ("la grille compare des entraînements mesurés : la phrase donnée n'est pas utilisée",
+                "the grid compares measured trainings: the sentence is not used"),
 }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from causette.errors import CausetteError
 from causette.explain.common import num, table, topic, tr
 from causette.explain.pictures import _figure, _save, picture
+from causette.train.sizing import TOKENS_PER_PARAM
 
 SHIPPED = Path(__file__).with_name("scaling_data.json")
 
@@ -54,7 +55,7 @@ def doubling_lines(cells: list[dict]) -> list[str]:
     best = best_by_budget(cells)
     for a, b in zip(best, best[1:]):
         gain = (a["val_bpb"] - b["val_bpb"]) / a["val_bpb"]
-        out.append(tr(f"× {b['minutes'] / a['minutes']:.1f} de temps ({num(a['minutes'], 'g')} → "
+        out.append(tr(f"× {num(b['minutes'] / a['minutes'], '.1f')} de temps ({num(a['minutes'], 'g')} → "
                       f"{num(b['minutes'], 'g')} min, chacun à sa meilleure profondeur) : "
                       f"{num(a['val_bpb'], '.3f')} → {num(b['val_bpb'], '.3f')} bits par octet "
                       f"({num(100 * gain, '.1f')} % de mieux)",
@@ -91,7 +92,7 @@ def explain_scaling(s=None, text: str = "", args=None) -> str:
     machine = grid.get("machine", {})
     out = [tr(f"Chaque case : `causette train` du modèle de la démo à cette profondeur (model.depth), "
               f"pendant ce nombre de minutes, sur les romans et pièces de ../shared/data "
-              f"({machine.get('threads', '?')} threads, {machine.get('cpu', 'CPU')}).",
+              f"({machine.get('threads', '?')} fils, {machine.get('cpu', 'CPU')}).",
               f"Each cell: `causette train` of the demo model at that depth (model.depth) for that many "
               f"minutes, on the novels and plays of ../shared/data ({machine.get('threads', '?')} threads, "
               f"{machine.get('cpu', 'CPU')})."), "", table(heads, rows), ""]
@@ -103,11 +104,12 @@ def explain_scaling(s=None, text: str = "", args=None) -> str:
     out += [""] + doubling_lines(cells)
     ratios = [c["tokens_per_param"] for c in best_by_budget(cells)]
     target = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-    out += ["", tr(f"model.depth: auto vise ce rapport : le modèle le plus profond qui voit au moins ~"
-                   f"{num(target, '.0f')} tokens par paramètre dans le budget (moyenne géométrique des "
-                   f"meilleures cases).",
-                   f"model.depth: auto aims at that ratio: the deepest model that sees at least ~{target:.0f} "
-                   f"tokens per parameter in the budget (geometric mean of the best cells).")]
+    out += ["", tr(f"Cette grille désigne ~{num(target, '.2g')} tokens par paramètre (moyenne géométrique des "
+                   f"meilleures cases) ; model.depth: auto choisit le modèle le plus profond qui en voit au moins "
+                   f"{num(TOKENS_PER_PARAM, 'g')} dans son budget (causette/train/sizing.py).",
+                   f"This grid points at ~{target:.2g} tokens per parameter (geometric mean of the best cells); "
+                   f"model.depth: auto chooses the deepest model that sees at least {TOKENS_PER_PARAM:g} in its "
+                   f"budget (causette/train/sizing.py).")]
     return "\n".join(out)
 
 
