@@ -313,6 +313,10 @@ def test_convert_all_three_shapes(tmp_path, capsys):
     assert [r["id"] for r in rows[2:]] == ["t1-0", "t1-1"]
     assert rows[3]["messages"][0]["content"] == "Mets au pluriel.\n\nun œil"
     assert not check_file(out).errors
+    # Training reads the three shapes directly too: a seed task gives one conversation per instance.
+    direct = check_file(src)
+    assert [e.line for e in direct.errors] == [4] and len(direct.conversations) == 4
+    assert direct.lines == [1, 2, 3, 3] and direct.conversations == [r["messages"] for r in rows]
 
 
 @pytest.mark.skipif(not (SHARED_SFT / SHARED_SOURCES["oasst"]).is_file(), reason="data repository not present")

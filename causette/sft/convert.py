@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable
 
 from causette.errors import CausetteError
-from causette.sft.data import Issue, read_jsonl, to_messages
+from causette.sft.data import Issue, conversations_of, read_jsonl
 from causette.utils.paths import SHARED_DATA
 
 SHARED_SFT = SHARED_DATA / "sft"
@@ -45,24 +45,6 @@ class ConvertReport:
     written: int = 0
     skipped: list[str] = field(default_factory=list)  # "file:line: why"
     by_source: dict[str, int] = field(default_factory=dict)
-
-
-def conversations_of(record: object, rid: str) -> list[tuple[str, list[dict]]]:
-    """``(id, messages)`` of each conversation in one record; ValueError says what is wrong."""
-    if isinstance(record, dict) and isinstance(record.get("instances"), list):
-        instances = record["instances"]
-        out = []
-        for k, instance in enumerate(instances):
-            if not isinstance(instance, dict):
-                raise ValueError(f"instance {k + 1} is not an object")
-            alpaca = {"instruction": record.get("instruction"), "input": instance.get("input", ""),
-                      "output": instance.get("output")}
-            try:
-                out.append((f"{rid}-{k}" if len(instances) > 1 else rid, to_messages(alpaca)))
-            except ValueError as e:
-                raise ValueError(f"instance {k + 1}: {e}") from None
-        return out
-    return [(rid, to_messages(record))]
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:

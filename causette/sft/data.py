@@ -202,6 +202,50 @@ def _message(n: int, m: object) -> dict:
 
 
 
+def conversations_of(record: object, rid: str) -> list[tuple[str, list[dict]]]:
+    """``(id, messages)`` of each conversation in one record: ``messages``, Alpaca, or a
+    self-instruct seed task ``{"instruction", "instances": [{"input", "output"}, ...]}`` (the
+    Vigogne seed tasks of ../shared/data), one conversation per instance. ValueError says what is wrong."""
+    if isinstance(record, dict) and isinstance(record.get("instances"), list):
+        instances = record["instances"]
+        out = []
+        for k, instance in enumerate(instances):
+            if not isinstance(instance, dict):
+                raise ValueError(f"instance {k + 1} is not an object")
+            alpaca = {"instruction": record.get("instruction"), "input": instance.get("input", ""),
+                      "output": instance.get("output")}
+            try:
+                out.append((f"{rid}-{k}" if len(instances) > 1 else rid, to_messages(alpaca)))
+            except ValueError as e:
+                raise ValueError(f"instance {k + 1}: {e}") from None
+        return out
+    return [(rid, to_messages(record))]
+
+
+def _check_conversation(report: CheckReport, n: int, messages: list[dict], tokenizer, block_size) -> None:
+    """Check one conversation of line ``n``: kept in ``report`` if valid, else an error of that line."""
+    try:
+        check_messages(messages)
+    except (ValueError, CausetteError) as e:
+        report.errors.append(Issue(n, str(e)))
+        return
+    if messages[-1]["role"] != "assistant":
+        report.errors.append(Issue(n, f"the last message is {messages[-1]['role']!r}: "
+                                      "a conversation must end with the assistant's answer"))
+        return
+    if tokenizer is not None:
+        ids, mask = render_chat(tokenizer, messages, tools=getattr(messages, "tools", None))
+        # The model reads ids[:-1] and predicts ids[1:]: block_size + 1 ids fit.
+        if block_size is not None and len(ids) > block_size + 1:
+            report.errors.append(Issue(n, f"{len(ids)} tokens, longer than the context "
+                                          f"(block_size {block_size} + 1)"))
+            return
+        report.lengths.append(len(ids))
+        report.trained.append(sum(mask))
+    report.conversations.append(messages)
+    report.lines.append(n)
+
+
 def check_file(path: str | Path, tokenizer=None, block_size: int | None = None) -> CheckReport:
     """Read ``path`` and list every problem with its line number (never stops at the first).
 
@@ -218,26 +262,12 @@ def check_file(path: str | Path, tokenizer=None, block_size: int | None = None) 
                 report.errors.append(record)
                 continue
             try:
-                messages = to_messages(record)
-                check_messages(messages)
+                found = [messages for _, messages in conversations_of(record, str(n))]
             except (ValueError, CausetteError) as e:
                 report.errors.append(Issue(n, str(e)))
                 continue
-            if messages[-1]["role"] != "assistant":
-                report.errors.append(Issue(n, f"the last message is {messages[-1]['role']!r}: "
-                                              "a conversation must end with the assistant's answer"))
-                continue
-            if tokenizer is not None:
-                ids, mask = render_chat(tokenizer, messages, tools=getattr(messages, "tools", None))
-                # The model reads ids[:-1] and predicts ids[1:]: block_size + 1 ids fit.
-                if block_size is not None and len(ids) > block_size + 1:
-                    report.errors.append(Issue(n, f"{len(ids)} tokens, longer than the context "
-                                                  f"(block_size {block_size} + 1)"))
-                    continue
-                report.lengths.append(len(ids))
-                report.trained.append(sum(mask))
-            report.conversations.append(messages)
-            report.lines.append(n)
+            for messages in found:  # one, or one per instance of a self-instruct seed task
+                _check_conversation(report, n, messages, tokenizer, block_size)
     except (OSError, EOFError, lzma.LZMAError) as e:
         raise CausetteError(f"{printable_path(path)}: unreadable ({e})") from None
     if not report.conversations and not report.errors:
