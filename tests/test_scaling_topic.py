@@ -41,7 +41,7 @@ def test_topic_text_and_target(tmp_path):
     assert f"2 min{NBSP}: la meilleure profondeur est 2 (4,0 tokens par paramètre)" in out
     # geometric mean of the best cells' tokens per parameter: (4 · 0.5 · 1)^(1/3) = 1.26
     assert "Cette grille désigne ~1,3 tokens par paramètre" in out
-    assert f"qui en voit au moins {str(TOKENS_PER_PARAM).removesuffix('.0').replace('.', ',')} dans son budget" in out
+    assert f"est le plus proche de {str(TOKENS_PER_PARAM).removesuffix('.0').replace('.', ',')} (causette" in out
 
 
 def test_unreadable_grids_say_so(tmp_path):

@@ -24,15 +24,28 @@ def _cands(speeds: dict[int, float], budget_s: float, params=lambda d: 1e3 * d**
     return [Candidate(d, int(params(d)), s, s * budget_s) for d, s in speeds.items()]
 
 
-def test_choose_the_deepest_that_reaches_the_target():
+def test_choose_the_depth_closest_to_the_target():
     speeds = {2: 40_000, 3: 24_000, 4: 15_000, 5: 9_000, 6: 6_700}
-    # params 1,000·d³: tokens/param at 600 s = 3000, 533, 140, 43, 19 → target 100: depth 4
+    # params 1,000·d³: tokens/param at 600 s = 3000, 533, 140.6, 43.2, 18.6 → target 100: depth 4
     c = choose(_cands(speeds, 600), target=100)
-    assert c.depth == 4 and "depth 5 would see 43" in c.reason
+    assert c.depth == 4 and "depth 3 would see 533.3" in c.reason and "depth 5 would see 43.2" in c.reason
+    assert choose(_cands(speeds, 600), target=60).depth == 5  # 43 is closer to 60 than 141 is (by ratio)
     assert choose(_cands(speeds, 6000), target=100).depth == 6  # ten times the budget: deeper
     assert choose(_cands(speeds, 6), target=100).depth == 2  # nothing reaches it: the smallest
     assert "a longer budget would help" in choose(_cands(speeds, 6), target=100).reason
     assert "largest tried" in choose(_cands(speeds, 1e9), target=100).reason
+
+
+def test_the_grid_s_best_depths_are_chosen():
+    """The grid behind TOKENS_PER_PARAM (bench/LOG.md « Issue 28 »): tokens seen per parameter by each
+    depth at 2, 5 and 12 minutes; the best depth of each budget is the one chosen."""
+    params = {2: 1_442_432, 3: 2_901_312, 4: 5_048_576, 6: 12_882_816}  # vocabulary 8,192
+    seen = {2: {2: 4.7e6, 3: 2.9e6, 4: 1.7e6}, 5: {2: 13.3e6, 3: 7.2e6, 4: 4.3e6, 6: 1.9e6},
+            12: {3: 16.0e6, 4: 11.3e6, 6: 4.7e6}}
+    best = {2: 3, 5: 3, 12: 4}
+    for minutes, tokens in seen.items():
+        cands = [Candidate(d, params[d], t / (minutes * 60), t) for d, t in tokens.items()]
+        assert choose(cands).depth == best[minutes], minutes
 
 
 def test_measure_stops_early_and_caps_tokens_by_epochs():

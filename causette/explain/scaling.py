@@ -105,11 +105,11 @@ def explain_scaling(s=None, text: str = "", args=None) -> str:
     ratios = [c["tokens_per_param"] for c in best_by_budget(cells)]
     target = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     out += ["", tr(f"Cette grille désigne ~{num(target, '.2g')} tokens par paramètre (moyenne géométrique des "
-                   f"meilleures cases) ; model.depth: auto choisit le modèle le plus profond qui en voit au moins "
-                   f"{num(TOKENS_PER_PARAM, 'g')} dans son budget (causette/train/sizing.py).",
+                   f"meilleures cases) ; model.depth: auto choisit la profondeur dont le rapport, dans son budget, "
+                   f"est le plus proche de {num(TOKENS_PER_PARAM, 'g')} (causette/train/sizing.py).",
                    f"This grid points at ~{target:.2g} tokens per parameter (geometric mean of the best cells); "
-                   f"model.depth: auto chooses the deepest model that sees at least {TOKENS_PER_PARAM:g} in its "
-                   f"budget (causette/train/sizing.py).")]
+                   f"model.depth: auto chooses the depth whose ratio in its budget is closest to "
+                   f"{TOKENS_PER_PARAM:g} (causette/train/sizing.py).")]
     return "\n".join(out)
 
 

@@ -7,7 +7,7 @@ CPU (bench/LOG.md, « Issue 28 », and `causette explain scaling`): :data:`TOKEN
 
 At start-up we time a few training steps of each candidate depth (eager, bf16 where training
 uses it: about a second each), predict how many tokens each would see in the budget, and choose
-the deepest whose tokens per parameter stay at or above the target. A run that must not repeat
+the one whose tokens per parameter come closest to the target. A run that must not repeat
 its text more than ``train.max_epochs`` times counts no more tokens than that. The choice and the
 table it came from are written to ``runs/<name>/sizing.json``: a resumed run reuses them (the
 machine's load may differ by then), and a report can show them.
@@ -31,10 +31,11 @@ from causette.utils.io import read_json, write_json
 
 # Training tokens per parameter (all parameters, embeddings included) of the depth that gave the
 # lowest validation loss for a fixed wall-clock budget in our grid (bench/scaling.py, bench/LOG.md
-# « Issue 28 »): 2.5 at 5 minutes (depth 3), 2.2 at 12 minutes (depth 4), on 2 CPU cores. Far
-# below Chinchilla's ~20: at these budgets a model is still learning fast when time runs out, and a
-# bigger one learns more from each token (and runs its wider products more efficiently).
-TOKENS_PER_PARAM = 2.0
+# « Issue 28 », 2 CPU cores): 1.0 at 2 minutes (depth 3), 2.5 at 5 (depth 3), 2.2 at 12 (depth 4);
+# their geometric mean. Far below Chinchilla's ~20: at these budgets a model is still learning fast
+# when time runs out, and a bigger one learns more from each token (and runs its wider products
+# more efficiently on a CPU).
+TOKENS_PER_PARAM = 1.8
 # Depths tried, smallest first (depth 1 is mostly its embedding table); a big GPU may go deep,
 # a CPU stops long before (see measure).
 CANDIDATES = tuple(range(2, 33))
@@ -72,24 +73,23 @@ class Choice:
 
 
 def choose(candidates: list[Candidate], target: float | None = None, budget_s: float = 0.0) -> Choice:
-    """The deepest candidate that sees at least ``target`` tokens per parameter (else the smallest)."""
+    """The candidate whose tokens per parameter are closest to ``target`` (by ratio: 2× too many
+    counts as much as 2× too few)."""
     target = TOKENS_PER_PARAM if target is None else target
     if not candidates:
         raise ValueError("no candidate depth to choose from")
     ordered = sorted(candidates, key=lambda c: c.depth)
-    fit = [c for c in ordered if c.ratio >= target]
-    best = fit[-1] if fit else ordered[0]
+    best = min(ordered, key=lambda c: (abs(math.log(c.ratio / target)), c.depth) if c.ratio > 0 else (math.inf, 0))
     why = (f"{best.params / 1e6:.1f}M parameters, ~{best.tokens / 1e6:.1f}M tokens in the budget at "
-           f"~{best.tokens_per_s:,.0f} tokens/s = {best.ratio:.0f} tokens per parameter "
-           f"(target ≥ {target:g}")
-    if not fit:
-        why += "; even the smallest model sees fewer: a longer budget would help"
-    elif best is ordered[-1]:
-        why += f"; depth {best.depth} is the largest tried"
-    else:
-        nxt = ordered[ordered.index(best) + 1]
-        why += f"; depth {nxt.depth} would see {nxt.ratio:.0f}"
-    return Choice(best.depth, ordered, budget_s, target, why + ")")
+           f"~{best.tokens_per_s:,.0f} tokens/s = {best.ratio:.1f} tokens per parameter (target ~{target:g}")
+    i = ordered.index(best)
+    others = [f"depth {c.depth} would see {c.ratio:.1f}" for c in (ordered[i - 1] if i else None,
+                                                                   ordered[i + 1] if i + 1 < len(ordered) else None) if c]
+    if best is ordered[-1] and best.ratio > target:
+        others.append(f"depth {best.depth} is the largest tried")
+    if best is ordered[0] and best.ratio < target:
+        others.append("even the smallest model sees fewer: a longer budget would help")
+    return Choice(best.depth, ordered, budget_s, target, why + "".join(f"; {o}" for o in others) + ")")
 
 
 def time_steps(cfg: Config, device: torch.device, dtype: torch.dtype, steps: int = 2) -> float:
