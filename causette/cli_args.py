@@ -26,12 +26,23 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_depth_arg(p: argparse.ArgumentParser) -> None:
-    """``--depth N``, for the stages that build a model: the same as ``--set model.depth=N``."""
+    """``--depth N`` (or ``auto``), for the stages that build a model: ``--set model.depth=N``."""
     from causette.utils.ranges import Range, number_in
 
-    p.add_argument("--depth", type=number_in(Range(1, 256)), metavar="N",
+    as_number = number_in(Range(1, 256))
+
+    def depth(text: str):
+        if text.strip() == "auto":
+            return "auto"
+        try:
+            return as_number(text)
+        except argparse.ArgumentTypeError as e:
+            raise argparse.ArgumentTypeError(str(e).replace("expected an integer", "expected an integer or auto"))
+
+    depth.__name__ = "depth"
+    p.add_argument("--depth", type=depth, metavar="N|auto",
                    help="the model's size in one number: layers N, width 64·N, learning rate... "
-                   "(model.depth; settings given explicitly still win)")
+                   "(model.depth; settings given explicitly still win); auto: chosen from train.max_minutes")
 
 
 def config_from_args(args: argparse.Namespace):

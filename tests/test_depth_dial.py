@@ -99,6 +99,7 @@ def test_depth_option_of_the_stages():
     assert (cfg.model.n_layer, cfg.model.n_embd, cfg.train.lr) == (6, 384, 1e-3)
     with pytest.raises(SystemExit):
         p.parse_args(["--depth", "0"])
+    assert config_from_args(p.parse_args(["--depth", "auto"])).model.depth == "auto"
 
 
 def test_model_command_prints_the_dial(capsys):
