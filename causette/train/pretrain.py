@@ -245,14 +245,17 @@ def intro_lines(tc, model_cfg, runtime: Runtime, tokens_per_step: int, peak: Pea
     intro: list[str] = []
     counts = count_params(model_cfg)
     epochs = tc.max_steps * tokens_per_step / max(n_train, 1)
+    steps = f"{tc.max_steps} steps × {tokens_per_step:,} tokens ({epochs:.1f} epochs of {n_train:,} train tokens)"
+    if tc.max_minutes > 0 and epochs > 1000:  # a step cap that only says "no cap": the clock decides
+        steps = f"steps × {tokens_per_step:,} tokens until the time budget ({n_train:,} train tokens)"
     intro.append(
         f"model: {counts.total / 1e6:.2f}M parameters ({counts.non_embedding / 1e6:.2f}M non-embedding), "
         f"{model_cfg.n_layer} layers × {model_cfg.n_embd}, context {model_cfg.block_size}, vocab {model_cfg.vocab_size}"
     )
     intro.append(
         f"run: {device.type} {str(dtype).removeprefix('torch.')}{' + compile' if use_compile else ''}"
-        f"{f', {info.world} processes' if info.enabled else ''}{threads_note(device)}, {tc.max_steps} steps × {tokens_per_step:,} tokens "
-        f"({epochs:.1f} epochs of {n_train:,} train tokens), peak {peak.flops / 1e9:,.0f} GFLOP/s ({peak.source})"
+        f"{f', {info.world} processes' if info.enabled else ''}{threads_note(device)}, {steps}, "
+        f"peak {peak.flops / 1e9:,.0f} GFLOP/s ({peak.source})"
     )
     if epoch_note:
         intro.append(epoch_note)
