@@ -48,7 +48,7 @@ def test_the_grid_s_best_depths_are_chosen():
         assert choose(cands).depth == best[minutes], minutes
 
 
-def test_measure_stops_early_and_caps_tokens_by_epochs():
+def test_measure_stops_early_and_predicts_from_the_time():
     cfg = load_config("demo", ["model.depth=auto", "train.max_minutes=10"])
     seen = []
 
@@ -56,17 +56,18 @@ def test_measure_stops_early_and_caps_tokens_by_epochs():
         seen.append(c.model.depth)
         return 1e6 / c.model.n_layer**3  # deeper: much slower
 
-    out = measure(cfg, 600, train_tokens=10**12, device=torch.device("cpu"), dtype=torch.float32,
-                  compiled=False, target=20, timer=timer)
+    out = measure(cfg, 600, device=torch.device("cpu"), dtype=torch.float32, compiled=False, target=20, timer=timer)
     assert seen == [c.depth for c in out] and seen[0] == 2
     assert out[-1].ratio < 20 / 4 and all(c.ratio >= 20 / 4 for c in out[:-1])  # stopped at the first far below
     for c in out:
         assert c.params == count_params(with_depth(cfg, c.depth).model).total
         assert c.tokens == pytest.approx(c.tokens_per_s * 600 * sizing.USABLE)
+    # A small text that train.max_epochs stops early does not shrink the model (bench/LOG.md): the
+    # prediction is the budget's.
     capped = load_config("demo", ["model.depth=auto", "train.max_epochs=2"])
-    small = measure(capped, 600, train_tokens=1000, device=torch.device("cpu"), dtype=torch.float32,
-                    compiled=True, timer=lambda c: 1e6)
-    assert small[0].tokens == 2000 and small[0].tokens_per_s == 1e6 * sizing.COMPILE_GAIN
+    small = measure(capped, 600, device=torch.device("cpu"), dtype=torch.float32, compiled=True, timer=lambda c: 1e6)
+    assert small[0].tokens_per_s == 1e6 * sizing.COMPILE_GAIN
+    assert small[0].tokens == pytest.approx(small[0].tokens_per_s * 600 * sizing.USABLE)
 
 
 def test_with_depth_keeps_what_was_given():

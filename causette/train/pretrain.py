@@ -106,9 +106,8 @@ def choose_depth(cfg: Config, run: RunLayout, resume: bool, device_name, echo) -
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, vocab_size=meta["vocab_size"]))
     cfg.dial_owned = owned
     device = pick_device(device_name or cfg.train.device)
-    return size_model(cfg, run.root, resume, cfg.train.max_minutes * 60, int(meta["splits"]["train"]["tokens"]),
-                      device, resolve_dtype(cfg.train.precision, device), decide_compile(cfg.train.compile, device),
-                      echo)
+    return size_model(cfg, run.root, resume, cfg.train.max_minutes * 60, device,
+                      resolve_dtype(cfg.train.precision, device), decide_compile(cfg.train.compile, device), echo)
 
 
 def check_inputs(cfg: Config, run: RunLayout, resume: bool, echo: Callable[[str], None]):
