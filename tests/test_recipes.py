@@ -37,8 +37,8 @@ def test_longer_budget_chooses_a_deeper_model():
         cands = [Candidate(d, params[d], s, s * minutes * 60 * 0.9) for d, s in speeds.items()]
         return choose(cands).depth
 
-    assert depth_for(40) <= depth_for(450)
-    assert depth_for(8) <= depth_for(40)
+    assert depth_for(40) < depth_for(450)
+    assert depth_for(8) < depth_for(40)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the recipe would run")
